@@ -1,0 +1,21 @@
+# NCCL backend detection. STYLESEG_NCCL=AUTO builds it when the CUDA toolkit and NCCL are
+# found, ON requires them, OFF leaves it out. The backend uses only the CUDA runtime and
+# NCCL (no CUDA build of LibTorch is needed to compile it).
+set(STYLESEG_WITH_NCCL OFF)
+if(NOT STYLESEG_NCCL STREQUAL "OFF")
+  find_package(CUDAToolkit QUIET)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} $ENV{NCCL_HOME}/include /usr/local/cuda/include)
+  find_library(NCCL_LIBRARY NAMES nccl HINTS ${CUDAToolkit_LIBRARY_DIR} $ENV{NCCL_HOME}/lib /usr/local/cuda/lib64)
+  if(CUDAToolkit_FOUND AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+    set(STYLESEG_WITH_NCCL ON)
+    add_library(styleseg_nccl INTERFACE)
+    target_include_directories(styleseg_nccl SYSTEM INTERFACE ${NCCL_INCLUDE_DIR})
+    target_link_libraries(styleseg_nccl INTERFACE ${NCCL_LIBRARY} CUDA::cudart)
+    add_library(styleseg::nccl ALIAS styleseg_nccl)
+    message(STATUS "styleseg: NCCL backend ON (${NCCL_LIBRARY})")
+  elseif(STYLESEG_NCCL STREQUAL "ON")
+    message(FATAL_ERROR "STYLESEG_NCCL=ON but CUDA (${CUDAToolkit_FOUND}) or NCCL (${NCCL_INCLUDE_DIR}, ${NCCL_LIBRARY}) was not found; set NCCL_HOME or use -DSTYLESEG_NCCL=AUTO")
+  else()
+    message(STATUS "styleseg: NCCL backend OFF (CUDA or NCCL not found)")
+  endif()
+endif()

@@ -1,0 +1,53 @@
+#include "support/fixtures.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+namespace fs = std::filesystem;
+
+namespace styleseg::test {
+
+std::string fixtures_dir() {
+  const char* env = std::getenv("STYLESEG_FIXTURES");
+  std::string dir = env && *env ? env : "";
+  if (dir.empty()) {
+    const char* def = std::getenv("STYLESEG_FIXTURES_DEFAULT");
+    dir = def && *def ? def : "../shared/fixtures";
+  }
+  return fs::is_directory(dir) ? dir : "";
+}
+
+std::string fixture_path_or_empty(const std::string& relative, std::string* why_missing) {
+  const std::string dir = fixtures_dir();
+  if (dir.empty()) {
+    *why_missing = "reference fixtures not found: set STYLESEG_FIXTURES to the fixtures folder "
+                   "(default ../shared/fixtures beside the repo)";
+    return "";
+  }
+  fs::path path = fs::path(dir) / relative;
+  if (!fs::exists(path)) {
+    *why_missing = "fixture file missing: " + path.string();
+    return "";
+  }
+  return path.string();
+}
+
+std::string test_data_dir() {
+  const char* env = std::getenv("STYLESEG_TEST_DATA");
+  return env && *env ? env : "tests/data";
+}
+
+std::string scratch_dir(const std::string& name) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string test = info ? std::string(info->test_suite_name()) + "." + info->name() : "global";
+  fs::path dir = fs::temp_directory_path() / ("styleseg_test_" + std::to_string(getpid())) / test / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+}  // namespace styleseg::test
