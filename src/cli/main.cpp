@@ -1,3 +1,40 @@
-// Placeholder entry point; replaced by the command dispatcher.
+// styleseg: one binary, one subcommand per stage. This file only dispatches.
 #include <cstdio>
-int main() { std::puts("styleseg"); return 0; }
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+
+namespace {
+
+void print_usage() {
+  std::printf(
+      "styleseg %s: unsupervised semantic segmentation from StyleGAN2 features\n"
+      "(\"Segmentation in Style\", Pakhomov et al., 2021), from one process to a Slurm cluster.\n\n"
+      "Usage: styleseg <command> [--job FILE.ini] [options]\n"
+      "       mpirun -np N styleseg <command> ...   (or srun: every command runs on N ranks)\n\n"
+      "Commands:\n",
+      STYLESEG_VERSION);
+  for (const auto& command : styleseg::cli::commands()) std::printf("  %-12s %s\n", command.name, command.summary);
+  std::printf("\n'styleseg <command> --help' lists a command's options and their defaults.\n"
+              "A job file holds one [section] per command; the command line overrides it.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("styleseg %s\n", STYLESEG_VERSION);
+    return 0;
+  }
+  const std::string name = argv[1];
+  for (const auto& command : styleseg::cli::commands())
+    if (name == command.name) return command.run(std::vector<std::string>(argv + 2, argv + argc));
+  std::fprintf(stderr, "styleseg: unknown command '%s' (see 'styleseg --help')\n", name.c_str());
+  return 2;
+}

@@ -1,0 +1,79 @@
+#include "cli/cli.h"
+
+#include <cstdio>
+#include <exception>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "mpi/communicator.h"
+#include "mpi/launch.h"
+
+namespace styleseg::cli {
+namespace {
+
+struct CommonOptions {
+  std::string backend = "auto";
+  std::string log_level = "info";
+  bool log_all_ranks = false;
+  int threads = 0;
+};
+
+void add_common_options(OptionSet& options, CommonOptions& common) {
+  options.add("backend", &common.backend, "communication backend: auto (NCCL with GPUs, else MPI), mpi, nccl");
+  options.add("log-level", &common.log_level, "debug, info, warn or error");
+  options.add_flag("log-all-ranks", &common.log_all_ranks, "every rank logs (default: rank 0; warnings from all)");
+  options.add("threads", &common.threads, "intra-op CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on the node)");
+}
+
+}  // namespace
+
+const std::set<std::string>& non_result_options() {
+  static const std::set<std::string> names{"job", "out", "png-dir", "grid", "grid-count", "log-level", "log-all-ranks",
+                                           "threads", "backend", "batch"};
+  return names;
+}
+
+int run_command(OptionSet& options, const std::vector<std::string>& args,
+                const std::function<void(comm::Communicator&)>& body) {
+  CommonOptions common;
+  add_common_options(options, common);
+  comm::MpiSession session;
+  const int world_rank = session.world_rank();
+  // Options are the same on every rank, so a bad option fails everywhere at once: rank 0
+  // says why, every rank exits 2, no collective is pending.
+  try {
+    if (!options.parse(args)) {
+      if (world_rank == 0) std::printf("%s", options.help().c_str());
+      return 0;
+    }
+    log::configure(world_rank, common.log_all_ranks, log::parse_level(common.log_level));
+  } catch (const std::exception& e) {
+    if (world_rank == 0) std::fprintf(stderr, "styleseg %s: %s\n", options.command().c_str(), e.what());
+    return exit_code_for(e);
+  }
+  std::unique_ptr<comm::Communicator> comm;
+  try {
+    comm = comm::make_communicator(comm::parse_backend(common.backend));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "styleseg %s: rank %d: %s\n", options.command().c_str(), world_rank, e.what());
+    return exit_code_for(e);
+  }
+  configure_threads(common.threads, comm->local_size());
+  return comm::run_guarded(*comm, [&]() {
+    body(*comm);
+    return 0;
+  });
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list{
+      {"generate", "images, latents and layer features from a StyleGAN2 checkpoint, into one HDF5 file", generate_main},
+      {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
+      {"inspect", "show what a checkpoint holds: layout, architecture, tensors", inspect_main},
+      {"check-comm", "check the communication layer across ranks (collectives, failure handling)", check_comm_main},
+  };
+  return list;
+}
+
+}  // namespace styleseg::cli

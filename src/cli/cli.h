@@ -1,0 +1,43 @@
+// The CLI's shared plumbing: every command file declares its options into an OptionSet
+// bound to the stage's options struct, then calls run_command() with the stage call.
+// run_command does the rest the same way for every command: common options, --help,
+// logging, the communicator, and turning exceptions into one message and an exit code on
+// every rank.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/options.h"
+
+namespace styleseg::comm {
+class Communicator;
+}
+
+namespace styleseg::cli {
+
+// Runs `body` for the command whose options are `options`, parsed from `args`.
+// Returns the process exit code.
+int run_command(OptionSet& options, const std::vector<std::string>& args,
+                const std::function<void(comm::Communicator&)>& body);
+
+// Options that only say where outputs go or how to log: left out of provenance records.
+const std::set<std::string>& non_result_options();
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+// Every command, in the order `styleseg --help` lists them.
+const std::vector<Command>& commands();
+
+// The commands (one file each).
+int generate_main(const std::vector<std::string>& args);
+int init_gan_main(const std::vector<std::string>& args);
+int inspect_main(const std::vector<std::string>& args);
+int check_comm_main(const std::vector<std::string>& args);
+
+}  // namespace styleseg::cli

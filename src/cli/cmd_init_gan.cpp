@@ -1,0 +1,49 @@
+#include "cli/cli.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "mpi/communicator.h"
+#include "models/stylegan2/checkpoint.h"
+
+namespace styleseg::cli {
+
+int init_gan_main(const std::vector<std::string>& args) {
+  std::string out;
+  int resolution = 256, z_dim = 512, w_dim = 512, mapping_layers = 8, channel_multiplier = 2, channel_max = 512;
+  uint64_t seed = 0;
+  double lr_mapping = 0.01;
+  OptionSet set("init-gan",
+                "Writes a freshly initialised StyleGAN2 generator (rosinality's initialisation) in styleseg's\n"
+                "checkpoint layout (rosinality {g_ema, latent_avg} plus a 'styleseg' entry), readable by\n"
+                "`styleseg generate` and by rosinality's Python code. Channels follow config-f:\n"
+                "min(channel-max, 512 up to 32x32, then 256*m at 64, 128*m at 128, ...).");
+  set.add("out", &out, "output checkpoint (.pt)")
+      .add("resolution", &resolution, "image size (a power of two >= 8)")
+      .add("z-dim", &z_dim, "latent z width")
+      .add("w-dim", &w_dim, "latent w width")
+      .add("mapping-layers", &mapping_layers, "layers of the mapping network")
+      .add("channel-multiplier", &channel_multiplier, "config-f channel multiplier m")
+      .add("channel-max", &channel_max, "cap on the channels of every block")
+      .add("lr-mapping", &lr_mapping, "mapping learning-rate multiplier (stored in the file)")
+      .add("seed", &seed, "initialisation seed");
+  return run_command(set, args, [&](comm::Communicator& comm) {
+    STYLESEG_CHECK(!out.empty(), ConfigError, "init-gan: --out is required");
+    STYLESEG_CHECK(resolution >= 8 && (resolution & (resolution - 1)) == 0, ConfigError,
+                   "init-gan: --resolution must be a power of two >= 8, got " + std::to_string(resolution));
+    STYLESEG_CHECK(z_dim > 0 && w_dim > 0 && mapping_layers > 0 && channel_multiplier > 0 && channel_max > 0,
+                   ConfigError, "init-gan: --z-dim, --w-dim, --mapping-layers, --channel-multiplier and --channel-max must be positive");
+    STYLESEG_CHECK(lr_mapping > 0, ConfigError, "init-gan: --lr-mapping must be positive");
+    stylegan2::Architecture arch;
+    arch.resolution = resolution;
+    arch.z_dim = z_dim;
+    arch.w_dim = w_dim;
+    arch.mapping_layers = mapping_layers;
+    arch.channels = stylegan2::default_channels(resolution, channel_multiplier, channel_max);
+    if (comm.rank() == 0) {
+      stylegan2::save_generator(stylegan2::init_generator(arch, seed, lr_mapping), out);
+      log::info("wrote a new generator to {}: {}", out, arch.describe());
+    }
+    comm.barrier();
+  });
+}
+
+}  // namespace styleseg::cli

@@ -1,0 +1,42 @@
+#include <cstdio>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "io/torch_file.h"
+#include "mpi/communicator.h"
+#include "models/stylegan2/checkpoint.h"
+#include "models/stylegan2/feature_layer.h"
+
+namespace styleseg::cli {
+
+int inspect_main(const std::vector<std::string>& args) {
+  std::string checkpoint;
+  int depth = 2;
+  bool tree = false;
+  OptionSet set("inspect",
+                "Shows what a checkpoint holds: the generator layout and architecture styleseg reads from it, the\n"
+                "feature layers it offers, and with --tree the whole object tree with tensor shapes.");
+  set.add("checkpoint", &checkpoint, "checkpoint file (.pt)")
+      .add_flag("tree", &tree, "print the object tree")
+      .add("depth", &depth, "depth of the printed tree");
+  return run_command(set, args, [&](comm::Communicator& comm) {
+    STYLESEG_CHECK(!checkpoint.empty(), ConfigError, "inspect: --checkpoint is required");
+    if (comm.rank() != 0) return;
+    const io::PyValue root = io::load_torch_file(checkpoint);
+    if (tree) std::printf("%s\n", io::describe_tree(root, depth).c_str());
+    const stylegan2::Generator g = stylegan2::generator_from_checkpoint(root, checkpoint);
+    const auto& arch = g.architecture();
+    std::printf("checkpoint:     %s\nlayout:         %s\narchitecture:   %s\nnum_ws:         %d\n"
+                "average latent: %s\nlr_mapping:     %g\n",
+                checkpoint.c_str(), stylegan2::layout_name(g.layout()), arch.describe().c_str(), arch.num_ws(),
+                g.has_average_latent() ? "stored" : "none (estimated when truncating)", g.settings().lr_mapping);
+    std::printf("feature layers (--feature-layer N = official numbering):\n");
+    for (int n = 1; n + 1 < arch.num_conv_layers(); n += 2) {
+      const auto layer = stylegan2::resolve_feature_layer(std::to_string(n), arch);
+      std::printf("  %2d  %-10s %-22s %4d channels, %dx%d\n", n, layer.rosinality_name.c_str(), layer.nvlabs_name.c_str(),
+                  layer.channels, layer.resolution, layer.resolution);
+    }
+  });
+}
+
+}  // namespace styleseg::cli

@@ -1,0 +1,115 @@
+#include "core/options.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace po = boost::program_options;
+
+namespace styleseg {
+
+OptionSet::OptionSet(std::string command, std::string summary)
+    : command_(std::move(command)), summary_(std::move(summary)), desc_("Options", 100, 50) {
+  desc_.add_options()("help,h", "show this help and exit")(
+      "job", po::value<std::string>(&job_file_),
+      ("job file (INI); its [" + command_ + "] section sets options, the command line overrides them").c_str());
+}
+
+OptionSet& OptionSet::add_optional(const std::string& name, std::string* target, const std::string& help) {
+  desc_.add_options()(name.c_str(), po::value<std::string>(target), help.c_str());
+  record<std::string>(name, target);
+  return *this;
+}
+
+OptionSet& OptionSet::add_optional(const std::string& name, std::optional<double>* target, const std::string& help) {
+  desc_.add_options()(name.c_str(), po::value<double>()->notifier([target](double v) { *target = v; }), help.c_str());
+  values_.push_back({name, [target]() { return *target ? nlohmann::json(**target) : nlohmann::json(nullptr); }});
+  return *this;
+}
+
+OptionSet& OptionSet::add_flag(const std::string& name, bool* target, const std::string& help) {
+  desc_.add_options()(name.c_str(), po::value<bool>(target)->default_value(*target)->implicit_value(true), help.c_str());
+  record<bool>(name, target);
+  return *this;
+}
+
+namespace {
+
+// Boost's messages say "the argument ('x') for option '--count' is invalid"; keep them but
+// say where the value came from.
+[[noreturn]] void rethrow(const po::error& e, const std::string& where) {
+  throw ConfigError(where + e.what());
+}
+
+// The [section] of an INI job file as "--key=value" tokens for the command-line parser.
+std::vector<std::string> job_file_tokens(const std::string& path, const std::string& section) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("--job: cannot read job file '" + path + "'");
+  po::options_description none;
+  po::parsed_options parsed(&none);
+  try {
+    parsed = po::parse_config_file(in, none, /*allow_unregistered=*/true);
+  } catch (const po::error& e) {
+    throw ConfigError("job file '" + path + "': " + e.what());
+  }
+  std::vector<std::string> tokens;
+  const std::string prefix = section + ".";
+  for (const auto& option : parsed.options) {
+    if (option.string_key.rfind(prefix, 0) != 0) continue;
+    const std::string key = option.string_key.substr(prefix.size());
+    for (const auto& value : option.value) tokens.push_back("--" + key + "=" + value);
+    if (option.value.empty()) tokens.push_back("--" + key);
+  }
+  return tokens;
+}
+
+}  // namespace
+
+bool OptionSet::parse(const std::vector<std::string>& args) {
+  po::variables_map cli;
+  try {
+    po::store(po::command_line_parser(args).options(desc_).run(), cli);
+  } catch (const po::error& e) {
+    rethrow(e, command_ + ": ");
+  }
+  if (cli.count("help")) return false;
+  given_ = cli;
+  if (cli.count("job")) {
+    const std::string path = cli["job"].as<std::string>();
+    const auto tokens = job_file_tokens(path, command_);
+    try {
+      // Stored after the command line: po::store keeps the first value it sees, so the
+      // command line wins.
+      po::store(po::command_line_parser(tokens).options(desc_).run(), given_);
+    } catch (const po::error& e) {
+      rethrow(e, "job file '" + path + "' [" + command_ + "]: ");
+    }
+  }
+  try {
+    po::notify(given_);
+  } catch (const po::error& e) {
+    rethrow(e, command_ + ": ");
+  }
+  return true;
+}
+
+std::string OptionSet::help() const {
+  std::ostringstream out;
+  out << "Usage: styleseg " << command_ << " [--job FILE.ini] [options]\n\n" << summary_ << "\n\n" << desc_;
+  return out.str();
+}
+
+bool OptionSet::was_given(const std::string& name) const {
+  auto it = given_.find(name);
+  return it != given_.end() && !it->second.defaulted();
+}
+
+nlohmann::json OptionSet::to_json(const std::set<std::string>& exclude) const {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& v : values_)
+    if (!exclude.count(v.name)) out[v.name] = v.value();
+  return out;
+}
+
+}  // namespace styleseg

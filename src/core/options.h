@@ -1,0 +1,69 @@
+// Options of one command, declared once and read from two places:
+//   1. the command line:           styleseg generate --count 64 --seed 1
+//   2. the job file (--job F.ini): [generate]  count = 64   (a section per command)
+// The command line overrides the job file, which overrides the declared defaults. An
+// unknown option or a bad value is a ConfigError naming the option (and the job file).
+// Built on Boost.ProgramOptions; every declaration binds straight to a field of the
+// stage's options struct, so there is no second copy of option names.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace styleseg {
+
+class OptionSet {
+ public:
+  OptionSet(std::string command, std::string summary);
+
+  // An option with a default (the target's current value, shown by --help).
+  template <typename T>
+  OptionSet& add(const std::string& name, T* target, const std::string& help) {
+    desc_.add_options()(name.c_str(), boost::program_options::value<T>(target)->default_value(*target), help.c_str());
+    record<T>(name, target);
+    return *this;
+  }
+  // An option with no default: the target keeps its value when the option is absent.
+  OptionSet& add_optional(const std::string& name, std::string* target, const std::string& help);
+  OptionSet& add_optional(const std::string& name, std::optional<double>* target, const std::string& help);
+  // A switch: `--name`, `--name=false`, or `name = true` in the job file.
+  OptionSet& add_flag(const std::string& name, bool* target, const std::string& help);
+
+  // Parses the arguments that follow the command name. Returns false when --help was
+  // asked (help() then has the text). Throws ConfigError.
+  bool parse(const std::vector<std::string>& args);
+
+  std::string help() const;
+  const std::string& command() const { return command_; }
+  const std::string& summary() const { return summary_; }
+  bool was_given(const std::string& name) const;   // on the command line or in the job file
+  const std::string& job_file() const { return job_file_; }
+
+  // The effective values, for provenance records. `exclude` drops options that do not
+  // change results (output paths, logging).
+  nlohmann::json to_json(const std::set<std::string>& exclude = {}) const;
+
+ private:
+  template <typename T>
+  void record(const std::string& name, T* target) {
+    values_.push_back({name, [target]() { return nlohmann::json(*target); }});
+  }
+  struct Recorded {
+    std::string name;
+    std::function<nlohmann::json()> value;
+  };
+  std::string command_;
+  std::string summary_;
+  std::string job_file_;
+  boost::program_options::options_description desc_;
+  boost::program_options::variables_map given_;
+  std::vector<Recorded> values_;
+};
+
+}  // namespace styleseg

@@ -1,0 +1,66 @@
+// Stage 1, generate: images, per-layer latents and the feature maps of one synthesis layer
+// from a StyleGAN2 generator, sharded across ranks into one HDF5 file.
+//
+// Sharding: samples are cut into batches of `batch` consecutive samples; batch c is made by
+// rank c mod size, and each round every rank writes its batch collectively. Sample i's
+// latent, noise and mixing latent come from (seed, i) alone (core/seeding.h), and a batch is
+// computed the same way whatever the number of ranks, so the file's contents do not depend
+// on how many ranks wrote it.
+//
+// Output file (written as OUT.tmp.*, renamed when complete):
+//   images   uint8   [N, H, W, 3]          (x * 127.5 + 128, clamped; NVlabs convention)
+//   z        float32 [N, z_dim]            when latents were drawn or given as z
+//   w        float32 [N, num_ws, w_dim]    per-layer latents used (after truncation, mixing)
+//   raw      float32 [N, 3, H, W]          with save_raw: generator output before clamping
+//   features float32 [N, C, h, w]          with a feature layer (h = w = feature_size if set)
+//   attributes: styleseg_version, checkpoint, checkpoint_sha256, generator (JSON), options
+//   (JSON), feature_layer names, image_convention.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace styleseg::comm {
+class Communicator;
+}
+
+namespace styleseg::stages {
+
+struct GenerateOptions {
+  std::string checkpoint;          // generator file (.pt)
+  std::string out;                 // output HDF5 file
+  int64_t count = 0;               // number of samples (with seed); with latents: first `count` (0 = all)
+  uint64_t seed = 0;
+  std::string latents;             // HDF5 file with z [N, z_dim] or w [N, w_dim] / [N, num_ws, w_dim]
+  double truncation = 1.0;         // psi; 1 = none
+  int truncation_samples = 4096;   // average-latent estimate when the checkpoint stores none
+  std::string noise = "const";     // const | random | none
+  int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
+  std::string feature_layer;       // empty: no features (see models/stylegan2/feature_layer.h)
+  int feature_size = 0;            // bilinear resize of features (align_corners=True); 0 = native
+  int batch = 8;
+  std::string png_dir;             // one PNG per sample
+  std::string grid;                // PNG grid of the first `grid_count` samples
+  int grid_count = 64;
+  bool save_raw = false;
+  int compression = 0;             // gzip level for the datasets (0 = none)
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  std::string precision = "float32";  // float32 | bfloat16
+  std::optional<double> lr_mapping;   // override for the checkpoint's mapping lr multiplier
+  std::optional<double> conv_clamp;   // override for NVlabs conv_clamp (<= 0: off)
+};
+
+struct GenerateSummary {
+  int64_t samples = 0;
+  double seconds = 0.0;
+};
+
+// Collective: every rank calls it with the same options. `provenance` is stored as the
+// file's `options` attribute.
+GenerateSummary generate(const GenerateOptions& options, comm::Communicator& comm,
+                         const nlohmann::json& provenance);
+
+}  // namespace styleseg::stages

@@ -1,0 +1,93 @@
+// Checkpoint layouts: detection errors, and styleseg's own files (save -> load) giving the
+// same generator, including conversion of an NVlabs file to the rosinality layout.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "models/stylegan2/checkpoint.h"
+#include "support/fixtures.h"
+
+namespace styleseg::stylegan2 {
+namespace {
+
+Architecture small_arch() {
+  Architecture a;
+  a.resolution = 16;
+  a.z_dim = 32;
+  a.w_dim = 24;
+  a.mapping_layers = 3;
+  a.channels = {{4, 16}, {8, 12}, {16, 8}};
+  return a;
+}
+
+at::Tensor render(const Generator& g, uint64_t seed) {
+  at::manual_seed(seed);
+  at::Tensor z = at::randn({2, g.architecture().z_dim});
+  return g.synthesize(g.broadcast(g.map(z)), Noise::constant(), 2).image;
+}
+
+TEST(Checkpoint, InitSaveLoadGivesTheSameGenerator) {
+  const Generator g = init_generator(small_arch(), 3, 0.02);
+  const std::string path = test::scratch_dir("ckpt") + "/g.pt";
+  save_generator(g, path);
+  const Generator loaded = load_generator(path);
+  EXPECT_EQ(loaded.layout(), Layout::Rosinality);
+  EXPECT_EQ(loaded.architecture().channels, small_arch().channels);
+  EXPECT_EQ(loaded.architecture().mapping_layers, 3);
+  EXPECT_DOUBLE_EQ(loaded.settings().lr_mapping, 0.02);  // stored in the 'styleseg' entry
+  EXPECT_TRUE(at::allclose(render(g, 1), render(loaded, 1), 1e-6, 1e-6));
+}
+
+TEST(Checkpoint, InitIsSeeded) {
+  EXPECT_TRUE(at::equal(render(init_generator(small_arch(), 5), 1), render(init_generator(small_arch(), 5), 1)));
+  EXPECT_FALSE(at::equal(render(init_generator(small_arch(), 5), 1), render(init_generator(small_arch(), 6), 1)));
+}
+
+TEST(Checkpoint, NVlabsConvertedToRosinalityLayoutRendersTheSame) {
+  STYLESEG_REQUIRE_FIXTURE(checkpoint, "stylegan2_nvlabs/checkpoint.pt");
+  LoadOptions no_clamp;
+  no_clamp.conv_clamp = 0.0;  // the rosinality layout has no clamp
+  const Generator nv = load_generator(checkpoint, no_clamp);
+  const std::string path = test::scratch_dir("ckpt") + "/converted.pt";
+  save_generator(nv, path);
+  const Generator ros = load_generator(path);
+  EXPECT_EQ(ros.layout(), Layout::Rosinality);
+  EXPECT_TRUE(at::equal(ros.average_latent(), nv.average_latent()));
+  const at::Tensor a = render(nv, 2), b = render(ros, 2);
+  EXPECT_LE((a - b).norm().item<double>() / a.norm().item<double>(), 1e-5);
+}
+
+TEST(Checkpoint, LegacyAndZipFilesGiveTheSameGenerator) {
+  STYLESEG_REQUIRE_FIXTURE(zip, "stylegan2_rosinality/checkpoint.pt");
+  STYLESEG_REQUIRE_FIXTURE(legacy, "stylegan2_rosinality/checkpoint_legacy.pt");
+  EXPECT_TRUE(at::equal(render(load_generator(zip), 4), render(load_generator(legacy), 4)));
+}
+
+TEST(Checkpoint, NotAGeneratorIsAnInputErrorNamingTheFile) {
+  const Generator g = init_generator(small_arch(), 3);
+  const std::string dir = test::scratch_dir("ckpt");
+  // A file with tensors but no generator keys: reuse the writer, then check a non-generator
+  // file from the test data is refused with the file named.
+  const std::string path = dir + "/g.pt";
+  save_generator(g, path);
+  std::string data_file = test::test_data_dir() + "/torch_files/train_checkpoint.pt";
+  if (std::ifstream(data_file).good()) {
+    try {
+      load_generator(data_file);
+      ADD_FAILURE() << "accepted a non-generator file";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(data_file), std::string::npos) << e.what();
+    }
+  }
+  try {
+    load_generator(dir + "/missing.pt");
+    ADD_FAILURE() << "accepted a missing file";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.pt"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace styleseg::stylegan2

@@ -1,0 +1,213 @@
+// Parity with the reference implementations: every case, output and captured activation
+// in ../shared/fixtures/stylegan2_{rosinality,nvlabs}/expected.h5 must match within
+// max(10 x the dataset's relerr_f32_vs_f64, 1e-5) (fixtures README).
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "io/h5.h"
+#include "io/h5_tensor.h"
+#include "models/stylegan2/checkpoint.h"
+#include "support/fixtures.h"
+
+namespace styleseg::stylegan2 {
+namespace {
+
+double relative_error(const at::Tensor& ours, const at::Tensor& expected) {
+  at::Tensor a = ours.to(at::kCPU, at::kDouble).reshape(expected.sizes());
+  at::Tensor b = expected.to(at::kDouble);
+  return (a - b).norm().item<double>() / std::max(b.norm().item<double>(), 1e-30);
+}
+
+// Collects activations by name; a name seen twice gets #0, #1 (the fixtures' convention for
+// modules called more than once, e.g. the mapping network when mixing).
+struct Capture {
+  std::map<std::string, std::vector<at::Tensor>> calls;
+  ActivationSink sink() {
+    return [this](const std::string& name, const at::Tensor& t) { calls[name].push_back(t.detach().clone()); };
+  }
+  at::Tensor get(const std::string& dataset_name) const {
+    std::string name = dataset_name;
+    size_t index = 0;
+    if (auto hash = name.find('#'); hash != std::string::npos) {
+      index = std::stoul(name.substr(hash + 1));
+      name = name.substr(0, hash);
+    }
+    auto it = calls.find(name);
+    if (it == calls.end() || index >= it->second.size()) return {};
+    return it->second[index];
+  }
+};
+
+class ParityChecker {
+ public:
+  ParityChecker(h5::File& file, std::string group) : file_(file), group_(std::move(group)) {}
+
+  at::Tensor input(const std::string& name) { return h5::read_tensor(file_, group_ + "/inputs/" + name); }
+
+  void expect_close(const std::string& dataset, const at::Tensor& ours) {
+    SCOPED_TRACE(group_ + "/" + dataset);
+    ASSERT_TRUE(ours.defined()) << "no output captured for " << dataset;
+    const std::string path = group_ + "/" + dataset;
+    at::Tensor expected = h5::read_tensor(file_, path);
+    ASSERT_EQ(ours.numel(), expected.numel()) << "shape mismatch for " << path;
+    const double reference = file_.read_attribute_double(path, "relerr_f32_vs_f64");
+    const double tolerance = std::max(10.0 * reference, 1e-5);
+    const double err = relative_error(ours, expected);
+    EXPECT_LE(err, tolerance) << path << ": relative error " << err << " > " << tolerance;
+    ++checked_;
+  }
+
+  // Every dataset under activations/ must be produced and match.
+  void expect_activations(const Capture& capture) {
+    const auto names = file_.list(group_ + "/activations");
+    ASSERT_FALSE(names.empty());
+    for (const auto& name : names) expect_close("activations/" + name, capture.get(name));
+  }
+  int checked() const { return checked_; }
+
+ private:
+  h5::File& file_;
+  std::string group_;
+  int checked_ = 0;
+};
+
+TEST(StyleGAN2Parity, Rosinality) {
+  STYLESEG_REQUIRE_FIXTURE(checkpoint, "stylegan2_rosinality/checkpoint.pt");
+  STYLESEG_REQUIRE_FIXTURE(expected_path, "stylegan2_rosinality/expected.h5");
+  Generator g = load_generator(checkpoint);
+  ASSERT_EQ(g.layout(), Layout::Rosinality);
+  h5::File file = h5::File::open(expected_path, h5::Mode::Read);
+  // The architecture is read from the checkpoint's shapes; compare with the fixture's record.
+  EXPECT_EQ(g.architecture().resolution, file.read_attribute_int("/", "size"));
+  EXPECT_EQ(g.architecture().w_dim, file.read_attribute_int("/", "style_dim"));
+  EXPECT_EQ(g.architecture().mapping_layers, file.read_attribute_int("/", "n_mlp"));
+  EXPECT_EQ(g.architecture().num_ws(), file.read_attribute_int("/", "n_latent"));
+  EXPECT_TRUE(at::equal(g.average_latent(), h5::read_tensor(file, "latent_avg")));
+
+  int total = 0;
+  {  // case1_z: z -> image, truncation 1, constant noise
+    ParityChecker c(file, "case1_z");
+    Capture cap;
+    auto sink = cap.sink();
+    at::Tensor w = g.map(c.input("z"), &sink);
+    at::Tensor ws = g.broadcast(w);
+    at::Tensor image = g.synthesize(ws, Noise::constant(), -1, &sink).image;
+    c.expect_close("outputs/w", w);
+    c.expect_close("outputs/latent", ws);
+    c.expect_close("outputs/image", image);
+    c.expect_activations(cap);
+    total += c.checked();
+  }
+  {  // case2_truncation: psi 0.7 towards the given truncation latent
+    ParityChecker c(file, "case2_truncation");
+    Capture cap;
+    auto sink = cap.sink();
+    at::Tensor w = g.map(c.input("z"), &sink);
+    at::Tensor ws = g.truncate(g.broadcast(w), 0.7, c.input("truncation_latent"));
+    at::Tensor image = g.synthesize(ws, Noise::constant(), -1, &sink).image;
+    c.expect_close("outputs/w", w);
+    c.expect_close("outputs/latent", ws);
+    c.expect_close("outputs/image", image);
+    c.expect_activations(cap);
+    total += c.checked();
+  }
+  {  // case3_explicit_noise
+    ParityChecker c(file, "case3_explicit_noise");
+    Capture cap;
+    auto sink = cap.sink();
+    std::vector<at::Tensor> noise;
+    for (int i = 0; i < g.architecture().num_conv_layers(); ++i) noise.push_back(c.input("noise_" + std::to_string(i)));
+    at::Tensor w = g.map(c.input("z"), &sink);
+    at::Tensor ws = g.broadcast(w);
+    at::Tensor image = g.synthesize(ws, Noise::explicit_tensors(noise), -1, &sink).image;
+    c.expect_close("outputs/w", w);
+    c.expect_close("outputs/latent", ws);
+    c.expect_close("outputs/image", image);
+    c.expect_activations(cap);
+    total += c.checked();
+  }
+  {  // case4_style_mixing: inject_index 3
+    ParityChecker c(file, "case4_style_mixing");
+    Capture cap;
+    auto sink = cap.sink();
+    at::Tensor w0 = g.map(c.input("z0"), &sink);
+    at::Tensor w1 = g.map(c.input("z1"), &sink);
+    at::Tensor ws = g.mix(g.broadcast(w0), g.broadcast(w1), 3);
+    at::Tensor image = g.synthesize(ws, Noise::constant(), -1, &sink).image;
+    c.expect_close("outputs/w0", w0);
+    c.expect_close("outputs/w1", w1);
+    c.expect_close("outputs/latent", ws);
+    c.expect_close("outputs/image", image);
+    c.expect_activations(cap);
+    total += c.checked();
+  }
+  {  // case5_w_plus: per-layer latents given directly
+    ParityChecker c(file, "case5_w_plus");
+    Capture cap;
+    auto sink = cap.sink();
+    at::Tensor ws = c.input("w_plus");
+    at::Tensor image = g.synthesize(ws, Noise::constant(), -1, &sink).image;
+    c.expect_close("outputs/latent", ws);
+    c.expect_close("outputs/image", image);
+    c.expect_activations(cap);
+    total += c.checked();
+  }
+  EXPECT_GT(total, 150);  // every listed dataset was compared
+}
+
+TEST(StyleGAN2Parity, NVlabs) {
+  STYLESEG_REQUIRE_FIXTURE(checkpoint, "stylegan2_nvlabs/checkpoint.pt");
+  STYLESEG_REQUIRE_FIXTURE(expected_path, "stylegan2_nvlabs/expected.h5");
+  Generator g = load_generator(checkpoint);
+  ASSERT_EQ(g.layout(), Layout::NVlabs);
+  h5::File file = h5::File::open(expected_path, h5::Mode::Read);
+  EXPECT_EQ(g.architecture().resolution, file.read_attribute_int("/", "img_resolution"));
+  EXPECT_EQ(g.architecture().num_ws(), file.read_attribute_int("/", "num_ws"));
+  EXPECT_EQ(g.architecture().z_dim, file.read_attribute_int("/", "z_dim"));
+  EXPECT_TRUE(at::equal(g.average_latent(), h5::read_tensor(file, "w_avg")));
+
+  int total = 0;
+  auto run_z_case = [&](const std::string& group, double psi, Noise noise) {
+    ParityChecker c(file, group);
+    Capture cap;
+    auto sink = cap.sink();
+    at::Tensor ws = g.truncate(g.broadcast(g.map(c.input("z"), &sink)), psi);
+    at::Tensor image = g.synthesize(ws, noise, -1, &sink).image;
+    c.expect_close("outputs/ws", ws);
+    c.expect_close("outputs/img", image);
+    c.expect_activations(cap);
+    total += c.checked();
+  };
+  run_z_case("case1_psi1", 1.0, Noise::constant());
+  run_z_case("case2_psi", 0.7, Noise::constant());
+  run_z_case("case4_noise_none", 1.0, Noise::none());
+  {
+    ParityChecker c(file, "case3_synthesis_ws");
+    Capture cap;
+    auto sink = cap.sink();
+    at::Tensor image = g.synthesize(c.input("ws"), Noise::constant(), -1, &sink).image;
+    c.expect_close("outputs/img", image);
+    c.expect_activations(cap);
+    total += c.checked();
+  }
+  EXPECT_GT(total, 60);
+}
+
+// Features of a layer are exactly what the activation capture sees for that module.
+TEST(StyleGAN2Parity, FeaturesAreTheLayerOutput) {
+  STYLESEG_REQUIRE_FIXTURE(checkpoint, "stylegan2_rosinality/checkpoint.pt");
+  STYLESEG_REQUIRE_FIXTURE(expected_path, "stylegan2_rosinality/expected.h5");
+  Generator g = load_generator(checkpoint);
+  h5::File file = h5::File::open(expected_path, h5::Mode::Read);
+  at::Tensor ws = g.broadcast(g.map(h5::read_tensor(file, "case1_z/inputs/z")));
+  for (int layer = 0; layer < g.architecture().num_conv_layers(); ++layer) {
+    at::Tensor features = g.synthesize(ws, Noise::constant(), layer).features;
+    at::Tensor expected = h5::read_tensor(file, "case1_z/activations/" + conv_layer_name(Layout::Rosinality, layer));
+    EXPECT_LE(relative_error(features, expected), 1e-5) << "conv layer " << layer;
+  }
+}
+
+}  // namespace
+}  // namespace styleseg::stylegan2
