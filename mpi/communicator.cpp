@@ -1,0 +1,121 @@
+#include "mpi/communicator.h"
+
+#include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace styleseg::comm {
+
+const char* backend_name(Backend backend) {
+  switch (backend) {
+    case Backend::Mpi: return "mpi";
+    case Backend::Nccl: return "nccl";
+  }
+  return "?";
+}
+
+const char* reduce_op_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return "sum";
+    case ReduceOp::Max: return "max";
+    case ReduceOp::Min: return "min";
+  }
+  return "?";
+}
+
+namespace detail {
+
+std::string dtype_name(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kLong: return "int64";
+    case at::kInt: return "int32";
+    case at::kShort: return "int16";
+    case at::kChar: return "int8";
+    case at::kByte: return "uint8";
+    case at::kBool: return "bool";
+    default: return c10::toString(dtype);
+  }
+}
+
+void check_tensor(const char* op, const at::Tensor& t, const c10::Device& device, bool reduction) {
+  if (!t.defined()) throw CommError(std::string(op) + ": the tensor is undefined");
+  if (t.device() != device) {
+    std::ostringstream msg;
+    msg << op << ": the tensor is on " << t.device() << " but this communicator needs tensors on "
+        << device;
+    throw CommError(msg.str());
+  }
+  if (reduction) {
+    const auto dtype = t.scalar_type();
+    if (dtype != at::kFloat && dtype != at::kDouble && dtype != at::kLong) {
+      throw CommError(std::string(op) + ": dtype " + dtype_name(dtype) +
+                      " is not supported (float32, float64 or int64)");
+    }
+  }
+  if (!t.is_contiguous()) {
+    std::ostringstream msg;
+    msg << op << ": the tensor (sizes " << t.sizes() << ", strides " << t.strides()
+        << ") is not contiguous; pass t.contiguous() and copy the result back";
+    throw CommError(msg.str());
+  }
+}
+
+void check_root(const char* op, int root, int size) {
+  if (root < 0 || root >= size) {
+    throw CommError(std::string(op) + ": root " + std::to_string(root) +
+                    " is not a rank (the job has " + std::to_string(size) + ")");
+  }
+}
+
+}  // namespace detail
+
+namespace {
+at::TensorOptions scalar_options(Communicator& comm, at::ScalarType dtype) {
+  return at::TensorOptions().dtype(dtype).device(comm.device());
+}
+}  // namespace
+
+int64_t allreduce_sum(Communicator& comm, int64_t value) {
+  at::Tensor t = at::full({1}, value, scalar_options(comm, at::kLong));
+  comm.allreduce(t, ReduceOp::Sum);
+  return t.item<int64_t>();
+}
+
+double allreduce_max(Communicator& comm, double value) {
+  at::Tensor t = at::full({1}, value, scalar_options(comm, at::kDouble));
+  comm.allreduce(t, ReduceOp::Max);
+  return t.item<double>();
+}
+
+bool any_rank(Communicator& comm, bool flag) {
+  at::Tensor t = at::full({1}, static_cast<int64_t>(flag ? 1 : 0), scalar_options(comm, at::kLong));
+  comm.allreduce(t, ReduceOp::Max);
+  return t.item<int64_t>() != 0;
+}
+
+std::string broadcast_string(Communicator& comm, const std::string& text, int root) {
+  detail::check_root("broadcast_string", root, comm.size());
+  const bool is_root = comm.rank() == root;
+  at::Tensor length =
+      at::full({1}, static_cast<int64_t>(is_root ? text.size() : 0), scalar_options(comm, at::kLong));
+  comm.broadcast(length, root);
+  const int64_t n = length.item<int64_t>();
+  if (n == 0) return std::string();
+  // Bytes travel through a host tensor copied to the device (a no-op copy on CPU).
+  at::Tensor host = at::empty({n}, at::TensorOptions().dtype(at::kByte));
+  if (is_root) std::memcpy(host.data_ptr(), text.data(), static_cast<size_t>(n));
+  at::Tensor bytes = host.to(comm.device());
+  comm.broadcast(bytes, root);
+  host = bytes.to(at::kCPU);
+  return std::string(static_cast<const char*>(host.data_ptr()), static_cast<size_t>(n));
+}
+
+}  // namespace styleseg::comm
