@@ -38,6 +38,12 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   }
 }
 
+int MpiSession::world_rank() const {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
 MpiSession::~MpiSession() {
   if (!owns_) return;
   int finalised = 0;

@@ -35,6 +35,9 @@ class MpiSession {
 
   // Whether this object called MPI_Init_thread (and so will call MPI_Finalize).
   bool owns_mpi() const { return owns_; }
+  // Rank in MPI_COMM_WORLD: known before any communicator exists (the CLI uses it to
+  // print option errors once).
+  int world_rank() const;
 
  private:
   bool owns_ = false;

@@ -16,7 +16,7 @@
 #include "io/h5_tensor.h"
 #include "io/image.h"
 #include "mpi/communicator.h"
-#include "mpi/launch.h"
+#include "mpi/mpi_io.h"
 #include "models/stylegan2/checkpoint.h"
 #include "models/stylegan2/feature_layer.h"
 

@@ -1,0 +1,15 @@
+// The MPI communicator under a Communicator, for libraries that do their own MPI
+// (parallel HDF5's MPI-IO). Stages include this only where they open shared files.
+#pragma once
+
+#include <mpi.h>
+
+#include "mpi/communicator.h"
+
+namespace styleseg::comm {
+
+// Every backend spans the ranks of MPI_COMM_WORLD (NCCL is bootstrapped over it), so the
+// collective file operations of all ranks of `comm` run over it.
+inline MPI_Comm mpi_comm_of(const Communicator& /*comm*/) { return MPI_COMM_WORLD; }
+
+}  // namespace styleseg::comm
