@@ -1,0 +1,107 @@
+#include "io/image.h"
+
+#include <ATen/ops/empty.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "core/error.h"
+#include "io/atomic_output.h"
+
+// stb is compiled here, once for the library.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb_image.h>
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace styleseg {
+
+void write_png(const std::string& path, const std::uint8_t* pixels, int height, int width, int channels) {
+  if (height <= 0 || width <= 0 || channels < 1 || channels > 4 || pixels == nullptr) {
+    throw OutputError("cannot write PNG " + path + ": invalid image (" + std::to_string(height) +
+                      " x " + std::to_string(width) + " x " + std::to_string(channels) + ")");
+  }
+  AtomicOutput output(path);
+  const int stride = width * channels;
+  if (stbi_write_png(output.temp_path().c_str(), width, height, channels, pixels, stride) == 0) {
+    throw OutputError("cannot write PNG " + path + " (as " + output.temp_path() +
+                      "): " + std::strerror(errno));
+  }
+  output.commit();
+}
+
+void write_png(const std::string& path, const at::Tensor& image) {
+  const bool shape_ok = image.defined() && (image.dim() == 2 || (image.dim() == 3 && image.size(2) >= 1 && image.size(2) <= 4));
+  if (!shape_ok || image.scalar_type() != at::kByte || !image.device().is_cpu()) {
+    throw OutputError("cannot write PNG " + path +
+                      ": expected a uint8 CPU tensor [H, W, C] with C in 1..4, or [H, W]");
+  }
+  const at::Tensor pixels = image.contiguous();
+  write_png(path, pixels.data_ptr<std::uint8_t>(), static_cast<int>(pixels.size(0)),
+            static_cast<int>(pixels.size(1)), pixels.dim() == 2 ? 1 : static_cast<int>(pixels.size(2)));
+}
+
+at::Tensor read_image(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) throw InputError("cannot read image " + path + ": " + std::strerror(errno));
+  int width = 0, height = 0, channels_in_file = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+      stbi_load_from_file(file.get(), &width, &height, &channels_in_file, 3), &stbi_image_free);
+  if (!pixels) {
+    const char* reason = stbi_failure_reason();
+    throw InputError("cannot read image " + path + ": " +
+                     (reason ? reason : "unknown reason") + " (PNG, JPEG and BMP are supported)");
+  }
+  at::Tensor image = at::empty({height, width, 3}, at::TensorOptions().dtype(at::kByte));
+  std::memcpy(image.data_ptr<std::uint8_t>(), pixels.get(), static_cast<std::size_t>(height) * width * 3);
+  return image;
+}
+
+at::Tensor make_grid(const at::Tensor& images, int columns, int padding, std::uint8_t pad_value) {
+  if (!images.defined() || images.dim() != 4 || images.scalar_type() != at::kByte ||
+      !images.device().is_cpu()) {
+    throw Error("make_grid expects a uint8 CPU tensor [N, H, W, C]");
+  }
+  if (columns < 0 || padding < 0) throw Error("make_grid: columns and padding must be >= 0");
+  const std::int64_t count = images.size(0), height = images.size(1), width = images.size(2),
+                     channels = images.size(3);
+  if (columns == 0) {
+    columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(count))));
+    while (static_cast<std::int64_t>(columns) * columns < count) ++columns;  // guard rounding
+    columns = std::max(columns, 1);
+  }
+  const std::int64_t rows = (count + columns - 1) / columns;
+  const std::int64_t grid_height = rows * (height + padding) + padding;
+  const std::int64_t grid_width = columns * (width + padding) + padding;
+  at::Tensor grid = at::empty({grid_height, grid_width, channels}, at::TensorOptions().dtype(at::kByte));
+  std::uint8_t* out = grid.data_ptr<std::uint8_t>();
+  std::memset(out, pad_value, static_cast<std::size_t>(grid.numel()));
+
+  const at::Tensor source = images.contiguous();
+  const std::uint8_t* in = source.data_ptr<std::uint8_t>();
+  const std::size_t tile_row_bytes = static_cast<std::size_t>(width * channels);
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::int64_t top = padding + (i / columns) * (height + padding);
+    const std::int64_t left = padding + (i % columns) * (width + padding);
+    for (std::int64_t y = 0; y < height; ++y) {
+      std::memcpy(out + ((top + y) * grid_width + left) * channels,
+                  in + ((i * height + y) * width) * channels, tile_row_bytes);
+    }
+  }
+  return grid;
+}
+
+}  // namespace styleseg
