@@ -1,6 +1,7 @@
 #include "core/device.h"
 
 #include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -12,7 +13,7 @@
 namespace styleseg {
 
 c10::Device resolve_device(const std::string& spec, int local_rank, const std::string& option) {
-  const int gpus = at::hasCUDA() ? static_cast<int>(at::globalContext().getNumGPUs()) : 0;
+  const int gpus = at::hasCUDA() ? static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()) : 0;
   if (spec == "cpu") return c10::Device(c10::kCPU);
   if (spec == "auto") return gpus > 0 ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % gpus)) : c10::Device(c10::kCPU);
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {

@@ -173,7 +173,7 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
   // ---- output file, created collectively under a temporary name ----
   const std::string token = comm::broadcast_string(comm, std::to_string(::getpid()) + "-" +
       std::to_string(std::chrono::system_clock::now().time_since_epoch().count()), 0);
-  io::AtomicOutput output(options.out, token);
+  AtomicOutput output(options.out, token);
   std::string checkpoint_sha;
   if (comm.rank() == 0) checkpoint_sha = sha256_file(options.checkpoint);
   checkpoint_sha = comm::broadcast_string(comm, checkpoint_sha, 0);
@@ -194,16 +194,16 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
                                    {"resolution", arch.resolution}, {"z_dim", arch.z_dim}, {"w_dim", arch.w_dim},
                                    {"num_ws", arch.num_ws()}, {"mapping_layers", arch.mapping_layers},
                                    {"lr_mapping", generator.settings().lr_mapping}};
-  file.write_attribute("/", "styleseg_version", std::string(STYLESEG_VERSION));
-  file.write_attribute("/", "checkpoint", options.checkpoint);
-  file.write_attribute("/", "checkpoint_sha256", checkpoint_sha);
-  file.write_attribute("/", "generator", generator_info.dump());
-  file.write_attribute("/", "options", provenance.dump());
-  file.write_attribute("/", "image_convention", std::string("uint8 = clamp(x * 127.5 + 128, 0, 255), x the generator output in about [-1, 1]"));
+  file.write_string_attribute("/", "styleseg_version", STYLESEG_VERSION);
+  file.write_string_attribute("/", "checkpoint", options.checkpoint);
+  file.write_string_attribute("/", "checkpoint_sha256", checkpoint_sha);
+  file.write_string_attribute("/", "generator", generator_info.dump());
+  file.write_string_attribute("/", "options", provenance.dump());
+  file.write_string_attribute("/", "image_convention", "uint8 = clamp(x * 127.5 + 128, 0, 255), x the generator output in about [-1, 1]");
   if (feature_layer) {
-    file.write_attribute("/", "feature_layer", options.feature_layer);
-    file.write_attribute("/", "feature_layer_rosinality", feature_layer->rosinality_name);
-    file.write_attribute("/", "feature_layer_nvlabs", feature_layer->nvlabs_name);
+    file.write_string_attribute("/", "feature_layer", options.feature_layer);
+    file.write_string_attribute("/", "feature_layer_rosinality", feature_layer->rosinality_name);
+    file.write_string_attribute("/", "feature_layer_nvlabs", feature_layer->nvlabs_name);
   }
   if (!options.png_dir.empty()) fs::create_directories(options.png_dir);
 
@@ -247,15 +247,15 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
         out.features = f.to(at::kCPU, at::kFloat).contiguous();
       }
     }
-    // Every rank takes part in every write; a rank with no batch writes zero rows.
-    h5::write_tensor_rows(file, "images", start, out.images, h5::DType::U8, n);
-    if (source.has_z()) h5::write_tensor_rows(file, "z", start, out.z, h5::DType::F32, n);
-    h5::write_tensor_rows(file, "w", start, out.ws, h5::DType::F32, n);
-    if (options.save_raw) h5::write_tensor_rows(file, "raw", start, out.raw, h5::DType::F32, n);
-    if (feature_layer) h5::write_tensor_rows(file, "features", start, out.features, h5::DType::F32, n);
+    // Every rank takes part in every write; a rank with no batch passes undefined tensors (zero rows).
+    h5::write_tensor_rows(file, "images", start, out.images);
+    if (source.has_z()) h5::write_tensor_rows(file, "z", start, out.z);
+    h5::write_tensor_rows(file, "w", start, out.ws);
+    if (options.save_raw) h5::write_tensor_rows(file, "raw", start, out.raw);
+    if (feature_layer) h5::write_tensor_rows(file, "features", start, out.features);
     if (!options.png_dir.empty())
       for (int64_t i = 0; i < n; ++i)
-        io::write_png((fs::path(options.png_dir) / ("sample_" + std::to_string(start + i) + ".png")).string(), out.images[i]);
+        write_png((fs::path(options.png_dir) / ("sample_" + std::to_string(start + i) + ".png")).string(), out.images[i]);
     progress.advance(std::min<int64_t>(comm.size() * batch, count - progress.done()));
   }
   file.close();
@@ -267,7 +267,7 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
   if (!options.grid.empty() && comm.rank() == 0) {
     h5::File done = h5::File::open(options.out, h5::Mode::Read);
     const int64_t shown = std::min<int64_t>(options.grid_count, count);
-    io::write_png(options.grid, io::make_grid(h5::read_tensor(done, "images", 0, shown), 0, 2, 255));
+    write_png(options.grid, make_grid(h5::read_tensor(done, "images", 0, shown), 0, 2, 255));
     log::info("grid of {} samples: {}", shown, options.grid);
   }
   GenerateSummary summary;

@@ -52,7 +52,7 @@ class ParityChecker {
     const std::string path = group_ + "/" + dataset;
     at::Tensor expected = h5::read_tensor(file_, path);
     ASSERT_EQ(ours.numel(), expected.numel()) << "shape mismatch for " << path;
-    const double reference = file_.read_attribute_double(path, "relerr_f32_vs_f64");
+    const double reference = file_.read_double_attribute(path, "relerr_f32_vs_f64");
     const double tolerance = std::max(10.0 * reference, 1e-5);
     const double err = relative_error(ours, expected);
     EXPECT_LE(err, tolerance) << path << ": relative error " << err << " > " << tolerance;
@@ -61,7 +61,7 @@ class ParityChecker {
 
   // Every dataset under activations/ must be produced and match.
   void expect_activations(const Capture& capture) {
-    const auto names = file_.list(group_ + "/activations");
+    const auto names = file_.members(group_ + "/activations");
     ASSERT_FALSE(names.empty());
     for (const auto& name : names) expect_close("activations/" + name, capture.get(name));
   }
@@ -80,10 +80,10 @@ TEST(StyleGAN2Parity, Rosinality) {
   ASSERT_EQ(g.layout(), Layout::Rosinality);
   h5::File file = h5::File::open(expected_path, h5::Mode::Read);
   // The architecture is read from the checkpoint's shapes; compare with the fixture's record.
-  EXPECT_EQ(g.architecture().resolution, file.read_attribute_int("/", "size"));
-  EXPECT_EQ(g.architecture().w_dim, file.read_attribute_int("/", "style_dim"));
-  EXPECT_EQ(g.architecture().mapping_layers, file.read_attribute_int("/", "n_mlp"));
-  EXPECT_EQ(g.architecture().num_ws(), file.read_attribute_int("/", "n_latent"));
+  EXPECT_EQ(g.architecture().resolution, file.read_int_attribute("/", "size"));
+  EXPECT_EQ(g.architecture().w_dim, file.read_int_attribute("/", "style_dim"));
+  EXPECT_EQ(g.architecture().mapping_layers, file.read_int_attribute("/", "n_mlp"));
+  EXPECT_EQ(g.architecture().num_ws(), file.read_int_attribute("/", "n_latent"));
   EXPECT_TRUE(at::equal(g.average_latent(), h5::read_tensor(file, "latent_avg")));
 
   int total = 0;
@@ -163,9 +163,9 @@ TEST(StyleGAN2Parity, NVlabs) {
   Generator g = load_generator(checkpoint);
   ASSERT_EQ(g.layout(), Layout::NVlabs);
   h5::File file = h5::File::open(expected_path, h5::Mode::Read);
-  EXPECT_EQ(g.architecture().resolution, file.read_attribute_int("/", "img_resolution"));
-  EXPECT_EQ(g.architecture().num_ws(), file.read_attribute_int("/", "num_ws"));
-  EXPECT_EQ(g.architecture().z_dim, file.read_attribute_int("/", "z_dim"));
+  EXPECT_EQ(g.architecture().resolution, file.read_int_attribute("/", "img_resolution"));
+  EXPECT_EQ(g.architecture().num_ws(), file.read_int_attribute("/", "num_ws"));
+  EXPECT_EQ(g.architecture().z_dim, file.read_int_attribute("/", "z_dim"));
   EXPECT_TRUE(at::equal(g.average_latent(), h5::read_tensor(file, "w_avg")));
 
   int total = 0;

@@ -76,7 +76,7 @@ void save_generator(const Generator& generator, const std::string& path) {
   root.insert("styleseg", meta);
 
   const std::vector<char> bytes = torch::jit::pickle_save(root);
-  io::AtomicOutput output(path);
+  AtomicOutput output(path);
   {
     std::ofstream file(output.temp_path(), std::ios::binary);
     file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -14,6 +14,10 @@ constexpr double kLeakySlope = 0.2;
 const double kSqrt2 = std::sqrt(2.0);
 constexpr double kDemodEps = 1e-8;      // both references: rsqrt(sum(w^2) + 1e-8)
 constexpr double kPixelNormEps = 1e-8;  // PixelNorm / normalize_2nd_moment
+// Named arrays: brace lists like {0, 0} would also match conv2d's string-padding overload.
+const int64_t kZeros[2] = {0, 0};
+const int64_t kOnes[2] = {1, 1};
+const int64_t kTwos[2] = {2, 2};
 
 void emit(const ActivationSink* sink, const std::string& name, const at::Tensor& value) {
   if (sink) (*sink)(name, value);
@@ -39,7 +43,8 @@ at::Tensor fir_filter(const at::Tensor& x, const at::Tensor& fir, int64_t pad0, 
   at::Tensor y = at::constant_pad_nd(x, {pad0, pad1, pad0, pad1}, 0.0);
   const int64_t channels = x.size(1);
   at::Tensor kernel = at::flip(fir, {0, 1}).to(x.scalar_type()).view({1, 1, fir.size(0), fir.size(1)});
-  return at::conv2d(y, kernel.expand({channels, 1, fir.size(0), fir.size(1)}), {}, 1, 0, 1, channels);
+  return at::conv2d(y, kernel.expand({channels, 1, fir.size(0), fir.size(1)}), {}, /*stride=*/kOnes, /*padding=*/kZeros, /*dilation=*/kOnes,
+                    channels);
 }
 
 // Zero-insertion x2 up-sampling followed by the FIR filter (upfirdn2d with up=2).
@@ -158,10 +163,10 @@ at::Tensor Generator::modulated_conv(const ModulatedConvWeights& layer, const at
   if (layer.upsample) {
     // Transposed conv with stride 2, then the FIR blur with padding (1, 1): rosinality
     // ModulatedConv2d(upsample=True) + Blur, NVlabs conv2d_resample(up=2).
-    y = at::conv_transpose2d(y, layer.weight.transpose(0, 1), {}, 2, 0);
+    y = at::conv_transpose2d(y, layer.weight.transpose(0, 1), {}, /*stride=*/kTwos, /*padding=*/kZeros);
     y = fir_filter(y, layer.fir, 1, 1);
   } else {
-    y = at::conv2d(y, layer.weight, {}, 1, 1);
+    y = at::conv2d(y, layer.weight, {}, /*stride=*/kOnes, /*padding=*/kOnes);
   }
   y = y * demod.unsqueeze(2).unsqueeze(3);
   if (layout_ == Layout::Rosinality) emit(sink, name + ".conv", y);
