@@ -71,7 +71,7 @@ bool OptionSet::parse(const std::vector<std::string>& args) {
   try {
     po::store(po::command_line_parser(args).options(desc_).run(), cli);
   } catch (const po::error& e) {
-    rethrow(e, command_ + ": ");
+    rethrow(e, "");
   }
   if (cli.count("help")) return false;
   given_ = cli;
@@ -89,7 +89,7 @@ bool OptionSet::parse(const std::vector<std::string>& args) {
   try {
     po::notify(given_);
   } catch (const po::error& e) {
-    rethrow(e, command_ + ": ");
+    rethrow(e, "");
   }
   return true;
 }

@@ -29,7 +29,8 @@ void Progress::advance(int64_t count) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_draw_).count();
-  if (since >= (tty_ ? 0.2 : 10.0) || done_ >= total_) draw(false);
+  // The last line comes from finish(); on a terminal the bar also fills when done.
+  if (since >= (tty_ ? 0.2 : 10.0) || (tty_ && done_ >= total_)) draw(false);
 }
 
 void Progress::finish() {

@@ -371,6 +371,15 @@ PyValue Machine::call(const PyValue& callable, const PyValue& args, int depth) {
       return call(a[0], a[2], depth + 1);
     fail("malformed " + name);
   }
+  // LibTorch's pickler (torch::pickle_save, styleseg's own checkpoints) tags typed
+  // containers: restore_type_tag(value, "Dict[str, Tensor]") and build_*list(list) are the
+  // value itself.
+  if (name == "torch.jit._pickle.restore_type_tag" || name == "torch.jit._pickle.build_intlist" ||
+      name == "torch.jit._pickle.build_doublelist" || name == "torch.jit._pickle.build_boollist" ||
+      name == "torch.jit._pickle.build_tensorlist" || name == "torch.jit._pickle.build_genericlist") {
+    if (a.empty()) fail("malformed " + name);
+    return a[0];
+  }
   if (name == "torch.Size") {
     if (a.size() == 1 && a[0].is_sequence()) return PyValue::tuple(a[0].items());
     return PyValue::tuple({});

@@ -32,7 +32,7 @@ foreach(np 2 4)
 endforeach()
 
 # Latents read back from a file give the same images (z in, same truncation and noise).
-cli_test(generate_from_latents ${S} ${GEN_ARGS} --latents ${CLI_DIR}/gen_np1.h5 --count 0 --out ${CLI_DIR}/gen_latents.h5)
+cli_test(generate_from_latents ${S} ${GEN_ARGS} --latents ${CLI_DIR}/gen_np1.h5 --out ${CLI_DIR}/gen_latents.h5)
 set_tests_properties(cli.generate_from_latents PROPERTIES FIXTURES_REQUIRED cli_gen_np1 FIXTURES_SETUP cli_gen_latents)
 cli_test(generate_latents_same_images ${SAME} ${CLI_DIR}/gen_np1.h5 ${CLI_DIR}/gen_latents.h5 /images)
 set_tests_properties(cli.generate_latents_same_images PROPERTIES FIXTURES_REQUIRED "cli_gen_np1;cli_gen_latents")
@@ -46,7 +46,7 @@ cli_test(failing_rank_stops_every_rank ${EXPECT} nonzero "rank 1: injected failu
          -- ${MPIRUN} 2 ${S} check-comm --fail-rank 1)
 
 # Bad input: one clear line, non-zero exit, on every rank, no hang.
-cli_test(bad_option_value ${EXPECT} 2 "count.*many" -- ${S} generate --checkpoint x.pt --out y.h5 --count many)
+cli_test(bad_option_value ${EXPECT} 2 "styleseg generate: .*many.*--count" -- ${S} generate --checkpoint x.pt --out y.h5 --count many)
 cli_test(unknown_option ${EXPECT} 2 "unrecognised option '--cuont'" -- ${MPIRUN} 2 ${S} generate --cuont 3)
 cli_test(unknown_command ${EXPECT} 2 "unknown command 'generat'" -- ${S} generat)
 cli_test(missing_checkpoint ${EXPECT} nonzero "missing.pt" --

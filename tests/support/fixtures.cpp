@@ -15,8 +15,7 @@ std::string fixtures_dir() {
   const char* env = std::getenv("STYLESEG_FIXTURES");
   std::string dir = env && *env ? env : "";
   if (dir.empty()) {
-    const char* def = std::getenv("STYLESEG_FIXTURES_DEFAULT");
-    dir = def && *def ? def : "../shared/fixtures";
+    dir = STYLESEG_FIXTURES_DEFAULT_PATH;
   }
   return fs::is_directory(dir) ? dir : "";
 }
@@ -38,7 +37,7 @@ std::string fixture_path_or_empty(const std::string& relative, std::string* why_
 
 std::string test_data_dir() {
   const char* env = std::getenv("STYLESEG_TEST_DATA");
-  return env && *env ? env : "tests/data";
+  return env && *env ? env : STYLESEG_TEST_DATA_PATH;
 }
 
 std::string scratch_dir(const std::string& name) {

@@ -65,28 +65,26 @@ TEST(Checkpoint, LegacyAndZipFilesGiveTheSameGenerator) {
   EXPECT_TRUE(at::equal(render(load_generator(zip), 4), render(load_generator(legacy), 4)));
 }
 
-TEST(Checkpoint, NotAGeneratorIsAnInputErrorNamingTheFile) {
-  const Generator g = init_generator(small_arch(), 3);
-  const std::string dir = test::scratch_dir("ckpt");
-  // A file with tensors but no generator keys: reuse the writer, then check a non-generator
-  // file from the test data is refused with the file named.
-  const std::string path = dir + "/g.pt";
-  save_generator(g, path);
-  std::string data_file = test::test_data_dir() + "/torch_files/train_checkpoint.pt";
-  if (std::ifstream(data_file).good()) {
-    try {
-      load_generator(data_file);
-      ADD_FAILURE() << "accepted a non-generator file";
-    } catch (const InputError& e) {
-      EXPECT_NE(std::string(e.what()).find(data_file), std::string::npos) << e.what();
-    }
-  }
+void expect_input_error(const std::string& path, const std::vector<std::string>& needles) {
   try {
-    load_generator(dir + "/missing.pt");
-    ADD_FAILURE() << "accepted a missing file";
+    load_generator(path);
+    ADD_FAILURE() << "accepted " << path;
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("missing.pt"), std::string::npos);
+    for (const auto& needle : needles)
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what() << " lacks " << needle;
   }
+}
+
+TEST(Checkpoint, ATrainingFileWithoutAGeneratorIsRefusedWithItsKeys) {
+  // A torch.save file with an optimizer state and an argparse.Namespace but no generator.
+  const std::string path = test::test_data_dir() + "/torch_files/train_ckpt.pt";
+  ASSERT_TRUE(std::ifstream(path).good()) << path;
+  expect_input_error(path, {path, "not a StyleGAN2 generator checkpoint", "top-level keys"});
+}
+
+TEST(Checkpoint, MissingFileAndNVlabsPickleAreRefused) {
+  expect_input_error(test::scratch_dir("ckpt") + "/missing.pt", {"missing.pt"});
+  expect_input_error(test::test_data_dir() + "/torch_files/fake_nvlabs_network.pkl", {"tools/convert_nvlabs_pkl.py"});
 }
 
 }  // namespace
