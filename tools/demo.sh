@@ -19,16 +19,17 @@ run() {
   fi
 }
 run init-gan --job "$JOB" --out "$OUT/generator.pt"
-run generate --job "$JOB" --checkpoint "$OUT/generator.pt" --out "$OUT/samples.h5" --grid "$OUT/samples.png"
+run generate --job "$JOB" --checkpoint "$OUT/generator.pt" --out "$OUT/samples.h5" --grid "$OUT/samples.png" \
+  --feature-grid "$OUT/features.png"
 "$BIN" inspect --checkpoint "$OUT/generator.pt" > "$OUT/generator.txt"
 cat > "$OUT/report.md" <<REPORT
 # styleseg demo report
 
 - generator: \`$OUT/generator.pt\` (freshly initialised; architecture in \`$OUT/generator.txt\`)
 - samples, latents and layer features: \`$OUT/samples.h5\` (h5dump -H to list)
-- picture: \`$OUT/samples.png\`
+- pictures: \`$OUT/samples.png\` (samples), \`$OUT/features.png\` (their layer features, 3 principal components as RGB)
 
 Job file: \`$JOB\`. Later stages (cluster, name, synthesize, distill) extend this report.
 REPORT
 echo
-echo "demo done. Report: $OUT/report.md (picture: $OUT/samples.png)"
+echo "demo done. Report: $OUT/report.md (pictures: $OUT/samples.png, $OUT/features.png)"

@@ -29,7 +29,7 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
 }  // namespace
 
 const std::set<std::string>& non_result_options() {
-  static const std::set<std::string> names{"job", "out", "png-dir", "grid", "grid-count", "log-level", "log-all-ranks",
+  static const std::set<std::string> names{"job", "out", "png-dir", "grid", "feature-grid", "grid-count", "log-level", "log-all-ranks",
                                            "threads", "backend", "batch"};
   return names;
 }

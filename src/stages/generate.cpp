@@ -15,6 +15,7 @@
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "io/image.h"
+#include "io/visualize.h"
 #include "mpi/communicator.h"
 #include "mpi/mpi_io.h"
 #include "models/stylegan2/checkpoint.h"
@@ -42,6 +43,8 @@ void validate(const GenerateOptions& o) {
   STYLESEG_CHECK(o.compression >= 0 && o.compression <= 9, ConfigError, "generate: --compression must be 0..9");
   STYLESEG_CHECK(o.truncation_samples > 0, ConfigError, "generate: --truncation-samples must be positive");
   STYLESEG_CHECK(o.grid_count > 0, ConfigError, "generate: --grid-count must be positive");
+  STYLESEG_CHECK(o.feature_grid.empty() || !o.feature_layer.empty(), ConfigError,
+                 "generate: --feature-grid needs --feature-layer");
 }
 
 // Where the latents of a sample come from: (seed, i), or rows of an HDF5 file.
@@ -264,11 +267,18 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
   comm.barrier();
   progress.finish();
 
-  if (!options.grid.empty() && comm.rank() == 0) {
+  // Pictures from the finished file (rank 0 reads back what every rank wrote).
+  if (comm.rank() == 0 && (!options.grid.empty() || !options.feature_grid.empty())) {
     h5::File done = h5::File::open(options.out, h5::Mode::Read);
     const int64_t shown = std::min<int64_t>(options.grid_count, count);
-    write_png(options.grid, make_grid(h5::read_tensor(done, "images", 0, shown), 0, 2, 255));
-    log::info("grid of {} samples: {}", shown, options.grid);
+    if (!options.grid.empty()) {
+      write_png(options.grid, make_grid(h5::read_tensor(done, "images", 0, shown), 0, 2, 255));
+      log::info("grid of {} samples: {}", shown, options.grid);
+    }
+    if (!options.feature_grid.empty()) {
+      write_png(options.feature_grid, make_grid(features_to_rgb(h5::read_tensor(done, "features", 0, shown)), 0, 2, 255));
+      log::info("features of {} samples (3 principal components as RGB): {}", shown, options.feature_grid);
+    }
   }
   GenerateSummary summary;
   summary.samples = count;

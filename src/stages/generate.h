@@ -44,6 +44,7 @@ struct GenerateOptions {
   int batch = 8;
   std::string png_dir;             // one PNG per sample
   std::string grid;                // PNG grid of the first `grid_count` samples
+  std::string feature_grid;        // PNG grid of their features (3 principal components as RGB)
   int grid_count = 64;
   bool save_raw = false;
   int compression = 0;             // gzip level for the datasets (0 = none)

@@ -87,47 +87,29 @@ TEST(StyleGAN2Parity, Rosinality) {
   EXPECT_TRUE(at::equal(g.average_latent(), h5::read_tensor(file, "latent_avg")));
 
   int total = 0;
-  {  // case1_z: z -> image, truncation 1, constant noise
-    ParityChecker c(file, "case1_z");
+  // Cases 1-3: z -> image; 2 truncates towards the given latent, 3 takes explicit noise.
+  auto run_z_case = [&](const std::string& group, double psi, bool explicit_noise) {
+    ParityChecker c(file, group);
     Capture cap;
     auto sink = cap.sink();
+    Noise noise = Noise::constant();
+    if (explicit_noise) {
+      std::vector<at::Tensor> layers;
+      for (int i = 0; i < g.architecture().num_conv_layers(); ++i) layers.push_back(c.input("noise_" + std::to_string(i)));
+      noise = Noise::explicit_tensors(layers);
+    }
     at::Tensor w = g.map(c.input("z"), &sink);
-    at::Tensor ws = g.broadcast(w);
-    at::Tensor image = g.synthesize(ws, Noise::constant(), -1, &sink).image;
+    at::Tensor ws = psi == 1.0 ? g.broadcast(w) : g.truncate(g.broadcast(w), psi, c.input("truncation_latent"));
+    at::Tensor image = g.synthesize(ws, noise, -1, &sink).image;
     c.expect_close("outputs/w", w);
     c.expect_close("outputs/latent", ws);
     c.expect_close("outputs/image", image);
     c.expect_activations(cap);
     total += c.checked();
-  }
-  {  // case2_truncation: psi 0.7 towards the given truncation latent
-    ParityChecker c(file, "case2_truncation");
-    Capture cap;
-    auto sink = cap.sink();
-    at::Tensor w = g.map(c.input("z"), &sink);
-    at::Tensor ws = g.truncate(g.broadcast(w), 0.7, c.input("truncation_latent"));
-    at::Tensor image = g.synthesize(ws, Noise::constant(), -1, &sink).image;
-    c.expect_close("outputs/w", w);
-    c.expect_close("outputs/latent", ws);
-    c.expect_close("outputs/image", image);
-    c.expect_activations(cap);
-    total += c.checked();
-  }
-  {  // case3_explicit_noise
-    ParityChecker c(file, "case3_explicit_noise");
-    Capture cap;
-    auto sink = cap.sink();
-    std::vector<at::Tensor> noise;
-    for (int i = 0; i < g.architecture().num_conv_layers(); ++i) noise.push_back(c.input("noise_" + std::to_string(i)));
-    at::Tensor w = g.map(c.input("z"), &sink);
-    at::Tensor ws = g.broadcast(w);
-    at::Tensor image = g.synthesize(ws, Noise::explicit_tensors(noise), -1, &sink).image;
-    c.expect_close("outputs/w", w);
-    c.expect_close("outputs/latent", ws);
-    c.expect_close("outputs/image", image);
-    c.expect_activations(cap);
-    total += c.checked();
-  }
+  };
+  run_z_case("case1_z", 1.0, false);
+  run_z_case("case2_truncation", 0.7, false);
+  run_z_case("case3_explicit_noise", 1.0, true);
   {  // case4_style_mixing: inject_index 3
     ParityChecker c(file, "case4_style_mixing");
     Capture cap;

@@ -55,6 +55,26 @@ class StateDict {
 
 bool is_power_of_two(int64_t v) { return v >= 4 && (v & (v - 1)) == 0; }
 
+// A mapping-network layer (rosinality EqualLinear, NVlabs FullyConnectedLayer): both store
+// weights divided by the learning-rate multiplier and apply lr / sqrt(fan_in) at run time.
+DenseWeights mapping_layer(const StateDict& sd, const std::string& prefix, double lr_mapping) {
+  DenseWeights d;
+  d.weight = sd.get(prefix + ".weight", {-1, -1});
+  d.bias = sd.get(prefix + ".bias", {d.weight.size(0)});
+  d.weight_gain = lr_mapping / std::sqrt(static_cast<double>(d.weight.size(1)));
+  d.bias_gain = lr_mapping;
+  return d;
+}
+
+// A style affine (rosinality `.conv.modulation`, NVlabs `.affine`): gain 1/sqrt(w_dim).
+DenseWeights style_affine(const StateDict& sd, const std::string& prefix, int64_t in_channels, int64_t w_dim) {
+  DenseWeights d;
+  d.weight = sd.get(prefix + ".weight", {in_channels, w_dim});
+  d.bias = sd.get(prefix + ".bias", {in_channels});
+  d.weight_gain = 1.0 / std::sqrt(static_cast<double>(w_dim));
+  return d;
+}
+
 // ---- rosinality ------------------------------------------------------------------------
 Generator load_rosinality(const StateDict& sd, const at::Tensor& latent_avg, const std::string& source,
                           double lr_mapping) {
@@ -74,22 +94,10 @@ Generator load_rosinality(const StateDict& sd, const at::Tensor& latent_avg, con
     arch.channels[8 << (j / 2)] = static_cast<int>(sd.get("convs." + std::to_string(j) + ".conv.weight", {1, -1, -1, 3, 3}).size(1));
 
   GeneratorWeights weights;
-  for (int i = 1; i <= arch.mapping_layers; ++i) {
-    const std::string p = "style." + std::to_string(i);
-    DenseWeights d;
-    d.weight = sd.get(p + ".weight", {-1, -1});
-    d.bias = sd.get(p + ".bias", {d.weight.size(0)});
-    d.weight_gain = lr_mapping / std::sqrt(static_cast<double>(d.weight.size(1)));
-    d.bias_gain = lr_mapping;
-    weights.mapping.push_back(d);
-  }
+  for (int i = 1; i <= arch.mapping_layers; ++i) weights.mapping.push_back(mapping_layer(sd, "style." + std::to_string(i), lr_mapping));
   weights.constant_input = input[0];
   auto affine = [&](const std::string& p, int64_t in_channels) {
-    DenseWeights d;
-    d.weight = sd.get(p + ".conv.modulation.weight", {in_channels, arch.w_dim});
-    d.bias = sd.get(p + ".conv.modulation.bias", {in_channels});
-    d.weight_gain = 1.0 / std::sqrt(static_cast<double>(arch.w_dim));
-    return d;
+    return style_affine(sd, p + ".conv.modulation", in_channels, arch.w_dim);
   };
   for (int layer = 0; layer < arch.num_conv_layers(); ++layer) {
     const std::string p = conv_layer_name(Layout::Rosinality, layer);
@@ -148,22 +156,10 @@ Generator load_nvlabs(const StateDict& sd, const std::string& source, double lr_
   }
 
   GeneratorWeights weights;
-  for (int i = 0; i < arch.mapping_layers; ++i) {
-    const std::string p = "mapping.fc" + std::to_string(i);
-    DenseWeights d;
-    d.weight = sd.get(p + ".weight", {-1, -1});
-    d.bias = sd.get(p + ".bias", {d.weight.size(0)});
-    d.weight_gain = lr_mapping / std::sqrt(static_cast<double>(d.weight.size(1)));
-    d.bias_gain = lr_mapping;
-    weights.mapping.push_back(d);
-  }
+  for (int i = 0; i < arch.mapping_layers; ++i) weights.mapping.push_back(mapping_layer(sd, "mapping.fc" + std::to_string(i), lr_mapping));
   weights.constant_input = sd.get("synthesis.b4.const", {arch.channels.at(4), 4, 4});
   auto affine = [&](const std::string& p, int64_t in_channels) {
-    DenseWeights d;
-    d.weight = sd.get(p + ".affine.weight", {in_channels, arch.w_dim});
-    d.bias = sd.get(p + ".affine.bias", {in_channels});
-    d.weight_gain = 1.0 / std::sqrt(static_cast<double>(arch.w_dim));
-    return d;
+    return style_affine(sd, p + ".affine", in_channels, arch.w_dim);
   };
   for (int layer = 0; layer < arch.num_conv_layers(); ++layer) {
     const std::string p = conv_layer_name(Layout::NVlabs, layer);
