@@ -30,12 +30,12 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
 
 const std::set<std::string>& non_result_options() {
   static const std::set<std::string> names{"job", "out", "png-dir", "grid", "feature-grid", "grid-count", "log-level", "log-all-ranks",
-                                           "threads", "backend", "batch"};
+                                           "threads", "backend", "batch", "time-limit", "resume-interval"};
   return names;
 }
 
 int run_command(OptionSet& options, const std::vector<std::string>& args,
-                const std::function<void(comm::Communicator&)>& body) {
+                const std::function<int(comm::Communicator&)>& body) {
   CommonOptions common;
   add_common_options(options, common);
   comm::MpiSession session;
@@ -60,10 +60,7 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
     return exit_code_for(e);
   }
   configure_threads(common.threads, comm->local_size());
-  return comm::run_guarded(*comm, [&]() {
-    body(*comm);
-    return 0;
-  });
+  return comm::run_guarded(*comm, [&]() { return body(*comm); });
 }
 
 const std::vector<Command>& commands() {

@@ -17,10 +17,14 @@ class Communicator;
 
 namespace styleseg::cli {
 
-// Runs `body` for the command whose options are `options`, parsed from `args`.
-// Returns the process exit code.
+// Runs `body` for the command whose options are `options`, parsed from `args`; body
+// returns the exit code (0, or kExitResumable). Returns the process exit code.
 int run_command(OptionSet& options, const std::vector<std::string>& args,
-                const std::function<void(comm::Communicator&)>& body);
+                const std::function<int(comm::Communicator&)>& body);
+
+// A stage stopped at its time limit and left a resume point: run the same command again
+// (EX_TEMPFAIL, so batch scripts can tell it from success and failure and requeue).
+constexpr int kExitResumable = 75;
 
 // Options that only say where outputs go or how to log: left out of provenance records.
 const std::set<std::string>& non_result_options();

@@ -71,6 +71,7 @@ int check_comm_main(const std::vector<std::string>& args) {
     // Bus bandwidth as nccl-tests reports it: 2 (n-1)/n of the bytes cross each link.
     const double bus = megabytes / 1024.0 * 2.0 * (comm.size() - 1) / comm.size() / seconds;
     log::info("allreduce of {:.1f} MB: {:.2f} ms, bus bandwidth {:.2f} GB/s", megabytes, seconds * 1e3, bus);
+    return 0;
   });
 }
 

@@ -8,7 +8,9 @@ int generate_main(const std::vector<std::string>& args) {
   OptionSet set("generate",
                 "Generates N samples from a StyleGAN2 generator (rosinality .pt, NVlabs G_ema state dict, or\n"
                 "styleseg's own): images, per-layer latents w and, with --feature-layer, the feature maps of one\n"
-                "synthesis layer. Sample i depends only on (--seed, i): any number of ranks writes the same file.\n\n"
+                "synthesis layer. Sample i depends only on (--seed, i): any number of ranks writes the same file.\n"
+                "The output is written as OUT.tmp.partial, renamed when complete; an interrupted run of the same\n"
+                "job resumes from its last resume point (any number of ranks).\n\n"
                 "--feature-layer takes the official numbering N = 1, 3, 5, 7, ... (the output of the second\n"
                 "convolution of the block whose first convolution takes style N: 1 = 8x8 block, 7 = 64x64 block)\n"
                 "or a module name: rosinality conv1 / convs.J, NVlabs synthesis.bR[.conv0|.conv1].");
@@ -30,12 +32,14 @@ int generate_main(const std::vector<std::string>& args) {
       .add("grid-count", &o.grid_count, "samples in the grids")
       .add_flag("save-raw", &o.save_raw, "also save the generator output before clamping ('raw', float32)")
       .add("compression", &o.compression, "gzip level of the HDF5 datasets (0 = none)")
+      .add("time-limit", &o.time_limit, "seconds; stop cleanly after the batch that passes it, exit 75, resume on the next run (0 = none)")
+      .add("resume-interval", &o.resume_interval, "seconds between resume points of the partial output OUT.tmp.partial")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N (auto: the rank's GPU if any)")
       .add("precision", &o.precision, "float32 or bfloat16")
       .add_optional("lr-mapping", &o.lr_mapping, "mapping lr multiplier (not stored in reference checkpoints; default 0.01)")
       .add_optional("conv-clamp", &o.conv_clamp, "NVlabs conv_clamp (default 256 for NVlabs files; <= 0 turns it off)");
   return run_command(set, args, [&](comm::Communicator& comm) {
-    stages::generate(o, comm, set.to_json(non_result_options()));
+    return stages::generate(o, comm, set.to_json(non_result_options())).complete ? 0 : kExitResumable;
   });
 }
 

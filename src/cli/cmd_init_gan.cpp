@@ -43,6 +43,7 @@ int init_gan_main(const std::vector<std::string>& args) {
       log::info("wrote a new generator to {}: {}", out, arch.describe());
     }
     comm.barrier();
+    return 0;
   });
 }
 

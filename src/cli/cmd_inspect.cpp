@@ -21,7 +21,7 @@ int inspect_main(const std::vector<std::string>& args) {
       .add("depth", &depth, "depth of the printed tree");
   return run_command(set, args, [&](comm::Communicator& comm) {
     STYLESEG_CHECK(!checkpoint.empty(), ConfigError, "inspect: --checkpoint is required");
-    if (comm.rank() != 0) return;
+    if (comm.rank() != 0) return 0;
     const io::PyValue root = io::load_torch_file(checkpoint);
     if (tree) std::printf("%s\n", io::describe_tree(root, depth).c_str());
     const stylegan2::Generator g = stylegan2::generator_from_checkpoint(root, checkpoint);
@@ -36,6 +36,7 @@ int inspect_main(const std::vector<std::string>& args) {
       std::printf("  %2d  %-10s %-22s %4d channels, %dx%d\n", n, layer.rosinality_name.c_str(), layer.nvlabs_name.c_str(),
                   layer.channels, layer.resolution, layer.resolution);
     }
+    return 0;
   });
 }
 

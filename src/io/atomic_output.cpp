@@ -59,12 +59,13 @@ AtomicOutput::AtomicOutput(std::string final_path, std::string token)
 AtomicOutput::AtomicOutput(AtomicOutput&& other) noexcept
     : final_path_(std::move(other.final_path_)),
       temp_path_(std::move(other.temp_path_)),
-      committed_(other.committed_) {
+      committed_(other.committed_),
+      keep_(other.keep_) {
   other.committed_ = true;  // the moved-from object owns nothing to clean up
 }
 
 AtomicOutput::~AtomicOutput() {
-  if (!committed_ && !temp_path_.empty()) {
+  if (!committed_ && !keep_ && !temp_path_.empty()) {
     std::error_code ignored;
     fs::remove(temp_path_, ignored);
   }

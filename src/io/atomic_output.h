@@ -41,6 +41,9 @@ class AtomicOutput {
   const std::string& final_path() const { return final_path_; }
   const std::string& temp_path() const { return temp_path_; }
   bool committed() const { return committed_; }
+  // For resumable outputs: the destructor keeps the uncommitted temp file, so a stopped or
+  // failed run leaves it for the next run to continue.
+  void keep_on_failure() { keep_ = true; }
 
   // Renames the temp file to the final path, replacing any file there. Throws OutputError
   // when the temp file is missing or the rename fails; std::logic_error when called twice.
@@ -54,6 +57,7 @@ class AtomicOutput {
   std::string final_path_;
   std::string temp_path_;
   bool committed_ = false;
+  bool keep_ = false;
 };
 
 }  // namespace styleseg

@@ -382,6 +382,12 @@ void File::close() {
   }
 }
 
+void File::flush() {
+  require_open("flush");
+  if (H5Fflush(id_, H5F_SCOPE_GLOBAL) < 0)
+    throw OutputError("cannot flush HDF5 file " + path_ + " (disk full?): " + hdf5_reason());
+}
+
 void File::require_open(const char* operation) const {
   if (!is_open()) {
     throw std::logic_error(std::string("h5::File::") + operation + " on closed file " + path_);

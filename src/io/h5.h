@@ -78,6 +78,8 @@ class File {
 
   // Flushes and closes. Collective. Throws OutputError when the flush fails.
   void close();
+  // Writes everything so far to disk (a resume point). Collective.
+  void flush();
 
   const std::string& path() const { return path_; }
   bool is_open() const { return id_ >= 0; }

@@ -7,7 +7,13 @@
 // computed the same way whatever the number of ranks, so the file's contents do not depend
 // on how many ranks wrote it.
 //
-// Output file (written as OUT.tmp.*, renamed when complete):
+// Resuming: the output is written as OUT.tmp.partial and renamed to OUT when complete.
+// Every `resume_interval` seconds the batches done so far are recorded in it and flushed;
+// a run that finds a partial file of the same job (same options, checkpoint and batch
+// size; any number of ranks) continues from there. `time_limit` stops a run cleanly (for
+// Slurm allocations); a killed run resumes from its last resume point.
+//
+// Output file:
 //   images   uint8   [N, H, W, 3]          (x * 127.5 + 128, clamped; NVlabs convention)
 //   z        float32 [N, z_dim]            when latents were drawn or given as z
 //   w        float32 [N, num_ws, w_dim]    per-layer latents used (after truncation, mixing)
@@ -52,11 +58,14 @@ struct GenerateOptions {
   std::string precision = "float32";  // float32 | bfloat16
   std::optional<double> lr_mapping;   // override for the checkpoint's mapping lr multiplier
   std::optional<double> conv_clamp;   // override for NVlabs conv_clamp (<= 0: off)
+  double time_limit = 0;           // seconds; > 0: stop cleanly after the round that passes it (resumable)
+  double resume_interval = 60;     // seconds between resume points (flushes of the partial file)
 };
 
 struct GenerateSummary {
-  int64_t samples = 0;
+  int64_t samples = 0;     // samples in the output (so far, when stopped)
   double seconds = 0.0;
+  bool complete = true;    // false: stopped at the time limit; the same call resumes
 };
 
 // Collective: every rank calls it with the same options. `provenance` is stored as the

@@ -56,3 +56,34 @@ cli_test(bad_feature_layer ${EXPECT} 2 "--feature-layer '2'" --
 set_tests_properties(cli.bad_feature_layer PROPERTIES FIXTURES_REQUIRED cli_generator)
 cli_test(help_lists_commands ${EXPECT} 0 "generate.*\n.*init-gan" -- ${S} --help)
 cli_test(command_help_shows_defaults ${EXPECT} 0 "--truncation arg \\(=1\\)" -- ${S} generate --help)
+
+# The reference checkpoints through the CLI: the zip and the legacy (torch < 1.6) file of
+# each layout give the same samples, features and latents.
+set(WITH_FIXTURES ${CMAKE_CURRENT_SOURCE_DIR}/cli/with_fixtures.sh)
+foreach(layout rosinality nvlabs)
+  set(FIX_ARGS generate --count 5 --batch 2 --seed 4 --truncation 0.6 --noise random --feature-layer 3 --save-raw)
+  string(REPLACE ";" " " FIX_ARGS "${FIX_ARGS}")
+  cli_test(fixture_${layout}_zip_equals_legacy ${WITH_FIXTURES}
+    "${S} ${FIX_ARGS} --checkpoint \$FIXTURES/stylegan2_${layout}/checkpoint.pt --out ${CLI_DIR}/fix_${layout}_zip.h5 &&
+     ${S} ${FIX_ARGS} --checkpoint \$FIXTURES/stylegan2_${layout}/checkpoint_legacy.pt --out ${CLI_DIR}/fix_${layout}_legacy.h5 &&
+     ${SAME} ${CLI_DIR}/fix_${layout}_zip.h5 ${CLI_DIR}/fix_${layout}_legacy.h5 /images /raw /features /w /z")
+  set_tests_properties(cli.fixture_${layout}_zip_equals_legacy PROPERTIES SKIP_RETURN_CODE 77)
+endforeach()
+
+# (Shell lines chain with && and ||: a ';' would split the CMake argument list.)
+# Resume: a run stopped by --time-limit on 2 ranks (exit 75, partial file kept) and
+# finished on 1 rank gives the same file as the uninterrupted run; a partial file of a
+# different job is not resumed.
+string(REPLACE ";" " " GEN_LINE "${GEN_ARGS}")
+string(REPLACE ";" " " MPIRUN_LINE "${MPIRUN}")
+cli_test(generate_resume_stop ${EXPECT} 75 "stopped at --time-limit after 6 of 10 samples" -- bash -c
+         "rm -f ${CLI_DIR}/gen_resumed.h5* && ${MPIRUN_LINE} 2 ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_resumed.h5 --time-limit 0.000001")
+set_tests_properties(cli.generate_resume_stop PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_resume_stop)
+cli_test(generate_resume_finish ${EXPECT} 0 "resuming .*gen_resumed.h5.tmp.partial: 2 of 4 batches" --
+         ${S} ${GEN_ARGS} --out ${CLI_DIR}/gen_resumed.h5)
+set_tests_properties(cli.generate_resume_finish PROPERTIES FIXTURES_REQUIRED cli_resume_stop FIXTURES_SETUP cli_resumed)
+cli_test(generate_resumed_same_as_uninterrupted ${SAME} ${CLI_DIR}/gen_np1.h5 ${CLI_DIR}/gen_resumed.h5)
+set_tests_properties(cli.generate_resumed_same_as_uninterrupted PROPERTIES FIXTURES_REQUIRED "cli_gen_np1;cli_resumed")
+cli_test(generate_other_job_starts_afresh ${EXPECT} 0 "written by a different job" -- bash -c
+         "rm -f ${CLI_DIR}/gen_other.h5* && ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_other.h5 --time-limit 0.000001 || true && ${S} ${GEN_LINE} --lr-mapping 0.02 --out ${CLI_DIR}/gen_other.h5")
+set_tests_properties(cli.generate_other_job_starts_afresh PROPERTIES FIXTURES_REQUIRED cli_generator)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# with_fixtures.sh COMMAND...: runs COMMAND with $FIXTURES set to the reference fixtures
+# folder (STYLESEG_FIXTURES, else ../shared/fixtures beside the repo). When it is absent the
+# test is skipped (exit 77), or fails under CI=true.
+set -eu
+FIXTURES=${STYLESEG_FIXTURES:-$STYLESEG_SOURCE_DIR/../shared/fixtures}
+if [ ! -d "$FIXTURES" ]; then
+  echo "reference fixtures not found at $FIXTURES (set STYLESEG_FIXTURES)"
+  [ "${CI:-}" = true ] && exit 1
+  exit 77
+fi
+export FIXTURES
+exec bash -c "$*"
