@@ -1,6 +1,7 @@
 #include "models/stylegan2/generator.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 
 #include <cmath>
 
@@ -29,9 +30,18 @@ at::Tensor dense(const DenseWeights& layer, const at::Tensor& x) {
 
 // Bias, leaky ReLU with gain sqrt(2), optional clamp: rosinality FusedLeakyReLU and NVlabs
 // bias_act(act='lrelu'). `bias` broadcasts over dim 1.
-at::Tensor bias_leaky_relu(const at::Tensor& x, const at::Tensor& bias, std::optional<double> clamp) {
+// Without autograd the steps work in place on `x` (a fresh temporary of the caller's):
+// about a quarter of the generator's memory traffic on CPU.
+at::Tensor bias_leaky_relu(at::Tensor x, const at::Tensor& bias, std::optional<double> clamp) {
   std::vector<int64_t> shape(x.dim(), 1);
   shape[1] = bias.size(0);
+  if (!c10::GradMode::is_enabled()) {
+    x.add_(bias.view(shape));
+    at::leaky_relu_(x, kLeakySlope);
+    x.mul_(kSqrt2);
+    if (clamp) x.clamp_(-*clamp, *clamp);
+    return x;
+  }
   at::Tensor y = at::leaky_relu(x + bias.view(shape), kLeakySlope) * kSqrt2;
   if (clamp) y = at::clamp(y, -*clamp, *clamp);
   return y;
@@ -168,9 +178,10 @@ at::Tensor Generator::modulated_conv(const ModulatedConvWeights& layer, const at
   } else {
     y = at::conv2d(y, layer.weight, {}, /*stride=*/kOnes, /*padding=*/kOnes);
   }
-  y = y * demod.unsqueeze(2).unsqueeze(3);
+  const bool in_place = !c10::GradMode::is_enabled();  // y is our own temporary
+  y = in_place ? y.mul_(demod.unsqueeze(2).unsqueeze(3)) : y * demod.unsqueeze(2).unsqueeze(3);
   if (layout_ == Layout::Rosinality) emit(sink, name + ".conv", y);
-  if (noise.defined()) y = y + noise * layer.noise_strength;
+  if (noise.defined()) y = in_place ? y.add_(noise * layer.noise_strength) : y + noise * layer.noise_strength;
   y = bias_leaky_relu(y, layer.bias, settings_.conv_clamp);
   emit(sink, name, y);
   return y;

@@ -21,7 +21,8 @@
 namespace styleseg::stylegan2 {
 
 // Receives named intermediate activations (module paths of the source layout), for
-// parity tests and debugging. Null means nothing is captured.
+// parity tests and debugging. Null means nothing is captured. Without autograd later steps
+// may update a value in place: clone it to keep it.
 using ActivationSink = std::function<void(const std::string& name, const at::Tensor& value)>;
 
 // Per-layer noise of the synthesis network.
