@@ -613,16 +613,23 @@ void File::write_rows(const std::string& name, std::int64_t row0, std::int64_t n
   }
 }
 
+namespace {
+// Reads convert only where no value can change (e.g. float32 to float64, never back).
+void require_exact_conversion(const StoredDataset& stored, DType dtype, const std::string& context) {
+  if (!converts_exactly(stored.stored, dtype)) {
+    throw InputError(context + " holds " + describe(stored.stored) + " values; reading them as " +
+                     name_of(dtype) + " would lose precision");
+  }
+}
+}  // namespace
+
 void File::read_rows(const std::string& name, std::int64_t row0, std::int64_t nrows, void* out,
                      DType dtype) const {
   require_open("read_rows");
   const std::string context = where(path_, "dataset", name);
   Handle dataset = open_dataset(id_, path_, name);
   const StoredDataset stored = describe_dataset(dataset.get(), path_, name);
-  if (!converts_exactly(stored.stored, dtype)) {
-    throw InputError(context + " holds " + describe(stored.stored) + " values; reading them as " +
-                     name_of(dtype) + " would lose precision");
-  }
+  require_exact_conversion(stored, dtype, context);
   if (stored.info.shape.empty() || row0 < 0 || nrows < 0 || row0 + nrows > stored.info.shape[0]) {
     throw InputError(context + " has " +
                      (stored.info.shape.empty() ? std::string("no rows")
@@ -645,10 +652,7 @@ void File::read_all(const std::string& name, void* out, DType dtype) const {
   const std::string context = where(path_, "dataset", name);
   Handle dataset = open_dataset(id_, path_, name);
   const StoredDataset stored = describe_dataset(dataset.get(), path_, name);
-  if (!converts_exactly(stored.stored, dtype)) {
-    throw InputError(context + " holds " + describe(stored.stored) + " values; reading them as " +
-                     name_of(dtype) + " would lose precision");
-  }
+  require_exact_conversion(stored, dtype, context);
   if (stored.info.elements() == 0) return;
   if (H5Dread(dataset.get(), memory_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
     throw InputError(context + " cannot be read: " + hdf5_reason());

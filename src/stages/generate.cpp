@@ -58,11 +58,11 @@ class LatentSource {
       kind_ = "z";
       return;
     }
-    h5::File file = h5::File::open(o.latents, h5::Mode::Read);
-    if (file.exists("z")) kind_ = "z";
-    else if (file.exists("w")) kind_ = "w";
+    file_.emplace(h5::File::open(o.latents, h5::Mode::Read));
+    if (file_->exists("z")) kind_ = "z";
+    else if (file_->exists("w")) kind_ = "w";
     else throw InputError(o.latents + ": has neither a 'z' nor a 'w' dataset");
-    const auto shape = file.info(kind_).shape;
+    const auto shape = file_->info(kind_).shape;
     const int64_t width = kind_ == "z" ? arch.z_dim : arch.w_dim;
     const bool ok = (shape.size() == 2 && shape[1] == width) ||
                     (kind_ == "w" && shape.size() == 3 && shape[1] == arch.num_ws() && shape[2] == width);
@@ -98,10 +98,10 @@ class LatentSource {
 
  private:
   at::Tensor read_rows(const std::string& name, int64_t start, int64_t n) const {
-    h5::File file = h5::File::open(options_.latents, h5::Mode::Read);
-    return h5::read_tensor(file, name, start, n).to(at::kFloat);
+    return h5::read_tensor(*file_, name, start, n).to(at::kFloat);
   }
   const GenerateOptions& options_;
+  std::optional<h5::File> file_;  // the --latents file, opened once
   const stylegan2::Architecture& arch_;
   int64_t count_ = 0;
   std::string kind_;
