@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 
 #include "core/device.h"
 #include "core/error.h"
@@ -192,7 +193,8 @@ int64_t resume_point(const std::string& partial, const std::string& identity, in
 
 h5::File create_output(const std::string& path, comm::Communicator& comm, const GenerateOptions& options,
                        const stylegan2::Architecture& arch, bool has_z,
-                       const std::optional<stylegan2::FeatureLayer>& feature_layer, int64_t feat_res, int64_t count) {
+                       const std::optional<stylegan2::FeatureLayer>& feature_layer, int64_t feat_res, int64_t count,
+                       const std::map<std::string, std::string>& attributes) {
   h5::File file = h5::File::create(path, comm::mpi_comm_of(comm));
   auto dataset = [&](const std::string& name, h5::DType type, std::vector<int64_t> shape) {
     std::vector<int64_t> chunk = shape;
@@ -211,6 +213,8 @@ h5::File create_output(const std::string& path, comm::Communicator& comm, const 
     file.write_string_attribute("/", "feature_layer_rosinality", feature_layer->rosinality_name);
     file.write_string_attribute("/", "feature_layer_nvlabs", feature_layer->nvlabs_name);
   }
+  for (const auto& [name, value] : attributes) file.write_string_attribute("/", name, value);
+  file.write_int_attribute("/", "batches_done", 0);
   return file;
 }
 
@@ -286,20 +290,14 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
   output.keep_on_failure();
   const int64_t resume_from = std::stoll(comm::broadcast_string(
       comm, comm.rank() == 0 ? std::to_string(resume_point(output.temp_path(), identity, batches)) : "", 0));
+  const std::map<std::string, std::string> attributes{
+      {"styleseg_version", STYLESEG_VERSION}, {"checkpoint", options.checkpoint},
+      {"checkpoint_sha256", checkpoint_sha},  {"generator", generator_info.dump()},
+      {"options", provenance.dump()},         {"resume_identity", identity}};
   h5::File file = resume_from > 0
       ? h5::File::open(output.temp_path(), h5::Mode::ReadWrite, comm::mpi_comm_of(comm))
-      : create_output(output.temp_path(), comm, options, arch, source.has_z(), feature_layer, feat_res, count);
-  if (resume_from == 0) {
-    file.write_string_attribute("/", "styleseg_version", STYLESEG_VERSION);
-    file.write_string_attribute("/", "checkpoint", options.checkpoint);
-    file.write_string_attribute("/", "checkpoint_sha256", checkpoint_sha);
-    file.write_string_attribute("/", "generator", generator_info.dump());
-    file.write_string_attribute("/", "options", provenance.dump());
-    file.write_string_attribute("/", "resume_identity", identity);
-    file.write_int_attribute("/", "batches_done", 0);
-  } else {
-    log::info("resuming {}: {} of {} batches were done", output.temp_path(), resume_from, batches);
-  }
+      : create_output(output.temp_path(), comm, options, arch, source.has_z(), feature_layer, feat_res, count, attributes);
+  if (resume_from > 0) log::info("resuming {}: {} of {} batches were done", output.temp_path(), resume_from, batches);
   if (!options.png_dir.empty()) fs::create_directories(options.png_dir);
 
   // ---- the rounds: batch (resume_from + round * size + rank) on each rank, written collectively ----
