@@ -14,6 +14,7 @@ const char* backend_name(Backend backend) {
   switch (backend) {
     case Backend::Mpi: return "mpi";
     case Backend::Nccl: return "nccl";
+    case Backend::Local: return "local";
   }
   return "?";
 }

@@ -29,9 +29,10 @@
 namespace styleseg::comm {
 
 enum class ReduceOp { Sum, Max, Min };
-enum class Backend { Mpi, Nccl };
+// Local: one rank, no MPI (local_communicator.h).
+enum class Backend { Mpi, Nccl, Local };
 
-// "mpi" | "nccl", for messages.
+// "mpi" | "nccl" | "local", for messages.
 const char* backend_name(Backend backend);
 const char* reduce_op_name(ReduceOp op);
 

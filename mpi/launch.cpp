@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "mpi/local_communicator.h"
 #include "mpi/mpi_communicator.h"
 #ifdef STYLESEG_WITH_NCCL
 #include "mpi/nccl_communicator.h"
@@ -98,6 +99,7 @@ std::unique_ptr<Communicator> make_communicator(Backend backend) {
 #else
       throw CommError("make_communicator: this build of styleseg has no NCCL backend");
 #endif
+    case Backend::Local: comm = std::make_unique<LocalCommunicator>(); break;
   }
   if (timeout.count() == 0) return comm;
   return watch_collectives(std::move(comm), timeout);

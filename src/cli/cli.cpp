@@ -30,7 +30,8 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
 
 const std::set<std::string>& non_result_options() {
   static const std::set<std::string> names{"job", "out", "png-dir", "grid", "feature-grid", "grid-count", "log-level", "log-all-ranks",
-                                           "threads", "backend", "batch", "time-limit", "resume-interval"};
+                                           "threads", "backend", "batch", "time-limit", "resume-interval",
+                                           "resume", "checkpoint-interval", "preview", "preview-count"};
   return names;
 }
 
@@ -66,6 +67,8 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
 const std::vector<Command>& commands() {
   static const std::vector<Command> list{
       {"generate", "images, latents and layer features from a StyleGAN2 checkpoint, into one HDF5 file", generate_main},
+      {"cluster", "k-means over per-pixel features of generator samples or a feature file (distributed)", cluster_main},
+      {"assign", "nearest-centroid labels of every vector or pixel under a clusters file", assign_main},
       {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
       {"inspect", "show what a checkpoint holds: layout, architecture, tensors", inspect_main},
       {"check-comm", "check the communication layer across ranks (collectives, failure handling)", check_comm_main},

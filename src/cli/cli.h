@@ -14,6 +14,9 @@
 namespace styleseg::comm {
 class Communicator;
 }
+namespace styleseg::stages {
+struct SamplerOptions;
+}
 
 namespace styleseg::cli {
 
@@ -35,6 +38,11 @@ struct Command {
   int (*run)(const std::vector<std::string>& args);
 };
 
+// Declares the generator and sampling options (checkpoint, seed, truncation, noise,
+// feature layer, device, ...) shared by every command that draws samples; the latents
+// file only where the command takes one.
+void add_sampler_options(OptionSet& set, stages::SamplerOptions& options, bool with_latents_file);
+
 // Every command, in the order `styleseg --help` lists them.
 const std::vector<Command>& commands();
 
@@ -43,5 +51,7 @@ int generate_main(const std::vector<std::string>& args);
 int init_gan_main(const std::vector<std::string>& args);
 int inspect_main(const std::vector<std::string>& args);
 int check_comm_main(const std::vector<std::string>& args);
+int cluster_main(const std::vector<std::string>& args);
+int assign_main(const std::vector<std::string>& args);
 
 }  // namespace styleseg::cli

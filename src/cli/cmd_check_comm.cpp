@@ -59,7 +59,7 @@ int check_comm_main(const std::vector<std::string>& args) {
                    "check-comm: --fail-rank " + std::to_string(fail_rank) + " but there are " + std::to_string(comm.size()) + " ranks");
     check_collectives(comm);
     log::info("collectives correct on {} rank(s), backend {}, device {}", comm.size(),
-              comm.backend() == comm::Backend::Nccl ? "nccl" : "mpi", comm.device().str());
+              comm::backend_name(comm.backend()), comm.device().str());
     if (comm.rank() == fail_rank) throw Error("injected failure on rank " + std::to_string(fail_rank) + " (--fail-rank)");
     comm.barrier();
     at::Tensor payload = at::ones({static_cast<int64_t>(megabytes * 1024 * 1024 / 4)}, at::TensorOptions().device(comm.device()));

@@ -14,17 +14,9 @@ int generate_main(const std::vector<std::string>& args) {
                 "--feature-layer takes the official numbering N = 1, 3, 5, 7, ... (the output of the second\n"
                 "convolution of the block whose first convolution takes style N: 1 = 8x8 block, 7 = 64x64 block)\n"
                 "or a module name: rosinality conv1 / convs.J, NVlabs synthesis.bR[.conv0|.conv1].");
-  set.add("checkpoint", &o.checkpoint, "generator checkpoint (.pt)")
-      .add("out", &o.out, "output HDF5 file")
+  add_sampler_options(set, o.sampling, /*with_latents_file=*/true);
+  set.add("out", &o.out, "output HDF5 file")
       .add("count", &o.count, "number of samples (with --latents: the first COUNT, 0 = all)")
-      .add("seed", &o.seed, "sample i draws its latent and noise from (seed, i)")
-      .add_optional("latents", &o.latents, "HDF5 file with z [N, z_dim] or w [N, w_dim] / [N, num_ws, w_dim]")
-      .add("truncation", &o.truncation, "truncation psi towards the average latent (1 = none)")
-      .add("truncation-samples", &o.truncation_samples, "samples for the average latent when the checkpoint has none")
-      .add("noise", &o.noise, "noise inputs: const (the checkpoint's buffers), random (from (seed, i)), none")
-      .add("mixing-crossover", &o.mixing_crossover, "style mixing: layers >= K take a second latent from (seed, i); -1 = off")
-      .add_optional("feature-layer", &o.feature_layer, "synthesis layer whose output is saved as 'features'")
-      .add("feature-size", &o.feature_size, "bilinear resize of features to SIZE x SIZE (align_corners=True); 0 = native")
       .add("batch", &o.batch, "samples per forward pass")
       .add_optional("png-dir", &o.png_dir, "also write one PNG per sample into this folder")
       .add_optional("grid", &o.grid, "also write a PNG grid of the first samples")
@@ -33,11 +25,7 @@ int generate_main(const std::vector<std::string>& args) {
       .add_flag("save-raw", &o.save_raw, "also save the generator output before clamping ('raw', float32)")
       .add("compression", &o.compression, "gzip level of the HDF5 datasets (0 = none)")
       .add("time-limit", &o.time_limit, "seconds; stop cleanly after the batch that passes it, exit 75, resume on the next run (0 = none)")
-      .add("resume-interval", &o.resume_interval, "seconds between resume points of the partial output OUT.tmp.partial")
-      .add("device", &o.device, "auto, cpu, cuda or cuda:N (auto: the rank's GPU if any)")
-      .add("precision", &o.precision, "float32 or bfloat16")
-      .add_optional("lr-mapping", &o.lr_mapping, "mapping lr multiplier (not stored in reference checkpoints; default 0.01)")
-      .add_optional("conv-clamp", &o.conv_clamp, "NVlabs conv_clamp (default 256 for NVlabs files; <= 0 turns it off)");
+      .add("resume-interval", &o.resume_interval, "seconds between resume points of the partial output OUT.tmp.partial");
   return run_command(set, args, [&](comm::Communicator& comm) {
     return stages::generate(o, comm, set.to_json(non_result_options())).complete ? 0 : kExitResumable;
   });

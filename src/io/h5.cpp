@@ -104,6 +104,7 @@ std::string hdf5_reason() {
 hid_t memory_type(DType dtype) {
   switch (dtype) {
     case DType::U8: return H5T_NATIVE_UINT8;
+    case DType::U16: return H5T_NATIVE_UINT16;
     case DType::I32: return H5T_NATIVE_INT32;
     case DType::I64: return H5T_NATIVE_INT64;
     case DType::F32: return H5T_NATIVE_FLOAT;
@@ -116,6 +117,7 @@ hid_t memory_type(DType dtype) {
 hid_t file_type(DType dtype) {
   switch (dtype) {
     case DType::U8: return H5T_STD_U8LE;
+    case DType::U16: return H5T_STD_U16LE;
     case DType::I32: return H5T_STD_I32LE;
     case DType::I64: return H5T_STD_I64LE;
     case DType::F32: return H5T_IEEE_F32LE;
@@ -135,6 +137,7 @@ struct NumericType {
 NumericType numeric_type_of(DType dtype) {
   switch (dtype) {
     case DType::U8: return {false, false, 1, 0};
+    case DType::U16: return {false, false, 2, 0};
     case DType::I32: return {false, true, 4, 0};
     case DType::I64: return {false, true, 8, 0};
     case DType::F32: return {true, true, 4, 24};
@@ -298,6 +301,7 @@ std::size_t size_of(DType dtype) { return numeric_type_of(dtype).bytes; }
 const char* name_of(DType dtype) {
   switch (dtype) {
     case DType::U8: return "uint8";
+    case DType::U16: return "uint16";
     case DType::I32: return "int32";
     case DType::I64: return "int64";
     case DType::F32: return "float32";
@@ -444,7 +448,7 @@ StoredDataset describe_dataset(hid_t dataset, const std::string& path, const std
   }
   // The narrowest DType that holds every stored value.
   bool found = false;
-  for (DType candidate : {DType::U8, DType::I32, DType::I64, DType::F32, DType::F64}) {
+  for (DType candidate : {DType::U8, DType::U16, DType::I32, DType::I64, DType::F32, DType::F64}) {
     if (converts_exactly(result.stored, candidate)) {
       result.info.dtype = candidate;
       found = true;
@@ -453,7 +457,7 @@ StoredDataset describe_dataset(hid_t dataset, const std::string& path, const std
   }
   if (!found) {
     throw InputError(where(path, "dataset", name) + " holds " + describe(result.stored) +
-                     " values, which no supported type (uint8, int32, int64, float32, float64) "
+                     " values, which no supported type (uint8, uint16, int32, int64, float32, float64) "
                      "holds without loss");
   }
   result.info.exact = H5Tequal(type.get(), memory_type(result.info.dtype)) > 0;

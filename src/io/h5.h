@@ -31,12 +31,12 @@
 
 namespace styleseg::h5 {
 
-// Element types a dataset can hold. Stored little-endian (uint8, int32, int64, IEEE
-// float32, IEEE float64), as numpy's u1, i4, i8, f4, f8.
-enum class DType { U8, I32, I64, F32, F64 };
+// Element types a dataset can hold. Stored little-endian (uint8, uint16, int32, int64,
+// IEEE float32, IEEE float64), as numpy's u1, u2, i4, i8, f4, f8.
+enum class DType { U8, U16, I32, I64, F32, F64 };
 
 std::size_t size_of(DType dtype);   // bytes per element
-const char* name_of(DType dtype);   // "uint8", "int32", "int64", "float32", "float64"
+const char* name_of(DType dtype);   // "uint8", "uint16", "int32", "int64", "float32", "float64"
 
 // The DType of a C++ element type: dtype_for<float>() == DType::F32.
 template <typename T>
@@ -170,6 +170,7 @@ class File {
 template <typename T>
 constexpr DType dtype_for() {
   if constexpr (std::is_same_v<T, std::uint8_t>) return DType::U8;
+  else if constexpr (std::is_same_v<T, std::uint16_t>) return DType::U16;
   else if constexpr (std::is_same_v<T, std::int32_t>) return DType::I32;
   else if constexpr (std::is_same_v<T, std::int64_t>) return DType::I64;
   else if constexpr (std::is_same_v<T, float>) return DType::F32;

@@ -1,5 +1,6 @@
 #include "io/h5_tensor.h"
 
+#include <ATen/ops/aminmax.h>
 #include <ATen/ops/empty.h>
 
 #include <algorithm>
@@ -38,6 +39,7 @@ DType dtype_of(at::ScalarType scalar_type) {
 at::ScalarType scalar_type_of(DType dtype) {
   switch (dtype) {
     case DType::U8: return at::kByte;
+    case DType::U16: return at::kInt;  // ATen has no uint16 common to 1.13 and 2.x
     case DType::I32: return at::kInt;
     case DType::I64: return at::kLong;
     case DType::F32: return at::kFloat;
@@ -55,7 +57,7 @@ at::Tensor read_tensor(const File& file, const std::string& name, std::int64_t r
   if (nrows < 0) nrows = std::max<std::int64_t>(info.rows() - row0, 0);
   shape[0] = nrows;
   at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(scalar_type_of(info.dtype)));
-  file.read_rows(name, row0, nrows, tensor.data_ptr(), info.dtype);
+  file.read_rows(name, row0, nrows, tensor.data_ptr(), dtype_of(tensor.scalar_type()));
   return tensor;
 }
 
@@ -87,6 +89,17 @@ void write_tensor_rows(File& file, const std::string& name, std::int64_t row0, c
                       " (expected [n, ...row shape])");
   }
   const at::Tensor contiguous = rows.contiguous();
+  if (info.dtype == DType::U16) {
+    // Converted here, not by HDF5: a conversion during a collective write would make
+    // HDF5 fall back to independent I/O, which compressed datasets do not allow.
+    const auto [lo, hi] = at::aminmax(contiguous);
+    if (lo.item<int64_t>() < 0 || hi.item<int64_t>() > 65535)
+      throw OutputError(context + " holds uint16 values; the tensor has values outside [0, 65535]");
+    const at::Tensor values = contiguous.to(at::kLong).contiguous();
+    std::vector<std::uint16_t> narrow(values.data_ptr<int64_t>(), values.data_ptr<int64_t>() + values.numel());
+    file.write_rows(name, row0, contiguous.size(0), narrow.data(), DType::U16);
+    return;
+  }
   file.write_rows(name, row0, contiguous.size(0), contiguous.data_ptr(), info.dtype);
 }
 

@@ -14,6 +14,7 @@ enum class DType;
 
 // The dataset element type of a tensor dtype: kByte → U8, kInt → I32, kLong → I64,
 // kFloat → F32, kDouble → F64. Throws styleseg::Error for any other dtype.
+// uint16 datasets (U16) are read and written as kInt tensors (ATen 1.13 has no uint16).
 DType dtype_of(at::ScalarType scalar_type);
 
 // The tensor dtype of a dataset element type (inverse of dtype_of).

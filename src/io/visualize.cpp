@@ -2,6 +2,12 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cmath>
+
+// stb_easy_font is header-only with static functions: one include is its implementation.
+#include <stb_easy_font.h>
+
 #include "core/error.h"
 
 namespace styleseg {
@@ -29,6 +35,98 @@ at::Tensor features_to_rgb(const at::Tensor& features) {
   at::Tensor scaled = ((projected - (lo + hi) / 2) / span + 0.5).clamp(0, 1) * 255.0;
   if (k < 3) scaled = at::cat({scaled, scaled.narrow(1, 0, 1).expand({-1, 3 - k})}, 1);
   return scaled.round().to(at::kByte).reshape({n, h, w, 3}).contiguous();
+}
+
+}  // namespace styleseg
+
+// ---- labels, text, legends ------------------------------------------------------------
+
+namespace styleseg {
+
+at::Tensor palette(int64_t count) {
+  // Kelly/tab20-like colours first: distinct for the handful of parts a face has.
+  static const uint8_t kBase[20][3] = {
+      {230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},  {245, 130, 48},
+      {145, 30, 180}, {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {250, 190, 212},
+      {0, 128, 128},  {220, 190, 255}, {170, 110, 40}, {255, 250, 200}, {128, 0, 0},
+      {170, 255, 195}, {128, 128, 0}, {255, 215, 180}, {0, 0, 128},   {128, 128, 128}};
+  at::Tensor colours = at::empty({count, 3}, at::kByte);
+  auto c = colours.accessor<uint8_t, 2>();
+  for (int64_t k = 0; k < count; ++k) {
+    if (k < 20) {
+      for (int j = 0; j < 3; ++j) c[k][j] = kBase[k][j];
+      continue;
+    }
+    // Golden-ratio hue steps, full saturation, alternating value.
+    const double hue = std::fmod(0.61803398875 * static_cast<double>(k), 1.0) * 6.0;
+    const double value = k % 2 ? 0.95 : 0.7;
+    const int sector = static_cast<int>(hue);
+    const double f = hue - sector, p = 0, q = value * (1 - f), t = value * f;
+    const double rgb[6][3] = {{value, t, p}, {q, value, p}, {p, value, t}, {p, q, value}, {t, p, value}, {value, p, q}};
+    for (int j = 0; j < 3; ++j) c[k][j] = static_cast<uint8_t>(std::lround(rgb[sector % 6][j] * 255));
+  }
+  return colours;
+}
+
+at::Tensor colorize_labels(const at::Tensor& labels, const at::Tensor& colours) {
+  STYLESEG_CHECK(labels.dim() == 3, Error, "colorize_labels: expected labels [N, H, W]");
+  const int64_t k = colours.size(0);
+  at::Tensor table = at::cat({colours.to(at::kByte), at::zeros({1, 3}, at::kByte)});  // row k: black
+  at::Tensor index = labels.to(at::kCPU, at::kLong);
+  index = at::where((index >= 0) & (index < k), index, at::full_like(index, k));
+  return table.index_select(0, index.reshape({-1})).reshape({labels.size(0), labels.size(1), labels.size(2), 3});
+}
+
+void draw_text(at::Tensor& image, const std::string& text, int x, int y, int scale, const std::array<uint8_t, 3>& rgb) {
+  STYLESEG_CHECK(image.dim() == 3 && image.size(2) == 3 && image.scalar_type() == at::kByte && image.is_contiguous(), Error,
+                 "draw_text: expected a contiguous uint8 image [H, W, 3]");
+  // stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z, colour).
+  std::vector<char> buffer(text.size() * 270 + 1024);
+  std::string mutable_text = text;
+  unsigned char colour[4] = {rgb[0], rgb[1], rgb[2], 255};
+  const int quads = stb_easy_font_print(0, 0, mutable_text.data(), colour, buffer.data(), static_cast<int>(buffer.size()));
+  const int64_t height = image.size(0), width = image.size(1);
+  uint8_t* pixels = image.data_ptr<uint8_t>();
+  for (int q = 0; q < quads; ++q) {
+    const float* v0 = reinterpret_cast<const float*>(buffer.data() + (q * 4 + 0) * 16);
+    const float* v2 = reinterpret_cast<const float*>(buffer.data() + (q * 4 + 2) * 16);
+    const int64_t x0 = x + static_cast<int64_t>(std::lround(v0[0] * scale)), y0 = y + static_cast<int64_t>(std::lround(v0[1] * scale));
+    const int64_t x1 = x + static_cast<int64_t>(std::lround(v2[0] * scale)), y1 = y + static_cast<int64_t>(std::lround(v2[1] * scale));
+    for (int64_t py = std::max<int64_t>(0, y0); py < std::min(height, y1); ++py)
+      for (int64_t px = std::max<int64_t>(0, x0); px < std::min(width, x1); ++px)
+        for (int j = 0; j < 3; ++j) pixels[(py * width + px) * 3 + j] = rgb[static_cast<size_t>(j)];
+  }
+}
+
+at::Tensor make_legend(const std::vector<std::string>& entries, const at::Tensor& colours, int64_t width) {
+  constexpr int kScale = 2, kLine = 28, kSwatch = 20, kMargin = 8;
+  size_t longest = 1;
+  for (const auto& e : entries) longest = std::max(longest, e.size());
+  const int64_t column_width = kSwatch + 2 * kMargin + static_cast<int64_t>(longest) * 6 * kScale;
+  const int64_t columns = std::max<int64_t>(1, (width - kMargin) / column_width);
+  const int64_t rows = (static_cast<int64_t>(entries.size()) + columns - 1) / columns;
+  at::Tensor legend = at::full({rows * kLine + 2 * kMargin, width, 3}, 255, at::kByte);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const int64_t row = static_cast<int64_t>(i) / columns, column = static_cast<int64_t>(i) % columns;
+    const int64_t x = kMargin + column * column_width, y = kMargin + row * kLine;
+    legend.narrow(0, y + (kLine - kSwatch) / 2, kSwatch).narrow(1, x, std::min<int64_t>(kSwatch, width - x)).copy_(
+        colours[static_cast<int64_t>(i)].view({1, 1, 3}).expand({kSwatch, std::min<int64_t>(kSwatch, width - x), 3}));
+    draw_text(legend, entries[i], static_cast<int>(x + kSwatch + kMargin), static_cast<int>(y + 4), kScale, {0, 0, 0});
+  }
+  return legend;
+}
+
+at::Tensor stack_vertically(const std::vector<at::Tensor>& images) {
+  int64_t width = 0, height = 0;
+  for (const auto& image : images) width = std::max(width, image.size(1)), height += image.size(0);
+  at::Tensor out = at::full({height, width, 3}, 255, at::kByte);
+  int64_t y = 0;
+  for (const auto& image : images) {
+    const int64_t x = (width - image.size(1)) / 2;
+    out.narrow(0, y, image.size(0)).narrow(1, x, image.size(1)).copy_(image);
+    y += image.size(0);
+  }
+  return out;
 }
 
 }  // namespace styleseg

@@ -3,6 +3,11 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 namespace styleseg {
 
 // Per-pixel feature maps [N, C, h, w] -> uint8 RGB [N, h, w, 3]: the three principal
@@ -10,5 +15,26 @@ namespace styleseg {
 // across samples), scaled together so that the widest spans its 1st to 99th percentile. Pixels of the same
 // semantic part tend to share a colour, which is what clustering then finds.
 at::Tensor features_to_rgb(const at::Tensor& features);
+
+// A fixed palette, so that cluster (or class) k has the same colour in every picture of
+// every run: 20 well-separated colours, then golden-ratio hues. uint8 [count, 3].
+at::Tensor palette(int64_t count);
+
+// Label maps [N, H, W] (any integer dtype) -> uint8 RGB [N, H, W, 3] in `colours`
+// ([K, 3] uint8); labels outside [0, K) (e.g. the ignore label 255) are black.
+at::Tensor colorize_labels(const at::Tensor& labels, const at::Tensor& colours);
+
+// Writes `text` (printable ASCII, stb_easy_font's 6x12 pixel glyphs times `scale`) into
+// the uint8 RGB image [H, W, 3] (contiguous, CPU) with its top-left corner at (x, y),
+// clipped to the image.
+void draw_text(at::Tensor& image, const std::string& text, int x, int y, int scale, const std::array<uint8_t, 3>& rgb);
+
+// A legend strip `width` pixels wide: one line per entry, a colour swatch then the text,
+// laid out in as many columns as fit. uint8 [h, width, 3] on white.
+at::Tensor make_legend(const std::vector<std::string>& entries, const at::Tensor& colours, int64_t width);
+
+// Stacks uint8 images [H_i, W_i, 3] vertically, centred on a white background as wide as
+// the widest.
+at::Tensor stack_vertically(const std::vector<at::Tensor>& images);
 
 }  // namespace styleseg

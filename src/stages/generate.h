@@ -26,8 +26,9 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <optional>
 #include <string>
+
+#include "stages/sampler.h"
 
 namespace styleseg::comm {
 class Communicator;
@@ -36,17 +37,9 @@ class Communicator;
 namespace styleseg::stages {
 
 struct GenerateOptions {
-  std::string checkpoint;          // generator file (.pt)
+  SamplerOptions sampling;         // generator, seed or latents, truncation, noise, layer, device
   std::string out;                 // output HDF5 file
   int64_t count = 0;               // number of samples (with seed); with latents: first `count` (0 = all)
-  uint64_t seed = 0;
-  std::string latents;             // HDF5 file with z [N, z_dim] or w [N, w_dim] / [N, num_ws, w_dim]
-  double truncation = 1.0;         // psi; 1 = none
-  int truncation_samples = 4096;   // average-latent estimate when the checkpoint stores none
-  std::string noise = "const";     // const | random | none
-  int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
-  std::string feature_layer;       // empty: no features (see models/stylegan2/feature_layer.h)
-  int feature_size = 0;            // bilinear resize of features (align_corners=True); 0 = native
   int batch = 8;
   std::string png_dir;             // one PNG per sample
   std::string grid;                // PNG grid of the first `grid_count` samples
@@ -54,10 +47,6 @@ struct GenerateOptions {
   int grid_count = 64;
   bool save_raw = false;
   int compression = 0;             // gzip level for the datasets (0 = none)
-  std::string device = "auto";     // auto | cpu | cuda | cuda:N
-  std::string precision = "float32";  // float32 | bfloat16
-  std::optional<double> lr_mapping;   // override for the checkpoint's mapping lr multiplier
-  std::optional<double> conv_clamp;   // override for NVlabs conv_clamp (<= 0: off)
   double time_limit = 0;           // seconds; > 0: stop cleanly after the round that passes it (resumable)
   double resume_interval = 60;     // seconds between resume points (flushes of the partial file)
 };

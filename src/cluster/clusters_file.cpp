@@ -1,0 +1,169 @@
+#include "cluster/clusters_file.h"
+
+#include <ATen/ATen.h>
+
+#include "core/error.h"
+#include "io/atomic_output.h"
+#include "io/h5.h"
+#include "io/h5_tensor.h"
+
+namespace styleseg::cluster {
+namespace {
+
+void write_tensor(h5::File& file, const std::string& name, const at::Tensor& t) {
+  const at::Tensor cpu = t.cpu().contiguous();
+  std::vector<int64_t> shape(cpu.sizes().begin(), cpu.sizes().end());
+  file.create_dataset(name, h5::dtype_of(cpu.scalar_type()), shape);
+  h5::write_tensor_rows(file, name, 0, cpu);
+}
+
+at::Tensor read_checked(const h5::File& file, const std::string& name, size_t rank) {
+  STYLESEG_CHECK(file.exists(name), InputError, file.path() + ": no dataset '" + name + "'");
+  at::Tensor t = h5::read_tensor(file, name);
+  STYLESEG_CHECK(t.dim() == static_cast<int64_t>(rank), InputError,
+                 file.path() + ": dataset '" + name + "' must have " + std::to_string(rank) + " dimension(s)");
+  return t;
+}
+
+// "options.truncation: 0.7 here, 0.8 in the saved state": the first place two JSON values differ.
+std::string first_difference(const nlohmann::json& now, const nlohmann::json& saved, const std::string& where) {
+  if (now.is_object() && saved.is_object()) {
+    for (const auto& [key, value] : now.items()) {
+      const std::string path = where.empty() ? key : where + "." + key;
+      if (!saved.contains(key)) return path + " is new";
+      const std::string d = first_difference(value, saved.at(key), path);
+      if (!d.empty()) return d;
+    }
+    for (const auto& [key, value] : saved.items())
+      if (!now.contains(key)) return (where.empty() ? key : where + "." + key) + " is gone";
+    return "";
+  }
+  if (now == saved) return "";
+  return where + ": " + now.dump() + " now, " + saved.dump() + " in the saved state";
+}
+
+}  // namespace
+
+void write_clusters(const std::string& path, const Clusters& c) {
+  AtomicOutput output(path);
+  {
+    h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);
+    write_tensor(file, "centroids", c.centroids.to(at::kFloat));
+    write_tensor(file, "counts", c.counts.to(at::kLong));
+    write_tensor(file, "inertia", at::tensor(c.inertia, at::kDouble));
+    file.write_int_attribute("/", "clusters", c.num_clusters());
+    file.write_int_attribute("/", "dim", c.dim());
+    file.write_double_attribute("/", "final_inertia", c.final_inertia);
+    file.write_int_attribute("/", "iterations", c.iterations);
+    file.write_int_attribute("/", "converged", c.converged ? 1 : 0);
+    file.write_string_attribute("/", "algorithm", c.algorithm);
+    file.write_string_attribute("/", "init", c.init);
+    file.write_string_attribute("/", "restart_inertia", nlohmann::json(c.restart_inertia).dump());
+    file.write_int_attribute("/", "fixed_vectors", c.fixed_vectors);
+    file.write_int_attribute("/", "vectors_processed", c.vectors_processed);
+    file.write_double_attribute("/", "seconds", c.seconds);
+    file.write_string_attribute("/", "source", c.source.dump());
+    file.write_string_attribute("/", "options", c.options.dump());
+    file.write_string_attribute("/", "styleseg_version", STYLESEG_VERSION);
+    file.close();
+  }
+  output.commit();
+}
+
+Clusters read_clusters(const std::string& path) {
+  const h5::File file = h5::File::open(path, h5::Mode::Read);
+  Clusters c;
+  c.centroids = read_checked(file, "centroids", 2).to(at::kFloat);
+  c.counts = read_checked(file, "counts", 1).to(at::kLong);
+  STYLESEG_CHECK(c.centroids.size(0) > 0 && c.counts.size(0) == c.centroids.size(0), InputError,
+                 path + ": 'centroids' [K, D] and 'counts' [K] disagree on K (or K is 0)");
+  STYLESEG_CHECK(at::isfinite(c.centroids).all().item<bool>(), InputError, path + ": centroids hold NaN or infinite values");
+  if (file.exists("inertia")) {
+    const at::Tensor inertia = h5::read_tensor(file, "inertia").to(at::kDouble).contiguous();
+    c.inertia.assign(inertia.data_ptr<double>(), inertia.data_ptr<double>() + inertia.numel());
+  }
+  auto text = [&](const char* name) { return file.has_attribute("/", name) ? file.read_string_attribute("/", name) : ""; };
+  auto number = [&](const char* name) { return file.has_attribute("/", name) ? file.read_double_attribute("/", name) : 0.0; };
+  c.final_inertia = number("final_inertia");
+  c.iterations = static_cast<int>(number("iterations"));
+  c.converged = number("converged") != 0;
+  c.algorithm = text("algorithm");
+  c.init = text("init");
+  c.fixed_vectors = static_cast<int64_t>(number("fixed_vectors"));
+  c.vectors_processed = static_cast<int64_t>(number("vectors_processed"));
+  c.seconds = number("seconds");
+  try {
+    if (!text("restart_inertia").empty()) c.restart_inertia = nlohmann::json::parse(text("restart_inertia")).get<std::vector<double>>();
+    if (!text("source").empty()) c.source = nlohmann::json::parse(text("source"));
+    if (!text("options").empty()) c.options = nlohmann::json::parse(text("options"));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": a JSON attribute cannot be read: " + e.what());
+  }
+  return c;
+}
+
+void write_kmeans_state(const std::string& path, const KMeansState& s, const std::string& identity) {
+  AtomicOutput output(path, "new");
+  {
+    h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);
+    if (s.centroids.defined()) write_tensor(file, "centroids", s.centroids);
+    if (s.seen.defined()) write_tensor(file, "seen", s.seen);
+    if (s.best_centroids.defined()) {
+      write_tensor(file, "best_centroids", s.best_centroids);
+      write_tensor(file, "best_counts", s.best_counts);
+    }
+    const nlohmann::json fields = {{"restart", s.restart}, {"iteration", s.iteration}, {"inertia", s.inertia},
+                                   {"converged", s.converged}, {"vectors_processed", s.vectors_processed},
+                                   {"best_restart", s.best_restart}, {"best_inertia", s.best_restart >= 0 ? s.best_inertia : 0.0},
+                                   {"best_history", s.best_history}, {"best_converged", s.best_converged},
+                                   {"best_iterations", s.best_iterations}, {"restart_inertia", s.restart_inertia}};
+    file.write_string_attribute("/", "kmeans_state", fields.dump());
+    file.write_string_attribute("/", "identity", identity);
+    file.close();
+  }
+  output.commit();
+}
+
+KMeansState read_kmeans_state(const std::string& path, const std::string& identity) {
+  const h5::File file = h5::File::open(path, h5::Mode::Read);
+  STYLESEG_CHECK(file.has_attribute("/", "kmeans_state") && file.has_attribute("/", "identity"), InputError,
+                 path + ": not a k-means resume state");
+  const std::string saved_identity = file.read_string_attribute("/", "identity");
+  if (saved_identity != identity) {
+    std::string difference;
+    try {
+      difference = first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved_identity), "");
+    } catch (const nlohmann::json::exception&) {
+      difference = "the saved identity cannot be read";
+    }
+    throw ConfigError("--resume: " + path + " was written by a different job (" + difference +
+                      "); remove it or run without --resume to start afresh");
+  }
+  KMeansState s;
+  try {
+    const nlohmann::json f = nlohmann::json::parse(file.read_string_attribute("/", "kmeans_state"));
+    s.restart = f.at("restart");
+    s.iteration = f.at("iteration");
+    s.inertia = f.at("inertia").get<std::vector<double>>();
+    s.converged = f.at("converged");
+    s.vectors_processed = f.at("vectors_processed");
+    s.best_restart = f.at("best_restart");
+    if (s.best_restart >= 0) s.best_inertia = f.at("best_inertia");
+    s.best_history = f.at("best_history").get<std::vector<double>>();
+    s.best_converged = f.at("best_converged");
+    s.best_iterations = f.at("best_iterations");
+    s.restart_inertia = f.at("restart_inertia").get<std::vector<double>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": the k-means state cannot be read: " + e.what());
+  }
+  if (file.exists("centroids")) s.centroids = h5::read_tensor(file, "centroids").to(at::kFloat);
+  if (file.exists("seen")) s.seen = h5::read_tensor(file, "seen").to(at::kDouble);
+  if (file.exists("best_centroids")) {
+    s.best_centroids = h5::read_tensor(file, "best_centroids").to(at::kFloat);
+    s.best_counts = h5::read_tensor(file, "best_counts").to(at::kLong);
+  }
+  STYLESEG_CHECK(s.iteration == 0 || s.centroids.defined(), InputError, path + ": the k-means state has no centroids");
+  return s;
+}
+
+}  // namespace styleseg::cluster

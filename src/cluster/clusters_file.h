@@ -1,0 +1,60 @@
+// The files of the cluster stage, one reader and one writer each.
+//
+// clusters.h5 (written by `styleseg cluster`; read by assign, synthesize, name):
+//   centroids  float32 [K, D]
+//   counts     int64   [K]     vectors of the fixed set nearest to each centroid
+//   inertia    float64 [T]     per iteration of the winning restart (Lloyd: the pass's sum
+//                              of squared distances; mini-batch: the batch's)
+//   attributes: final_inertia (over the fixed set), iterations, converged, algorithm, init,
+//   restart_inertia, fixed_vectors, vectors_processed, seconds, source (JSON: the feature
+//   file and dataset, or the generator checkpoint with its SHA-256, feature layer and
+//   size, truncation, noise, seed), options (JSON), styleseg_version.
+//
+// The k-means resume state (OUT.tmp.partial beside it), written by rank 0 after
+// iterations and read back by `cluster --resume`: the KMeansState fields, and `identity`,
+// the JSON of everything the run's results depend on, so a state is only resumed by the
+// same job.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/kmeans.h"
+
+namespace styleseg::cluster {
+
+struct Clusters {
+  at::Tensor centroids;                // float32 [K, D]
+  at::Tensor counts;                   // int64 [K]
+  std::vector<double> inertia;         // per iteration
+  double final_inertia = 0;
+  int iterations = 0;
+  bool converged = false;
+  std::string algorithm, init;
+  std::vector<double> restart_inertia;
+  int64_t fixed_vectors = 0;
+  int64_t vectors_processed = 0;
+  double seconds = 0;
+  nlohmann::json source = nlohmann::json::object();
+  nlohmann::json options = nlohmann::json::object();
+
+  int64_t num_clusters() const { return centroids.size(0); }
+  int64_t dim() const { return centroids.size(1); }
+};
+
+// Serial write, atomic (temporary name, then rename). Throws OutputError.
+void write_clusters(const std::string& path, const Clusters& clusters);
+// Throws InputError naming the file when missing, not a clusters file, or inconsistent.
+Clusters read_clusters(const std::string& path);
+
+// Serial write, atomic. Throws OutputError.
+void write_kmeans_state(const std::string& path, const KMeansState& state, const std::string& identity);
+// The saved state; InputError when the file is not a k-means state, ConfigError naming
+// the first difference when it was written by another job (identity differs).
+KMeansState read_kmeans_state(const std::string& path, const std::string& identity);
+
+}  // namespace styleseg::cluster

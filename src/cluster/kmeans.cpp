@@ -1,0 +1,546 @@
+#include "cluster/kmeans.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <tuple>
+
+#include "cluster/assignment.h"
+#include "cluster/feature_source.h"
+#include "core/error.h"
+#include "core/fault_injection.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/seeding.h"
+#include "mpi/communicator.h"
+
+namespace styleseg::cluster {
+
+void validate(const KMeansParameters& p) {
+  STYLESEG_CHECK(p.clusters >= 1, ConfigError, "--clusters must be at least 1, got " + std::to_string(p.clusters));
+  STYLESEG_CHECK(p.algorithm == "lloyd" || p.algorithm == "minibatch", ConfigError,
+                 "--algorithm must be lloyd or minibatch, got '" + p.algorithm + "'");
+  STYLESEG_CHECK(p.init == "kmeans++" || p.init == "kmeans||", ConfigError,
+                 "--init must be kmeans++ or kmeans||, got '" + p.init + "'");
+  STYLESEG_CHECK(p.iterations >= 1, ConfigError, "--iterations must be at least 1");
+  STYLESEG_CHECK(p.tolerance >= 0, ConfigError, "--tolerance must be >= 0");
+  STYLESEG_CHECK(p.n_init >= 1, ConfigError, "--n-init must be at least 1");
+  STYLESEG_CHECK(p.fixed_items >= 0, ConfigError, "--samples must be >= 0");
+  STYLESEG_CHECK(p.minibatch_items >= 0, ConfigError, "--minibatch must be >= 0");
+  STYLESEG_CHECK(p.init_vectors >= p.clusters, ConfigError,
+                 "--init-vectors must be at least --clusters (" + std::to_string(p.clusters) + ")");
+  STYLESEG_CHECK(p.init_rounds >= 1, ConfigError, "--init-rounds must be at least 1");
+  STYLESEG_CHECK(p.oversampling > 0, ConfigError, "--oversampling must be positive");
+  STYLESEG_CHECK(p.reassign_ratio >= 0 && p.reassign_ratio < 1, ConfigError, "--reassign-ratio must be in [0, 1)");
+}
+
+namespace {
+
+// Chunks per mini-batch step when --minibatch is not given: independent of the number of
+// ranks (so results are too); 8 ranks or more should set --minibatch to keep all busy.
+constexpr int64_t kDefaultMinibatchChunks = 4;
+// Weighted Lloyd steps that finish k-means|| on its candidates (as Spark MLlib's default).
+constexpr int kCandidateLloydSteps = 10;
+// Mini-batch: how often starved clusters are looked for (scikit-learn checks on a similar scale).
+constexpr int kReassignEvery = 10;
+
+// A uniform number in [0, 1) for (key, id): random choices keyed by global vector index,
+// so they do not depend on which rank holds the vector.
+double hash_uniform(uint64_t key, uint64_t id) {
+  return static_cast<double>(mix64(key ^ mix64(id + 0x9E3779B97F4A7C15ULL)) >> 11) * 0x1.0p-53;
+}
+
+uint64_t restart_seed(uint64_t seed, int restart) { return mix64(seed + 0x632BE59BD9B4E019ULL * (restart + 1)); }
+
+// Stream keys of the random choices of one restart.
+enum class Draw : uint64_t { InitSample = 1, FirstCentre = 2, Round = 16 };
+uint64_t draw_key(uint64_t seed, Draw what, uint64_t round = 0) {
+  return mix64(seed ^ (static_cast<uint64_t>(what) + round) * 0xD1B54A32D192ED03ULL);
+}
+
+// Rows with global ids on each rank -> every rank's rows, on every rank, ordered by id.
+// Collective. Ranks may hold different numbers of rows (padded for the allgather).
+std::pair<at::Tensor, at::Tensor> gather_rows(comm::Communicator& comm, const at::Tensor& rows, const at::Tensor& ids) {
+  const c10::Device device = comm.device();
+  const int64_t d = rows.size(1);
+  at::Tensor count = at::full({1}, rows.size(0), at::TensorOptions().dtype(at::kLong).device(device));
+  const at::Tensor counts = comm.allgather(count).cpu();
+  const int64_t most = counts.max().item<int64_t>();
+  at::Tensor padded_rows = at::zeros({most, d}, at::TensorOptions().dtype(at::kFloat).device(device));
+  at::Tensor padded_ids = at::full({most}, -1, at::TensorOptions().dtype(at::kLong).device(device));
+  if (rows.size(0) > 0) {
+    padded_rows.narrow(0, 0, rows.size(0)).copy_(rows);
+    padded_ids.narrow(0, 0, rows.size(0)).copy_(ids);
+  }
+  const at::Tensor all_rows = comm.allgather(padded_rows).reshape({-1, d});
+  const at::Tensor all_ids = comm.allgather(padded_ids).reshape({-1});
+  const at::Tensor keep = at::nonzero(all_ids >= 0).reshape({-1});
+  at::Tensor kept_ids = all_ids.index_select(0, keep);
+  auto [sorted_ids, order] = kept_ids.sort();
+  return {all_rows.index_select(0, keep).index_select(0, order), sorted_ids};
+}
+
+// The vectors farthest from their centroids seen by this rank in a pass (for re-seeding
+// empty clusters), kept to the `limit` largest.
+class Farthest {
+ public:
+  explicit Farthest(int64_t limit) : limit_(limit) {}
+
+  void offer(const at::Tensor& distances, const at::Tensor& ids, const std::function<at::Tensor(const at::Tensor&)>& vectors_at) {
+    const int64_t k = std::min<int64_t>(limit_, distances.size(0));
+    if (k == 0) return;
+    auto [top, where] = distances.topk(k);
+    at::Tensor rows = vectors_at(where).to(at::kCPU, at::kFloat);
+    at::Tensor top_ids = ids.index_select(0, where).cpu();
+    if (distance_.defined()) {
+      top = at::cat({distance_, top.to(at::kCPU, at::kDouble)});
+      top_ids = at::cat({id_, top_ids});
+      rows = at::cat({rows_, rows});
+    }
+    keep(top.to(at::kCPU, at::kDouble), top_ids, rows);
+  }
+
+  // Collective: the global farthest vectors, farthest first (ties: lower id first), at
+  // most `limit`; the same on every rank whatever the number of ranks.
+  at::Tensor global(comm::Communicator& comm, int64_t dim) const {
+    const at::Tensor rows = distance_.defined() ? at::cat({distance_.to(at::kFloat).unsqueeze(1), rows_}, 1)
+                                                : at::empty({0, dim + 1}, at::kFloat);
+    const at::Tensor ids = distance_.defined() ? id_ : at::empty({0}, at::kLong);
+    auto [all, all_ids] = gather_rows(comm, rows.to(comm.device()), ids.to(comm.device()));
+    all = all.cpu();
+    std::vector<int64_t> order(static_cast<size_t>(all.size(0)));
+    std::iota(order.begin(), order.end(), 0);
+    const auto dist = all.select(1, 0).contiguous();
+    const float* dp = dist.data_ptr<float>();
+    // all_ids is sorted ascending, so a stable sort by distance breaks ties by id.
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return dp[a] > dp[b]; });
+    order.resize(static_cast<size_t>(std::min<int64_t>(limit_, all.size(0))));
+    at::Tensor index = at::tensor(order, at::kLong);
+    return all.index_select(0, index).narrow(1, 1, dim).contiguous();
+  }
+
+ private:
+  void keep(const at::Tensor& distance, const at::Tensor& ids, const at::Tensor& rows) {
+    const int64_t k = std::min<int64_t>(limit_, distance.size(0));
+    auto [top, where] = distance.topk(k);
+    distance_ = top;
+    id_ = ids.index_select(0, where);
+    rows_ = rows.index_select(0, where);
+  }
+  int64_t limit_;
+  at::Tensor distance_, id_, rows_;  // CPU: float64 [m], int64 [m], float32 [m, D]
+};
+
+// One rank's per-cluster sums of a pass or step, then (after reduce()) everyone's.
+struct PassStats {
+  at::Tensor sums;    // float64 [K, D]
+  at::Tensor counts;  // float64 [K]
+  double inertia = 0;
+  int64_t vectors = 0;
+
+  PassStats(int64_t k, int64_t d) : sums(at::zeros({k, d}, at::kDouble)), counts(at::zeros({k}, at::kDouble)) {}
+
+  // Collective: one allreduce for everything.
+  void reduce(comm::Communicator& comm) {
+    const int64_t k = sums.size(0), d = sums.size(1);
+    at::Tensor packed = at::cat({sums.reshape({-1}), counts, at::tensor({inertia, static_cast<double>(vectors)}, at::kDouble)})
+                            .to(comm.device());
+    comm.allreduce(packed);
+    packed = packed.cpu();
+    sums = packed.narrow(0, 0, k * d).reshape({k, d}).clone();
+    counts = packed.narrow(0, k * d, k).clone();
+    inertia = packed[k * d + k].item<double>();
+    vectors = static_cast<int64_t>(packed[k * d + k + 1].item<double>());
+  }
+};
+
+// Assigns one chunk and adds it to `stats` (and its farthest vectors to `farthest`).
+void accumulate(const FeatureChunk& chunk, int64_t vectors_per_item, const at::Tensor& centroids, PassStats& stats,
+                Farthest* farthest) {
+  const int64_t k = centroids.size(0);
+  const at::Tensor c = centroids.to(chunk.is_maps() ? chunk.maps.device() : chunk.vectors.device());
+  Assignment a;
+  at::Tensor sums;
+  if (chunk.is_maps()) {
+    a = assign_maps(chunk.maps, c, chunk.out_size, /*with_distances=*/true);
+    sums = label_sums(chunk.maps, a.labels, k);
+  } else {
+    a = assign_vectors(chunk.vectors, c, /*with_distances=*/true);
+    sums = label_sums_vectors(chunk.vectors, a.labels, k);
+  }
+  const at::Tensor labels = a.labels.reshape({-1});
+  const at::Tensor distances = a.distances.reshape({-1});
+  stats.sums += sums.cpu();
+  stats.counts += at::bincount(labels, {}, k).to(at::kCPU, at::kDouble);
+  stats.inertia += distances.sum(at::kDouble).item<double>();
+  stats.vectors += labels.size(0);
+  if (!farthest) return;
+  const at::Tensor ids = at::arange(labels.size(0), labels.options()) + chunk.first_item * vectors_per_item;
+  farthest->offer(distances, ids, [&](const at::Tensor& where) {
+    if (!chunk.is_maps()) return chunk.vectors.index_select(0, where);
+    const int64_t pixels = chunk.out_size * chunk.out_size;
+    return resized_pixels(chunk.maps, chunk.out_size, at::div(where, pixels, "floor"), at::remainder(where, pixels));
+  });
+}
+
+// The vectors of a chunk whose ids pass `keep` (a per-id predicate on hash_uniform), with their ids.
+std::pair<at::Tensor, at::Tensor> sample_chunk(const FeatureChunk& chunk, int64_t vectors_per_item, uint64_t key,
+                                               double probability) {
+  const int64_t n = chunk.num_vectors();
+  const int64_t first_id = chunk.first_item * vectors_per_item;
+  std::vector<int64_t> picked;
+  for (int64_t i = 0; i < n; ++i)
+    if (hash_uniform(key, static_cast<uint64_t>(first_id + i)) < probability) picked.push_back(i);
+  const at::Tensor where = at::tensor(picked, at::kLong);
+  at::Tensor rows;
+  if (chunk.is_maps()) {
+    const int64_t pixels = chunk.out_size * chunk.out_size;
+    const at::Tensor w = where.to(chunk.maps.device());
+    rows = resized_pixels(chunk.maps, chunk.out_size, at::div(w, pixels, "floor"), at::remainder(w, pixels));
+  } else {
+    rows = chunk.vectors.index_select(0, where.to(chunk.vectors.device()));
+  }
+  return {rows.to(at::kCPU, at::kFloat), where + first_id};
+}
+
+// Squared distances of `points` [n, D] to `centre` [D], exactly zero for equal vectors
+// (the difference form, not the norm expansion: k-means++ must see duplicates as such).
+at::Tensor squared_distances(const at::Tensor& points, const at::Tensor& centre) {
+  return (points - centre.unsqueeze(0)).pow(2).sum(at::IntArrayRef{1}, /*keepdim=*/false, at::kDouble);
+}
+
+// Greedy k-means++ (Arthur & Vassilvitskii 2007; 2 + log K tries per step, as
+// scikit-learn) on weighted points. Deterministic for a given rng.
+at::Tensor kmeans_plus_plus(const at::Tensor& points, const at::Tensor& weights, int64_t k, SampleRng& rng,
+                            const std::string& what) {
+  const int64_t n = points.size(0);
+  const int tries = 2 + static_cast<int>(std::log(static_cast<double>(k)));
+  auto draw = [&](const at::Tensor& mass) {  // an index with probability proportional to mass
+    const at::Tensor cumulative = mass.cumsum(0);
+    const double total = cumulative[n - 1].item<double>();
+    const double target = rng.next_uniform() * total;
+    const int64_t index = at::searchsorted(cumulative, at::tensor({target}, at::kDouble), false, /*right=*/true)[0].item<int64_t>();
+    return std::min(index, n - 1);
+  };
+  at::Tensor centres = at::empty({k, points.size(1)}, at::kFloat);
+  int64_t first = draw(weights);
+  centres[0].copy_(points[first]);
+  at::Tensor closest = squared_distances(points, points[first]);
+  for (int64_t c = 1; c < k; ++c) {
+    const double potential = (closest * weights).sum().item<double>();
+    if (!(potential > 0))
+      throw InputError(what + " holds only " + std::to_string(c) + " distinct vector(s): fewer than the " +
+                       std::to_string(k) + " clusters asked for (lower --clusters, or use more data)");
+    int64_t best = -1;
+    double best_potential = 0;
+    at::Tensor best_closest;
+    for (int t = 0; t < tries; ++t) {
+      const int64_t candidate = draw(closest * weights);
+      at::Tensor trial = at::minimum(closest, squared_distances(points, points[candidate]));
+      const double trial_potential = (trial * weights).sum().item<double>();
+      if (best < 0 || trial_potential < best_potential) {
+        best = candidate;
+        best_potential = trial_potential;
+        best_closest = trial;
+      }
+    }
+    centres[c].copy_(points[best]);
+    closest = best_closest;
+  }
+  return centres;
+}
+
+// Weighted Lloyd steps on a small set of points (k-means|| candidates), in place.
+void weighted_lloyd(const at::Tensor& points, const at::Tensor& weights, at::Tensor& centres, int steps) {
+  const at::Tensor w = weights.to(at::kDouble);
+  for (int s = 0; s < steps; ++s) {
+    const at::Tensor labels = assign_vectors(points, centres).labels;
+    at::Tensor sums = at::zeros({centres.size(0), points.size(1)}, at::kDouble)
+                          .index_add_(0, labels, points.to(at::kDouble) * w.unsqueeze(1));
+    at::Tensor mass = at::zeros({centres.size(0)}, at::kDouble).index_add_(0, labels, w);
+    const at::Tensor filled = mass > 0;
+    centres = at::where(filled.unsqueeze(1), (sums / mass.clamp_min(1e-300).unsqueeze(1)).to(at::kFloat), centres);
+  }
+}
+
+class Trainer {
+ public:
+  Trainer(FeatureSource& source, const KMeansParameters& p, comm::Communicator& comm)
+      : source_(source), p_(p), comm_(comm), k_(p.clusters), d_(source.dim()), chunk_(source.chunk_items()),
+        vpi_(source.vectors_per_item()) {
+    const std::optional<int64_t> available = source.items();
+    STYLESEG_CHECK(available || p.fixed_items > 0, ConfigError,
+                   "--samples must be given for a generator: the fixed set that initialisation, Lloyd passes and the "
+                   "final evaluation use");
+    fixed_items_ = p.fixed_items > 0 ? p.fixed_items : *available;
+    if (available && fixed_items_ > *available)
+      throw ConfigError("--samples " + std::to_string(fixed_items_) + " exceeds the " + std::to_string(*available) +
+                        " items of the data");
+    fixed_chunks_ = (fixed_items_ + chunk_ - 1) / chunk_;
+    fixed_vectors_ = fixed_items_ * vpi_;
+    STYLESEG_CHECK(fixed_vectors_ >= k_, InputError,
+                   "the data holds " + std::to_string(fixed_vectors_) + " vectors, fewer than the " + std::to_string(k_) +
+                       " clusters asked for");
+    minibatch_chunks_ = p.minibatch_items > 0 ? (p.minibatch_items + chunk_ - 1) / chunk_ : kDefaultMinibatchChunks;
+  }
+
+  KMeansResult run(const KMeansState* resume, const IterationHook& hook) {
+    KMeansState state;
+    if (resume) {
+      state = *resume;
+      log::info("resuming k-means: restart {} of {}, {} iterations done", state.restart + 1, p_.n_init, state.iteration);
+    }
+    Progress progress("k-means", static_cast<int64_t>(p_.n_init) * p_.iterations, comm_.rank() == 0, "iterations");
+    progress.advance(static_cast<int64_t>(state.restart) * p_.iterations + state.iteration);
+    for (; state.restart < p_.n_init; ++state.restart) {
+      const uint64_t seed = restart_seed(p_.seed, state.restart);
+      if (state.iteration == 0) {
+        state.centroids = initialise(seed);
+        state.seen = at::zeros({k_}, at::kDouble);
+        state.inertia.clear();
+        state.converged = false;
+      }
+      while (state.iteration < p_.iterations && !state.converged) {
+        fault_injection_point("cluster-iteration", comm_.rank(), state.iteration);
+        const double shift = p_.algorithm == "lloyd" ? lloyd_pass(state) : minibatch_step(state);
+        ++state.iteration;
+        state.converged = p_.tolerance > 0 && shift < p_.tolerance;
+        log::debug("restart {} iteration {}: inertia {:.6g}, shift {:.3g}", state.restart, state.iteration,
+                   state.inertia.back(), shift);
+        progress.advance(1);
+        if (hook) hook(state);
+      }
+      progress.advance(p_.iterations - state.iteration);
+      finish_restart(state);
+      state.iteration = 0;
+      if (hook && state.restart + 1 < p_.n_init) {
+        KMeansState next = state;
+        ++next.restart;
+        hook(next);
+      }
+    }
+    progress.finish();
+    KMeansResult result;
+    result.centroids = state.best_centroids;
+    result.counts = state.best_counts;
+    result.inertia = state.best_inertia;
+    result.inertia_history = state.best_history;
+    result.restart_inertia = state.restart_inertia;
+    result.iterations = state.best_iterations;
+    result.converged = state.best_converged;
+    result.best_restart = state.best_restart;
+    result.vectors_processed = state.vectors_processed;
+    result.fixed_vectors = fixed_vectors_;
+    return result;
+  }
+
+ private:
+  // ---- passes ------------------------------------------------------------------------
+  // Items [first, first + count) of chunk c of the fixed set.
+  std::pair<int64_t, int64_t> fixed_chunk(int64_t c) const {
+    const int64_t first = c * chunk_;
+    return {first, std::min(chunk_, fixed_items_ - first)};
+  }
+
+  // Runs `visit` on this rank's chunks of the fixed set (chunk c on rank c mod size).
+  void for_fixed_chunks(const std::function<void(const FeatureChunk&)>& visit) {
+    for (int64_t c = comm_.rank(); c < fixed_chunks_; c += comm_.size()) {
+      const auto [first, count] = fixed_chunk(c);
+      visit(source_.read(first, count));
+    }
+  }
+
+  PassStats evaluate(const at::Tensor& centroids, Farthest* farthest) {
+    PassStats stats(k_, d_);
+    for_fixed_chunks([&](const FeatureChunk& chunk) { accumulate(chunk, vpi_, centroids, stats, farthest); });
+    stats.reduce(comm_);
+    return stats;
+  }
+
+  // Replaces the centroids of clusters in `which` (bool [K]) by the farthest vectors.
+  // Returns how many were re-seeded.
+  int64_t reseed(at::Tensor& centroids, const at::Tensor& which, const Farthest& farthest, const char* why) {
+    const at::Tensor candidates = farthest.global(comm_, d_);  // the same on every rank
+    const at::Tensor targets = at::nonzero(which).reshape({-1});
+    const int64_t n = std::min<int64_t>(targets.size(0), candidates.size(0));
+    for (int64_t i = 0; i < n; ++i) centroids[targets[i].item<int64_t>()].copy_(candidates[i]);
+    if (n > 0) log::debug("re-seeded {} {} cluster(s) with the farthest vectors", n, why);
+    return n;
+  }
+
+  static double relative_shift(const at::Tensor& before, const at::Tensor& after) {
+    const double norm = before.norm().item<double>();
+    return (after - before).norm().item<double>() / (norm > 0 ? norm : 1.0);
+  }
+
+  double lloyd_pass(KMeansState& state) {
+    Farthest farthest(k_);
+    PassStats stats = evaluate(state.centroids, &farthest);
+    state.vectors_processed += stats.vectors;
+    state.inertia.push_back(stats.inertia);
+    const at::Tensor filled = stats.counts > 0;
+    at::Tensor updated = at::where(filled.unsqueeze(1), (stats.sums / stats.counts.clamp_min(1).unsqueeze(1)).to(at::kFloat),
+                                   state.centroids);
+    reseed(updated, ~filled, farthest, "empty");
+    const double shift = relative_shift(state.centroids, updated);
+    state.centroids = updated;
+    return shift;
+  }
+
+  double minibatch_step(KMeansState& state) {
+    // Step t takes chunks base + t*M + j (j < M), chunk j on rank j mod size. A generator's
+    // are fresh samples after the fixed set; a file's wrap around.
+    const std::optional<int64_t> available = source_.items();
+    const int64_t base = available ? 0 : fixed_chunks_;
+    const int64_t total_chunks = available ? (*available + chunk_ - 1) / chunk_ : 0;
+    Farthest farthest(k_);
+    PassStats stats(k_, d_);
+    for (int64_t j = comm_.rank(); j < minibatch_chunks_; j += comm_.size()) {
+      int64_t c = base + static_cast<int64_t>(state.iteration) * minibatch_chunks_ + j;
+      if (available) c %= total_chunks;
+      const int64_t first = c * chunk_;
+      const int64_t count = available ? std::min(chunk_, *available - first) : chunk_;
+      accumulate(source_.read(first, count), vpi_, state.centroids, stats, &farthest);
+    }
+    stats.reduce(comm_);
+    state.vectors_processed += stats.vectors;
+    state.inertia.push_back(stats.inertia);
+    // Sculley's update, summed over the batch: c += (sum_k - n_k c) / N_k.
+    // Out of place: states handed to the hook must not change afterwards.
+    state.seen = state.seen + stats.counts;
+    const at::Tensor step = (stats.sums - stats.counts.unsqueeze(1) * state.centroids.to(at::kDouble)) /
+                            state.seen.clamp_min(1).unsqueeze(1);
+    at::Tensor updated = (state.centroids.to(at::kDouble) + step).to(at::kFloat);
+    at::Tensor starved = state.seen == 0;
+    if (p_.reassign_ratio > 0 && (state.iteration + 1) % kReassignEvery == 0)
+      starved = starved | (state.seen < p_.reassign_ratio * state.seen.max());
+    if (starved.any().item<bool>()) {
+      reseed(updated, starved, farthest, "starved");
+      // As scikit-learn: a re-seeded centre starts with the smallest count of the others,
+      // so it is not re-seeded again at once and still moves freely.
+      const at::Tensor others = state.seen.masked_select(~starved);
+      state.seen = state.seen.masked_fill(starved, others.numel() > 0 ? others.min().item<double>() : 0.0);
+    }
+    const double shift = relative_shift(state.centroids, updated);
+    state.centroids = updated;
+    return shift;
+  }
+
+  void finish_restart(KMeansState& state) {
+    PassStats final_stats = evaluate(state.centroids, nullptr);
+    state.vectors_processed += final_stats.vectors;
+    state.restart_inertia.push_back(final_stats.inertia);
+    log::info("restart {} of {}: inertia {:.6g} after {} iterations{}", state.restart + 1, p_.n_init, final_stats.inertia,
+              state.iteration, state.converged ? " (converged)" : "");
+    if (final_stats.inertia < state.best_inertia) {
+      state.best_inertia = final_stats.inertia;
+      state.best_restart = state.restart;
+      state.best_centroids = state.centroids.clone();
+      state.best_counts = final_stats.counts.round().to(at::kLong);
+      state.best_history = state.inertia;
+      state.best_converged = state.converged;
+      state.best_iterations = state.iteration;
+    }
+  }
+
+  // ---- initialisation ----------------------------------------------------------------
+  at::Tensor initialise(uint64_t seed) {
+    // This rank's part of the initialisation sample: each vector of the fixed set with
+    // probability init_vectors / fixed vectors, chosen by its id.
+    const double probability = std::min(1.0, static_cast<double>(p_.init_vectors) / static_cast<double>(fixed_vectors_));
+    std::vector<at::Tensor> rows, ids;
+    for_fixed_chunks([&](const FeatureChunk& chunk) {
+      auto [r, i] = sample_chunk(chunk, vpi_, draw_key(seed, Draw::InitSample), probability);
+      rows.push_back(r);
+      ids.push_back(i);
+    });
+    const at::Tensor local_rows = rows.empty() ? at::empty({0, d_}, at::kFloat) : at::cat(rows);
+    const at::Tensor local_ids = ids.empty() ? at::empty({0}, at::kLong) : at::cat(ids);
+    const int64_t sampled = allreduce_sum(comm_, local_rows.size(0));
+    const std::string what = "the initialisation sample (" + std::to_string(sampled) + " vectors of the fixed set)";
+    STYLESEG_CHECK(sampled >= k_, InputError,
+                   what + " is smaller than the " + std::to_string(k_) + " clusters asked for; raise --init-vectors");
+    at::Tensor centres = p_.init == "kmeans++" ? init_plus_plus(local_rows, local_ids, seed, what)
+                                               : init_parallel(local_rows, local_ids, seed, what);
+    // Every rank computed the same centres; rank 0's are made the law anyway.
+    at::Tensor shared = centres.to(comm_.device()).contiguous();
+    comm_.broadcast(shared, 0);
+    return shared.cpu();
+  }
+
+  at::Tensor init_plus_plus(const at::Tensor& rows, const at::Tensor& ids, uint64_t seed, const std::string& what) {
+    auto [all, all_ids] = gather_rows(comm_, rows.to(comm_.device()), ids.to(comm_.device()));
+    SampleRng rng(seed, 0, Stream::Generic);
+    return kmeans_plus_plus(all.cpu(), at::ones({all.size(0)}, at::kDouble), k_, rng, what);
+  }
+
+  // k-means|| (Bahmani et al. 2012) over the distributed sample.
+  at::Tensor init_parallel(const at::Tensor& rows, const at::Tensor& ids, uint64_t seed, const std::string& what) {
+    const int64_t n = rows.size(0);
+    const at::Tensor id_values = ids.contiguous();
+    const int64_t* id_of = id_values.data_ptr<int64_t>();
+    // The first centre: the sample vector with the smallest key. Keys are exact 53-bit
+    // integers, gathered in the id slot, so the choice does not depend on the ranks.
+    int64_t first_local = -1, first_key = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const auto key = static_cast<int64_t>(hash_uniform(draw_key(seed, Draw::FirstCentre), static_cast<uint64_t>(id_of[i])) * 0x1.0p53);
+      if (first_local < 0 || key < first_key) first_local = i, first_key = key;
+    }
+    auto [firsts, first_keys] = gather_rows(
+        comm_, (n > 0 ? rows[first_local].unsqueeze(0) : at::empty({0, d_}, at::kFloat)).to(comm_.device()),
+        (n > 0 ? at::full({1}, first_key, at::kLong) : at::empty({0}, at::kLong)).to(comm_.device()));
+    at::Tensor candidates = firsts.cpu().narrow(0, 0, 1);
+
+    at::Tensor closest = n > 0 ? assign_vectors(rows, candidates, true).distances.to(at::kDouble).contiguous()
+                               : at::empty({0}, at::kDouble);
+    const double ell = p_.oversampling * static_cast<double>(k_);
+    for (int round = 0; round < p_.init_rounds; ++round) {
+      at::Tensor phi_t = at::tensor({closest.sum().item<double>()}, at::kDouble).to(comm_.device());
+      comm_.allreduce(phi_t);
+      const double phi = phi_t.cpu().item<double>();
+      if (!(phi > 0)) break;
+      std::vector<int64_t> picked;
+      const uint64_t key = draw_key(seed, Draw::Round, static_cast<uint64_t>(round));
+      const double* d2 = closest.data_ptr<double>();
+      for (int64_t i = 0; i < n; ++i)
+        if (hash_uniform(key, static_cast<uint64_t>(id_of[i])) < ell * d2[i] / phi) picked.push_back(i);
+      const at::Tensor where = at::tensor(picked, at::kLong);
+      auto [chosen, chosen_ids] = gather_rows(comm_, rows.index_select(0, where).to(comm_.device()),
+                                              ids.index_select(0, where).to(comm_.device()));
+      chosen = chosen.cpu();
+      if (chosen.size(0) == 0) continue;
+      candidates = at::cat({candidates, chosen});
+      if (n > 0) closest = at::minimum(closest, assign_vectors(rows, chosen, true).distances.to(at::kDouble)).contiguous();
+    }
+    // Weight of each candidate: the sample vectors nearest to it.
+    at::Tensor weights = at::zeros({candidates.size(0)}, at::kDouble);
+    if (n > 0) weights += at::bincount(assign_vectors(rows, candidates).labels, {}, candidates.size(0)).to(at::kDouble);
+    weights = weights.to(comm_.device());
+    comm_.allreduce(weights);
+    weights = weights.cpu();
+    log::debug("k-means||: {} candidates from {} rounds", candidates.size(0), p_.init_rounds);
+    SampleRng rng(seed, 0, Stream::Generic);
+    at::Tensor centres = kmeans_plus_plus(candidates, weights, k_, rng, what);
+    weighted_lloyd(candidates, weights, centres, kCandidateLloydSteps);
+    return centres;
+  }
+
+  FeatureSource& source_;
+  const KMeansParameters& p_;
+  comm::Communicator& comm_;
+  const int64_t k_, d_, chunk_, vpi_;
+  int64_t fixed_items_ = 0, fixed_chunks_ = 0, fixed_vectors_ = 0, minibatch_chunks_ = 0;
+};
+
+}  // namespace
+
+KMeansResult train_kmeans(FeatureSource& source, const KMeansParameters& parameters, comm::Communicator& comm,
+                          const KMeansState* resume, const IterationHook& hook) {
+  validate(parameters);
+  Trainer trainer(source, parameters, comm);
+  return trainer.run(resume, hook);
+}
+
+}  // namespace styleseg::cluster

@@ -1,0 +1,137 @@
+#include "stages/cluster.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "cluster/assignment.h"
+#include "cluster/clusters_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "io/image.h"
+#include "io/visualize.h"
+#include "mpi/communicator.h"
+
+namespace fs = std::filesystem;
+
+namespace styleseg::stages {
+namespace {
+
+void validate(const ClusterOptions& o) {
+  STYLESEG_CHECK(!o.out.empty(), ConfigError, "cluster: --out is required");
+  STYLESEG_CHECK(o.preview_count > 0, ConfigError, "cluster: --preview-count must be positive");
+  STYLESEG_CHECK(o.checkpoint_interval >= 0, ConfigError, "cluster: --checkpoint-interval must be >= 0 seconds");
+  cluster::validate(o.kmeans);
+}
+
+// Cluster maps of a chunk at the pixel grid of its items: [items, h, w].
+at::Tensor label_maps(const cluster::FeatureChunk& chunk, const at::Tensor& centroids, const std::vector<int64_t>& shape) {
+  if (chunk.is_maps()) return cluster::assign_maps(chunk.maps, centroids.to(chunk.maps.device()), chunk.out_size).labels.cpu();
+  return cluster::assign_vectors(chunk.vectors, centroids).labels.reshape({chunk.items, shape[0], shape[1]});
+}
+
+}  // namespace
+
+void write_cluster_preview(const std::string& path, cluster::FeatureSource& source, const at::Tensor& centroids,
+                           const at::Tensor& counts, int count) {
+  const std::vector<int64_t> shape = source.item_shape();
+  STYLESEG_CHECK(!shape.empty(), ConfigError,
+                 "--preview needs pixels: the features are plain vectors [N, D], not maps or a generator");
+  const int64_t items = source.items() ? std::min<int64_t>(count, *source.items()) : count;
+  const cluster::FeatureChunk chunk = source.read(0, items);
+  const at::Tensor colours = palette(centroids.size(0));
+  at::Tensor maps = colorize_labels(label_maps(chunk, centroids, shape), colours);  // [n, h, w, 3]
+  at::Tensor tiles = maps;
+  if (chunk.images.defined()) {
+    // Each tile: the sample, then its cluster map resized (nearest) to the image size.
+    const at::Tensor images = chunk.images.cpu();
+    const int64_t height = images.size(1), width = images.size(2);
+    if (maps.size(1) != height || maps.size(2) != width)
+      maps = at::upsample_nearest2d(maps.permute({0, 3, 1, 2}).to(at::kFloat), {height, width})
+                 .round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+    tiles = at::cat({images, maps}, 2);
+  }
+  const at::Tensor grid = make_grid(tiles.contiguous(), std::min<int64_t>(items, 4), 4, 255);
+  const double total = std::max<double>(1.0, counts.sum().item<double>());
+  std::vector<std::string> entries;
+  for (int64_t k = 0; k < centroids.size(0); ++k) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%lld: %.1f%%", static_cast<long long>(k), 100.0 * counts[k].item<double>() / total);
+    entries.push_back(text);
+  }
+  write_png(path, stack_vertically({grid, make_legend(entries, colours, std::max<int64_t>(grid.size(1), 480))}));
+  log::info("preview of {} samples with their cluster maps: {}", items, path);
+}
+
+ClusterSummary run_cluster(const ClusterOptions& options, comm::Communicator& comm, const nlohmann::json& provenance) {
+  validate(options);
+  const auto start_time = std::chrono::steady_clock::now();
+  std::unique_ptr<cluster::FeatureSource> source = open_feature_input(options.input, comm, "cluster");
+  const nlohmann::json described = source->describe();
+  STYLESEG_CHECK(options.preview.empty() || !source->item_shape().empty(), ConfigError,
+                 "cluster: --preview needs pixels: " + options.input.features + " holds plain vectors [N, D]");
+  log::info("k-means: {} clusters over {}-dimensional features from {}", options.kmeans.clusters, source->dim(), described.dump());
+
+  // ---- resume state ----
+  const std::string state_path = options.out + ".tmp.partial";
+  const std::string identity = nlohmann::json{{"options", provenance}, {"source", described}, {"chunk_items", source->chunk_items()}}.dump();
+  std::optional<cluster::KMeansState> resume;
+  if (options.resume && fs::exists(state_path)) {
+    resume = cluster::read_kmeans_state(state_path, identity);  // every rank reads it (read-only)
+  } else if (options.resume) {
+    log::warn("--resume: no saved state at {}; starting afresh", state_path);
+  } else if (fs::exists(state_path)) {
+    log::warn("{} holds the state of an earlier run; starting afresh (--resume continues it)", state_path);
+  }
+  comm.barrier();  // every rank has read the state before rank 0 may replace it
+  auto last_save = std::chrono::steady_clock::now();
+  const cluster::IterationHook save = [&](const cluster::KMeansState& state) {
+    if (comm.rank() != 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last_save).count() < options.checkpoint_interval) return;
+    cluster::write_kmeans_state(state_path, state, identity);
+    last_save = now;
+  };
+
+  const cluster::KMeansResult result =
+      cluster::train_kmeans(*source, options.kmeans, comm, resume ? &*resume : nullptr, save);
+
+  ClusterSummary summary;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  summary.inertia = result.inertia;
+  summary.iterations = result.iterations;
+  summary.converged = result.converged;
+  summary.vectors_processed = result.vectors_processed;
+  if (comm.rank() == 0) {
+    cluster::Clusters out;
+    out.centroids = result.centroids;
+    out.counts = result.counts;
+    out.inertia = result.inertia_history;
+    out.final_inertia = result.inertia;
+    out.iterations = result.iterations;
+    out.converged = result.converged;
+    out.algorithm = options.kmeans.algorithm;
+    out.init = options.kmeans.init;
+    out.restart_inertia = result.restart_inertia;
+    out.fixed_vectors = result.fixed_vectors;
+    out.vectors_processed = result.vectors_processed;
+    out.seconds = summary.seconds;
+    out.source = described;
+    out.options = provenance;
+    cluster::write_clusters(options.out, out);
+    std::error_code ignored;
+    fs::remove(state_path, ignored);
+    log::info("wrote {} clusters to {}: inertia {:.6g} over {} vectors, {} iterations{}, {:.1f} s ({:.3g} vectors/s)",
+              options.kmeans.clusters, options.out, result.inertia, result.fixed_vectors, result.iterations,
+              result.converged ? " (converged)" : "", summary.seconds,
+              static_cast<double>(result.vectors_processed) / std::max(summary.seconds, 1e-9));
+    if (!options.preview.empty())
+      write_cluster_preview(options.preview, *source, result.centroids, result.counts, options.preview_count);
+  }
+  comm.barrier();
+  return summary;
+}
+
+}  // namespace styleseg::stages

@@ -1,0 +1,181 @@
+#include "stages/sampler.h"
+
+#include <ATen/ATen.h>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/seeding.h"
+#include "io/h5.h"
+#include "io/h5_tensor.h"
+#include "models/stylegan2/checkpoint.h"
+
+namespace styleseg::stages {
+
+using stylegan2::Noise;
+
+void validate(const SamplerOptions& o, const std::string& command) {
+  STYLESEG_CHECK(!o.checkpoint.empty(), ConfigError, command + ": --checkpoint is required");
+  STYLESEG_CHECK(o.truncation >= 0.0 && o.truncation <= 2.0, ConfigError,
+                 command + ": --truncation must be in [0, 2], got " + std::to_string(o.truncation));
+  STYLESEG_CHECK(o.noise == "const" || o.noise == "random" || o.noise == "none", ConfigError,
+                 command + ": --noise must be const, random or none, got '" + o.noise + "'");
+  STYLESEG_CHECK(o.feature_size >= 0, ConfigError, command + ": --feature-size must be >= 0");
+  STYLESEG_CHECK(o.truncation_samples > 0, ConfigError, command + ": --truncation-samples must be positive");
+}
+
+// Where the latents of a sample come from: (seed, i), or rows of an HDF5 file (opened once).
+class Sampler::LatentSource {
+ public:
+  LatentSource(const SamplerOptions& o, const stylegan2::Architecture& arch) : seed_(o.seed), arch_(arch) {
+    if (o.latents.empty()) return;
+    file_.emplace(h5::File::open(o.latents, h5::Mode::Read));
+    if (file_->exists("z")) kind_ = "z";
+    else if (file_->exists("w")) kind_ = "w";
+    else throw InputError(o.latents + ": has neither a 'z' nor a 'w' dataset");
+    const auto shape = file_->info(kind_).shape;
+    const int64_t width = kind_ == "z" ? arch.z_dim : arch.w_dim;
+    const bool ok = (shape.size() == 2 && shape[1] == width) ||
+                    (kind_ == "w" && shape.size() == 3 && shape[1] == arch.num_ws() && shape[2] == width);
+    if (!ok)
+      throw InputError(o.latents + ": dataset '" + kind_ + "' must be [N, " + std::to_string(width) + "]" +
+                       (kind_ == "w" ? " or [N, " + std::to_string(arch.num_ws()) + ", " + std::to_string(width) + "]" : "") +
+                       " for this generator");
+    per_layer_ = shape.size() == 3;
+    rows_ = shape[0];
+  }
+  int64_t rows() const { return rows_; }
+  bool has_z() const { return kind_ == "z"; }
+  bool w_per_layer() const { return per_layer_; }
+
+  // z [n, z_dim] (CPU float32), or undefined when the file holds w.
+  at::Tensor z(int64_t start, int64_t n) const {
+    if (!has_z()) return {};
+    if (file_) return read_rows("z", start, n);
+    return draw(start, n, Stream::Latent);
+  }
+  // w [n, w_dim] or [n, num_ws, w_dim] when the file holds w.
+  at::Tensor w(int64_t start, int64_t n) const { return read_rows("w", start, n); }
+
+  at::Tensor draw(int64_t start, int64_t n, Stream stream) const {
+    at::Tensor z = at::empty({n, arch_.z_dim}, at::kFloat);
+    for (int64_t i = 0; i < n; ++i)
+      SampleRng(seed_, static_cast<uint64_t>(start + i), stream).fill_normal(z[i].data_ptr<float>(), arch_.z_dim);
+    return z;
+  }
+
+ private:
+  at::Tensor read_rows(const std::string& name, int64_t start, int64_t n) const {
+    STYLESEG_CHECK(start + n <= rows_, InputError,
+                   file_->path() + ": sample " + std::to_string(start + n - 1) + " asked for, the file holds " +
+                       std::to_string(rows_) + " latents");
+    return h5::read_tensor(*file_, name, start, n).to(at::kFloat);
+  }
+  uint64_t seed_;
+  const stylegan2::Architecture& arch_;
+  std::optional<h5::File> file_;
+  std::string kind_ = "z";
+  bool per_layer_ = false;
+  int64_t rows_ = 0;
+};
+
+namespace {
+
+// Per-layer noise of samples [start, start+n) from (seed, i): layer after layer, each
+// sample's own stream, so it is independent of batching.
+std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64_t seed, int64_t start, int64_t n) {
+  std::vector<at::Tensor> layers;
+  for (int layer = 0; layer < arch.num_conv_layers(); ++layer) {
+    const int64_t res = arch.conv_layer_resolution(layer);
+    layers.push_back(at::empty({n, 1, res, res}, at::kFloat));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    SampleRng rng(seed, static_cast<uint64_t>(start + i), Stream::Noise);
+    for (auto& layer : layers) rng.fill_normal(layer[i].data_ptr<float>(), static_cast<size_t>(layer[i].numel()));
+  }
+  return layers;
+}
+
+stylegan2::Generator load(const SamplerOptions& o) {
+  stylegan2::LoadOptions load_options;
+  load_options.lr_mapping = o.lr_mapping;
+  load_options.conv_clamp = o.conv_clamp;
+  return stylegan2::load_generator(o.checkpoint, load_options);
+}
+
+}  // namespace
+
+Sampler::Sampler(const SamplerOptions& options, int local_rank) : options_(options), generator_(load(options)) {
+  const stylegan2::Architecture& arch = generator_.architecture();
+  if (!options_.feature_layer.empty()) {
+    feature_layer_ = stylegan2::resolve_feature_layer(options_.feature_layer, arch);
+    feature_size_ = options_.feature_size > 0 ? options_.feature_size : feature_layer_->resolution;
+  }
+  STYLESEG_CHECK(options_.mixing_crossover < arch.num_ws(), ConfigError,
+                 "--mixing-crossover must be below num_ws = " + std::to_string(arch.num_ws()));
+  if (options_.truncation != 1.0) {
+    if (generator_.has_average_latent()) {
+      truncation_centre_ = generator_.average_latent();
+    } else {
+      log::info("{} stores no average latent; estimating it from {} samples", options_.checkpoint,
+                options_.truncation_samples);
+      truncation_centre_ = generator_.estimate_average_latent(options_.truncation_samples, options_.seed);
+    }
+  }
+  generator_.to(resolve_device(options_.device, local_rank), parse_precision(options_.precision));
+  if (truncation_centre_.defined()) truncation_centre_ = truncation_centre_.to(generator_.device(), generator_.dtype());
+  latents_ = std::make_unique<LatentSource>(options_, arch);
+}
+
+Sampler::~Sampler() = default;
+
+c10::Device Sampler::device() const { return generator_.device(); }
+int64_t Sampler::latent_rows() const { return latents_->rows(); }
+bool Sampler::has_z() const { return latents_->has_z(); }
+
+nlohmann::json Sampler::describe() const {
+  const stylegan2::Architecture& arch = generator_.architecture();
+  return {{"layout", stylegan2::layout_name(generator_.layout())}, {"resolution", arch.resolution},
+          {"z_dim", arch.z_dim}, {"w_dim", arch.w_dim}, {"num_ws", arch.num_ws()},
+          {"mapping_layers", arch.mapping_layers}, {"lr_mapping", generator_.settings().lr_mapping}};
+}
+
+SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const {
+  const c10::Device device = generator_.device();
+  const c10::ScalarType dtype = generator_.dtype();
+  SampleBatch out;
+  at::Tensor ws;
+  out.z = latents_->z(start, n);
+  if (out.z.defined()) {
+    ws = generator_.broadcast(generator_.map(out.z.to(device, dtype)));
+  } else {
+    at::Tensor w = latents_->w(start, n).to(device, dtype);
+    ws = latents_->w_per_layer() ? w : generator_.broadcast(w);
+  }
+  if (options_.mixing_crossover >= 0) {
+    at::Tensor ws_mix = generator_.broadcast(generator_.map(latents_->draw(start, n, Stream::MixingLatent).to(device, dtype)));
+    ws = generator_.mix(ws, ws_mix, options_.mixing_crossover);
+  }
+  if (options_.truncation != 1.0) ws = generator_.truncate(ws, options_.truncation, truncation_centre_);
+  const Noise noise = options_.noise == "const" ? Noise::constant()
+                      : options_.noise == "none"
+                          ? Noise::none()
+                          : Noise::explicit_tensors(random_noise(generator_.architecture(), options_.seed, start, n));
+  stylegan2::SynthesisResult result;
+  {
+    at::NoGradGuard no_grad;
+    result = generator_.synthesize(ws, noise, feature_layer_ ? feature_layer_->conv_layer : -1);
+  }
+  out.raw = result.image.to(at::kCPU, at::kFloat).contiguous();
+  out.images = (out.raw * 127.5 + 128.0).clamp(0, 255).to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+  out.ws = ws.to(at::kCPU, at::kFloat).contiguous();
+  if (feature_layer_) {
+    at::Tensor f = result.features.to(at::kFloat);
+    if (resize_features && feature_size_ != f.size(2))
+      f = at::upsample_bilinear2d(f, {feature_size_, feature_size_}, /*align_corners=*/true);
+    out.features = f.contiguous();
+  }
+  return out;
+}
+
+}  // namespace styleseg::stages

@@ -1,0 +1,92 @@
+// Samples from a StyleGAN2 generator, by index: what every stage that draws from a
+// generator (generate, cluster, assign, synthesize) shares. Sample i's latent, noise and
+// mixing latent come from (seed, i) alone (core/seeding.h), or from row i of a latents
+// file, so sample i is the same image whatever the batch it is made in, the number of
+// ranks or the stage asking for it.
+//
+//   Sampler sampler(options, comm.local_rank());
+//   SampleBatch b = sampler.make(start, n);   // samples [start, start + n)
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "models/stylegan2/feature_layer.h"
+#include "models/stylegan2/generator.h"
+
+namespace styleseg::stages {
+
+// The options of a generator and of how it is sampled (the CLI declares them once,
+// cli/sampler_options.cpp).
+struct SamplerOptions {
+  std::string checkpoint;          // generator file (.pt)
+  uint64_t seed = 0;               // sample i draws from (seed, i)
+  std::string latents;             // HDF5 file with z [N, z_dim] or w [N, w_dim] / [N, num_ws, w_dim]
+  double truncation = 1.0;         // psi; 1 = none
+  int truncation_samples = 4096;   // average-latent estimate when the checkpoint stores none
+  std::string noise = "const";     // const | random | none
+  int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
+  std::string feature_layer;       // empty: no features (see models/stylegan2/feature_layer.h)
+  int feature_size = 0;            // bilinear resize of features (align_corners=True); 0 = native
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  std::string precision = "float32";  // float32 | bfloat16
+  std::optional<double> lr_mapping;   // override for the checkpoint's mapping lr multiplier
+  std::optional<double> conv_clamp;   // override for NVlabs conv_clamp (<= 0: off)
+};
+
+struct SampleBatch {
+  at::Tensor images;    // uint8 [n, H, W, 3]: clamp(x * 127.5 + 128) (NVlabs convention)
+  at::Tensor z;         // float32 [n, z_dim], or undefined when latents were given as w
+  at::Tensor ws;        // float32 [n, num_ws, w_dim]: per-layer latents used (after truncation, mixing)
+  at::Tensor raw;       // float32 [n, 3, H, W]: the generator output before clamping
+  at::Tensor features;  // float32 [n, C, h, w] (native or feature_size; see make()), or undefined
+};
+
+class Sampler {
+ public:
+  // Loads the generator, resolves the feature layer and the device (`local_rank` picks
+  // the GPU for --device auto). Throws ConfigError / InputError naming the option or file.
+  Sampler(const SamplerOptions& options, int local_rank);
+  ~Sampler();
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+
+  // Samples [start, start + n). Features (when a layer is set) are resized to
+  // feature_size() when `resize_features`, else left at the layer's native resolution
+  // (for the score-map route of cluster/assign, which resizes scores instead). Every
+  // tensor is on the CPU, except features, which stay on the generator's device.
+  SampleBatch make(int64_t start, int64_t n, bool resize_features = true) const;
+
+  const stylegan2::Generator& generator() const { return generator_; }
+  const std::optional<stylegan2::FeatureLayer>& feature_layer() const { return feature_layer_; }
+  // Side of the feature maps after resizing (0 without a feature layer).
+  int64_t feature_size() const { return feature_size_; }
+  c10::Device device() const;
+  // Samples a latents file holds (0: latents are drawn from the seed, any count works).
+  int64_t latent_rows() const;
+  // Whether z is known (drawn, or given as z).
+  bool has_z() const;
+  // Layout, sizes and settings of the generator, for provenance attributes.
+  nlohmann::json describe() const;
+  const SamplerOptions& options() const { return options_; }
+
+ private:
+  class LatentSource;
+  SamplerOptions options_;
+  stylegan2::Generator generator_;
+  std::optional<stylegan2::FeatureLayer> feature_layer_;
+  int64_t feature_size_ = 0;
+  at::Tensor truncation_centre_;
+  std::unique_ptr<LatentSource> latents_;
+};
+
+// Throws ConfigError naming the option for values outside their range. `command` names
+// the command in messages.
+void validate(const SamplerOptions& options, const std::string& command);
+
+}  // namespace styleseg::stages
