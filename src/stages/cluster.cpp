@@ -53,6 +53,10 @@ void write_cluster_preview(const std::string& path, cluster::FeatureSource& sour
                  .round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
     tiles = at::cat({images, maps}, 2);
   }
+  // Small samples (tests, thumbnails) are enlarged, nearest-neighbour, to stay legible.
+  const int64_t enlarge = std::max<int64_t>(1, 128 / tiles.size(1));
+  if (enlarge > 1)
+    tiles = tiles.repeat_interleave(enlarge, 1).repeat_interleave(enlarge, 2);
   const at::Tensor grid = make_grid(tiles.contiguous(), std::min<int64_t>(items, 4), 4, 255);
   const double total = std::max<double>(1.0, counts.sum().item<double>());
   std::vector<std::string> entries;

@@ -87,3 +87,79 @@ set_tests_properties(cli.generate_resumed_same_as_uninterrupted PROPERTIES FIXTU
 cli_test(generate_other_job_starts_afresh ${EXPECT} 0 "written by a different job" -- bash -c
          "rm -f ${CLI_DIR}/gen_other.h5* && ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_other.h5 --time-limit 0.000001 || true && ${S} ${GEN_LINE} --lr-mapping 0.02 --out ${CLI_DIR}/gen_other.h5")
 set_tests_properties(cli.generate_other_job_starts_afresh PROPERTIES FIXTURES_REQUIRED cli_generator)
+
+# ---- cluster and assign ------------------------------------------------------------------
+# k-means over the tiny generator's layer-3 features resized 8x8 -> 24x24 (the score-map
+# route), on 1, 2 and 4 ranks: the same centroids (h5diff within 1e-6 relative) and counts.
+set(CLUSTER_ARGS cluster --checkpoint ${CLI_DIR}/g.pt --feature-layer 3 --feature-size 24 --samples 20 --batch 3
+    --clusters 4 --iterations 8 --tolerance 0 --seed 2 --truncation 0.8 --n-init 2)
+string(REPLACE ";" " " CLUSTER_ARGS_LINE "${CLUSTER_ARGS}")
+foreach(np 1 2 4)
+  cli_test(cluster_np${np} ${MPIRUN} ${np} ${S} ${CLUSTER_ARGS} --out ${CLI_DIR}/clusters_np${np}.h5
+           --preview ${CLI_DIR}/clusters_np${np}.png)
+  set_tests_properties(cli.cluster_np${np} PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_cluster_np${np}
+                       PROCESSORS ${np})
+endforeach()
+foreach(np 2 4)
+  cli_test(cluster_same_np1_np${np} bash -c
+    "h5diff -p 1e-6 ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_np${np}.h5 /centroids &&
+     h5diff ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_np${np}.h5 /counts && echo same")
+  set_tests_properties(cli.cluster_same_np1_np${np} PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_cluster_np${np}"
+                       PASS_REGULAR_EXPRESSION "same")
+endforeach()
+cli_test(cluster_minibatch_parallel_init ${EXPECT} 0 "wrote 4 clusters" -- ${MPIRUN} 2 ${S} ${CLUSTER_ARGS}
+         --algorithm minibatch --init kmeans|| --minibatch 6 --out ${CLI_DIR}/clusters_mb.h5)
+set_tests_properties(cli.cluster_minibatch_parallel_init PROPERTIES FIXTURES_REQUIRED cli_generator PROCESSORS 2)
+
+# assign: the same labels from 1 and 2 ranks, for generator samples and for a feature file.
+foreach(np 1 2)
+  cli_test(assign_generator_np${np} ${MPIRUN} ${np} ${S} assign --clusters ${CLI_DIR}/clusters_np1.h5
+           --checkpoint ${CLI_DIR}/g.pt --count 7 --batch 2 --seed 2 --truncation 0.8 --compression 1
+           --out ${CLI_DIR}/labels_np${np}.h5 --grid ${CLI_DIR}/labels_np${np}.png)
+  set_tests_properties(cli.assign_generator_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1
+                       FIXTURES_SETUP cli_assign_np${np} PROCESSORS ${np})
+endforeach()
+cli_test(assign_same_np1_np2 ${SAME} ${CLI_DIR}/labels_np1.h5 ${CLI_DIR}/labels_np2.h5 /labels)
+set_tests_properties(cli.assign_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_assign_np1;cli_assign_np2")
+# The labels of the clustered samples agree with the counts cluster reported for them
+# (the fixed set was samples 0-19; assign labelled 0-6 of them with the same settings).
+cli_test(assign_labels_shape ${EXPECT} 0 "DATASPACE  SIMPLE \\{ \\( 7, 24, 24 \\)" -- h5dump -H -d /labels ${CLI_DIR}/labels_np1.h5)
+set_tests_properties(cli.assign_labels_shape PROPERTIES FIXTURES_REQUIRED cli_assign_np1)
+
+# A killed rank ends the job on every rank; --resume then finishes it (on another number
+# of ranks) with the result of the uninterrupted run; a resume of another job is refused.
+cli_test(cluster_killed_rank ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
+         "rm -f ${CLI_DIR}/clusters_killed.h5* && STYLESEG_KILL_AT=cluster-iteration:1:5 ${MPIRUN_LINE} 2 ${S} ${CLUSTER_ARGS_LINE} --checkpoint-interval 0 --out ${CLI_DIR}/clusters_killed.h5")
+set_tests_properties(cli.cluster_killed_rank PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_cluster_killed)
+cli_test(cluster_resume_other_job_refused ${EXPECT} 2 "different job \\(options.init-vectors: 5000 now, 65536 in the saved state\\)" --
+         ${S} ${CLUSTER_ARGS} --init-vectors 5000 --resume --out ${CLI_DIR}/clusters_killed.h5)
+set_tests_properties(cli.cluster_resume_other_job_refused PROPERTIES FIXTURES_REQUIRED cli_cluster_killed
+                     FIXTURES_SETUP cli_cluster_refused)
+cli_test(cluster_resume ${EXPECT} 0 "resuming k-means: restart 1 of 2, [0-9]+ iterations done" --
+         ${S} ${CLUSTER_ARGS} --resume --out ${CLI_DIR}/clusters_killed.h5)
+set_tests_properties(cli.cluster_resume PROPERTIES FIXTURES_REQUIRED "cli_cluster_killed;cli_cluster_refused"
+                     FIXTURES_SETUP cli_cluster_resumed)
+cli_test(cluster_resumed_same_as_uninterrupted bash -c
+  "h5diff -p 1e-6 ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_killed.h5 /centroids &&
+   h5diff ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_killed.h5 /counts && echo same")
+set_tests_properties(cli.cluster_resumed_same_as_uninterrupted PROPERTIES
+                     FIXTURES_REQUIRED "cli_cluster_np1;cli_cluster_resumed" PASS_REGULAR_EXPRESSION "same")
+
+# Bad input: one clear line, non-zero exit on every rank, no hang.
+cli_test(assign_dimension_mismatch ${EXPECT} nonzero "features have 3 dimensions, the centroids in .*clusters_np1.h5 32" --
+         ${MPIRUN} 2 ${S} assign --clusters ${CLI_DIR}/clusters_np1.h5 --features ${CLI_DIR}/gen_np1.h5 --dataset raw
+         --out ${CLI_DIR}/never.h5)
+set_tests_properties(cli.assign_dimension_mismatch PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_gen_np1")
+cli_test(cluster_missing_dataset ${EXPECT} nonzero "gen_np1.h5: no dataset 'nope'" --
+         ${MPIRUN} 2 ${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset nope --clusters 2 --out ${CLI_DIR}/never.h5)
+set_tests_properties(cli.cluster_missing_dataset PROPERTIES FIXTURES_REQUIRED cli_gen_np1)
+cli_test(cluster_more_clusters_than_vectors ${EXPECT} 3 "holds 10 vectors, fewer than the 11 clusters" --
+         ${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset z --clusters 11 --out ${CLI_DIR}/never.h5)
+set_tests_properties(cli.cluster_more_clusters_than_vectors PROPERTIES FIXTURES_REQUIRED cli_gen_np1)
+cli_test(cluster_needs_one_input ${EXPECT} 2 "either --checkpoint .* or --features" --
+         ${S} cluster --clusters 2 --out ${CLI_DIR}/never.h5)
+cli_test(cluster_bad_algorithm ${EXPECT} 2 "--algorithm must be lloyd or minibatch, got 'elkan'" --
+         ${S} cluster --features x.h5 --clusters 2 --out ${CLI_DIR}/never.h5 --algorithm elkan)
+cli_test(cluster_preview_needs_pixels ${EXPECT} 2 "--preview needs pixels" --
+         ${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset z --clusters 2 --out ${CLI_DIR}/never.h5 --preview ${CLI_DIR}/never.png)
+set_tests_properties(cli.cluster_preview_needs_pixels PROPERTIES FIXTURES_REQUIRED cli_gen_np1)

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <ATen/ops/arange.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/tensor.h>
 #include <ATen/ops/equal.h>
 #include <ATen/ops/zeros.h>
 
@@ -93,6 +95,7 @@ void round_trip(const std::string& dir, const std::vector<std::int64_t>& chunks,
 TEST(H5Dataset, EveryDTypeRoundTripsContiguous) {
   const std::string dir = test::scratch_dir("h5");
   round_trip<std::uint8_t>(dir, {}, 0);
+  round_trip<std::uint16_t>(dir, {}, 0);
   round_trip<std::int32_t>(dir, {}, 0);
   round_trip<std::int64_t>(dir, {}, 0);
   round_trip<float>(dir, {}, 0);
@@ -103,6 +106,7 @@ TEST(H5Dataset, EveryDTypeRoundTripsChunkedAndCompressed) {
   const std::string dir = test::scratch_dir("h5");
   // Chunks of 2 rows: 7 rows end in a partial chunk; the row writes straddle chunks.
   round_trip<std::uint8_t>(dir, {2, 3, 2}, 4);
+  round_trip<std::uint16_t>(dir, {2, 3, 2}, 4);
   round_trip<std::int32_t>(dir, {2, 3, 2}, 4);
   round_trip<std::int64_t>(dir, {2, 0, 0}, 9);  // 0: the whole dimension
   round_trip<float>(dir, {2, 3, 2}, 1);
@@ -326,6 +330,20 @@ TEST(H5Files, ReopenedForWritingKeepsData) {
 }
 
 // ---- tensors -----------------------------------------------------------------------------
+
+TEST(H5Tensor, Uint16DatasetsTakeAndGiveInt32TensorsAndRefuseOutOfRange) {
+  const std::string path = test::scratch_dir("h5") + "/u16.h5";
+  File file = File::create(path, MPI_COMM_NULL);
+  file.create_dataset("labels", DType::U16, {3, 2}, {1, 2}, 1);
+  const at::Tensor labels = at::tensor({0, 1, 300, 65535, 7, 40000}, at::kInt).reshape({3, 2});
+  write_tensor_rows(file, "labels", 0, labels);
+  EXPECT_THROW(write_tensor_rows(file, "labels", 0, at::full({1, 2}, 65536, at::kInt)), OutputError);
+  EXPECT_THROW(write_tensor_rows(file, "labels", 0, at::full({1, 2}, -1, at::kInt)), OutputError);
+  const at::Tensor back = read_tensor(file, "labels");
+  EXPECT_EQ(back.scalar_type(), at::kInt);
+  EXPECT_TRUE(at::equal(back, labels));
+  EXPECT_EQ(file.info("labels").dtype, DType::U16);
+}
 
 TEST(H5Tensor, DTypeOfMapsEverySupportedScalarType) {
   EXPECT_EQ(dtype_of(at::kByte), DType::U8);
