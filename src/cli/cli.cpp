@@ -31,7 +31,7 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
 const std::set<std::string>& non_result_options() {
   static const std::set<std::string> names{"job", "out", "png-dir", "grid", "feature-grid", "grid-count", "log-level", "log-all-ranks",
                                            "threads", "backend", "batch", "time-limit", "resume-interval",
-                                           "resume", "checkpoint-interval", "preview", "preview-count"};
+                                           "resume", "checkpoint-interval", "preview", "preview-count", "cache-mb"};
   return names;
 }
 

@@ -148,12 +148,14 @@ at::Tensor label_sums(const at::Tensor& maps, const at::Tensor& labels, int64_t 
 
 at::Tensor label_sums_vectors(const at::Tensor& vectors, const at::Tensor& labels, int64_t num_clusters) {
   const at::Tensor x = vectors.to(at::kFloat);
+  const at::Tensor l = labels.to(x.device());
   at::Tensor sums = at::zeros({num_clusters, x.size(1)}, x.options().dtype(at::kDouble));
-  at::Tensor partial = at::empty({num_clusters, x.size(1)}, x.options());
   for (int64_t row = 0; row < x.size(0); row += kSumBlockRows) {
     const int64_t n = std::min(kSumBlockRows, x.size(0) - row);
-    partial.zero_().index_add_(0, labels.narrow(0, row, n).to(x.device()), x.narrow(0, row, n));
-    sums += partial.to(at::kDouble);
+    // One-hot [K, n] times the block [n, D]: one BLAS call (index_add_ goes row by row on CPU).
+    at::Tensor onehot = at::zeros({num_clusters, n}, x.options());
+    onehot.scatter_(0, l.narrow(0, row, n).unsqueeze(0), 1.0);
+    sums += at::mm(onehot, x.narrow(0, row, n)).to(at::kDouble);
   }
   return sums;
 }

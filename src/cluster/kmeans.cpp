@@ -34,6 +34,7 @@ void validate(const KMeansParameters& p) {
   STYLESEG_CHECK(p.init_rounds >= 1, ConfigError, "--init-rounds must be at least 1");
   STYLESEG_CHECK(p.oversampling > 0, ConfigError, "--oversampling must be positive");
   STYLESEG_CHECK(p.reassign_ratio >= 0 && p.reassign_ratio < 1, ConfigError, "--reassign-ratio must be in [0, 1)");
+  STYLESEG_CHECK(p.cache_bytes >= 0, ConfigError, "--cache-mb must be >= 0");
 }
 
 namespace {
@@ -205,10 +206,14 @@ std::pair<at::Tensor, at::Tensor> sample_chunk(const FeatureChunk& chunk, int64_
   return {rows.to(at::kCPU, at::kFloat), where + first_id};
 }
 
-// Squared distances of `points` [n, D] to `centre` [D], exactly zero for equal vectors
-// (the difference form, not the norm expansion: k-means++ must see duplicates as such).
-at::Tensor squared_distances(const at::Tensor& points, const at::Tensor& centre) {
-  return (points - centre.unsqueeze(0)).pow(2).sum(at::IntArrayRef{1}, /*keepdim=*/false, at::kDouble);
+// Squared distances [n, m] of `points` [n, D] (squared norms `norms` [n]) to `centres`
+// [m, D], by one matrix product. Distances within rounding of zero (relative to the
+// norms) are set to exactly zero, so that k-means++ sees duplicates as such.
+at::Tensor squared_distances(const at::Tensor& points, const at::Tensor& norms, const at::Tensor& centres) {
+  const at::Tensor centre_norms = centres.pow(2).sum(1).unsqueeze(0);
+  const at::Tensor scale = norms.unsqueeze(1) + centre_norms;
+  at::Tensor d2 = at::addmm(scale, points, centres.t(), /*beta=*/1, /*alpha=*/-2);
+  return at::where(d2 <= scale * 1e-6, at::zeros_like(d2), d2).to(at::kDouble);
 }
 
 // Greedy k-means++ (Arthur & Vassilvitskii 2007; 2 + log K tries per step, as
@@ -217,6 +222,7 @@ at::Tensor kmeans_plus_plus(const at::Tensor& points, const at::Tensor& weights,
                             const std::string& what) {
   const int64_t n = points.size(0);
   const int tries = 2 + static_cast<int>(std::log(static_cast<double>(k)));
+  const at::Tensor norms = points.pow(2).sum(1);
   auto draw = [&](const at::Tensor& mass) {  // an index with probability proportional to mass
     const at::Tensor cumulative = mass.cumsum(0);
     const double total = cumulative[n - 1].item<double>();
@@ -225,29 +231,22 @@ at::Tensor kmeans_plus_plus(const at::Tensor& points, const at::Tensor& weights,
     return std::min(index, n - 1);
   };
   at::Tensor centres = at::empty({k, points.size(1)}, at::kFloat);
-  int64_t first = draw(weights);
+  const int64_t first = draw(weights);
   centres[0].copy_(points[first]);
-  at::Tensor closest = squared_distances(points, points[first]);
+  at::Tensor closest = squared_distances(points, norms, points.narrow(0, first, 1)).select(1, 0);
   for (int64_t c = 1; c < k; ++c) {
-    const double potential = (closest * weights).sum().item<double>();
-    if (!(potential > 0))
+    const at::Tensor mass = closest * weights;
+    if (!(mass.sum().item<double>() > 0))
       throw InputError(what + " holds only " + std::to_string(c) + " distinct vector(s): fewer than the " +
                        std::to_string(k) + " clusters asked for (lower --clusters, or use more data)");
-    int64_t best = -1;
-    double best_potential = 0;
-    at::Tensor best_closest;
-    for (int t = 0; t < tries; ++t) {
-      const int64_t candidate = draw(closest * weights);
-      at::Tensor trial = at::minimum(closest, squared_distances(points, points[candidate]));
-      const double trial_potential = (trial * weights).sum().item<double>();
-      if (best < 0 || trial_potential < best_potential) {
-        best = candidate;
-        best_potential = trial_potential;
-        best_closest = trial;
-      }
-    }
-    centres[c].copy_(points[best]);
-    closest = best_closest;
+    std::vector<int64_t> candidates;
+    for (int t = 0; t < tries; ++t) candidates.push_back(draw(mass));
+    const at::Tensor index = at::tensor(candidates, at::kLong);
+    // All tries in one product: [n, tries] distances, the potential each would leave.
+    const at::Tensor trial = at::minimum(closest.unsqueeze(1), squared_distances(points, norms, points.index_select(0, index)));
+    const int64_t best = (trial * weights.unsqueeze(1)).sum(0).argmin().item<int64_t>();
+    centres[c].copy_(points[candidates[static_cast<size_t>(best)]]);
+    closest = trial.select(1, best).contiguous();
   }
   return centres;
 }
@@ -344,12 +343,31 @@ class Trainer {
     return {first, std::min(chunk_, fixed_items_ - first)};
   }
 
-  // Runs `visit` on this rank's chunks of the fixed set (chunk c on rank c mod size).
+  // Runs `visit` on this rank's chunks of the fixed set (chunk c on rank c mod size), from
+  // the cache when they fit in it (decided from the first chunk's size).
   void for_fixed_chunks(const std::function<void(const FeatureChunk&)>& visit) {
+    if (cache_complete_) {
+      for (const FeatureChunk& chunk : cache_) visit(chunk);
+      return;
+    }
+    cache_.clear();
+    bool caching = p_.cache_bytes > 0;
     for (int64_t c = comm_.rank(); c < fixed_chunks_; c += comm_.size()) {
       const auto [first, count] = fixed_chunk(c);
-      visit(source_.read(first, count));
+      FeatureChunk chunk = source_.read(first, count);
+      if (caching && cache_.empty()) {
+        const at::Tensor& data = chunk.is_maps() ? chunk.maps : chunk.vectors;
+        const int64_t my_chunks = (fixed_chunks_ - comm_.rank() + comm_.size() - 1) / comm_.size();
+        caching = static_cast<int64_t>(data.numel() * data.element_size()) * my_chunks <= p_.cache_bytes;
+        if (caching) log::debug("the fixed set fits in the cache: {} chunks on this rank", my_chunks);
+      }
+      visit(chunk);
+      if (caching) {
+        chunk.images = at::Tensor();  // pictures are only for previews
+        cache_.push_back(std::move(chunk));
+      }
     }
+    cache_complete_ = caching;
   }
 
   PassStats evaluate(const at::Tensor& centroids, Farthest* farthest) {
@@ -532,6 +550,8 @@ class Trainer {
   comm::Communicator& comm_;
   const int64_t k_, d_, chunk_, vpi_;
   int64_t fixed_items_ = 0, fixed_chunks_ = 0, fixed_vectors_ = 0, minibatch_chunks_ = 0;
+  std::vector<FeatureChunk> cache_;  // this rank's chunks of the fixed set, when they fit
+  bool cache_complete_ = false;
 };
 
 }  // namespace

@@ -22,6 +22,9 @@
 //  * Stop after `iterations`, or when the centroids move less than `tolerance` relative
 //    to their norm (||C_new - C||_F / ||C||_F).
 //  * `n_init` restarts (other seeds) keep the lowest final inertia.
+//  * Memory: a rank holds one chunk at a time, plus (when they fit in `cache_bytes`) its
+//    chunks of the fixed set, so that Lloyd passes and restarts do not read or generate
+//    them again. Neither grows with the number of vectors streamed.
 //
 // Reproducibility: chunk c is the same data on any number of ranks and is computed alone
 // (cluster/feature_source.h), random choices are keyed by (seed, restart, global vector
@@ -59,6 +62,7 @@ struct KMeansParameters {
   int init_rounds = 5;                // k-means|| rounds
   double oversampling = 2.0;          // k-means|| draws about oversampling * K vectors a round
   double reassign_ratio = 0.01;       // mini-batch: re-seed clusters below this share of the largest count
+  int64_t cache_bytes = int64_t{2} << 30;  // per rank: keep its chunks of the fixed set in memory when they fit (0: never)
 };
 
 // Throws ConfigError naming the option for values out of range.

@@ -275,6 +275,7 @@ def all_tools(iterations: int) -> list:
     return [
         styleseg_row("styleseg-lloyd", "styleseg lloyd, 1 rank", 1, lloyd),
         styleseg_row("styleseg-lloyd-2r", "styleseg lloyd, 2 ranks", 2, lloyd),
+        styleseg_row("styleseg-lloyd-ninit4", "styleseg lloyd, 1 rank, 4 restarts", 1, lloyd + ["--n-init", "4"]),
         styleseg_row("styleseg-minibatch", "styleseg minibatch, 1 rank", 1, STYLESEG_MINIBATCH),
         Tool("faiss-default", "faiss (default)", faiss_tool(full=False), "trains on 256*K sampled points"),
         Tool("faiss-full", "faiss (full data)", faiss_tool(full=True), "max_points_per_centroid = N"),
