@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The most complete job styleseg runs today, end to end, with nothing from outside the repo:
 # a freshly initialised StyleGAN2 generator, then samples with their layer features and a
-# picture grid. Outputs go to out/demo/ (override with OUT=...).
+# picture grid, then k-means clusters of those features with a preview. Outputs go to out/demo/ (override with OUT=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -21,6 +21,7 @@ run() {
 run init-gan --job "$JOB" --out "$OUT/generator.pt"
 run generate --job "$JOB" --checkpoint "$OUT/generator.pt" --out "$OUT/samples.h5" --grid "$OUT/samples.png" \
   --feature-grid "$OUT/features.png"
+run cluster --job "$JOB" --checkpoint "$OUT/generator.pt" --out "$OUT/clusters.h5" --preview "$OUT/clusters.png"
 "$BIN" inspect --checkpoint "$OUT/generator.pt" > "$OUT/generator.txt"
 cat > "$OUT/report.md" <<REPORT
 # styleseg demo report
@@ -28,8 +29,10 @@ cat > "$OUT/report.md" <<REPORT
 - generator: \`$OUT/generator.pt\` (freshly initialised; architecture in \`$OUT/generator.txt\`)
 - samples, latents and layer features: \`$OUT/samples.h5\` (h5dump -H to list)
 - pictures: \`$OUT/samples.png\` (samples), \`$OUT/features.png\` (their layer features, 3 principal components as RGB)
+- clusters of the layer's per-pixel features (k-means): \`$OUT/clusters.h5\`; picture \`$OUT/clusters.png\`
+  (samples beside their cluster maps, legend with each cluster's pixel share)
 
-Job file: \`$JOB\`. Later stages (cluster, name, synthesize, distill) extend this report.
+Job file: \`$JOB\`. Later stages (name, synthesize, distill) extend this report.
 REPORT
 echo
-echo "demo done. Report: $OUT/report.md (pictures: $OUT/samples.png, $OUT/features.png)"
+echo "demo done. Report: $OUT/report.md (pictures: $OUT/samples.png, $OUT/features.png, $OUT/clusters.png)"

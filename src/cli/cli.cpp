@@ -31,7 +31,7 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
 const std::set<std::string>& non_result_options() {
   static const std::set<std::string> names{"job", "out", "png-dir", "grid", "feature-grid", "grid-count", "log-level", "log-all-ranks",
                                            "threads", "backend", "batch", "time-limit", "resume-interval",
-                                           "resume", "checkpoint-interval", "preview", "preview-count", "cache-mb"};
+                                           "resume", "checkpoint-interval", "preview", "preview-count", "cache-mb", "force"};
   return names;
 }
 
@@ -69,8 +69,9 @@ const std::vector<Command>& commands() {
       {"generate", "images, latents and layer features from a StyleGAN2 checkpoint, into one HDF5 file", generate_main},
       {"cluster", "k-means over per-pixel features of generator samples or a feature file (distributed)", cluster_main},
       {"assign", "nearest-centroid labels of every vector or pixel under a clusters file", assign_main},
+      {"synthesize", "a dataset of samples and their masks in one HDF5 file written by all ranks (resumable)", synthesize_main},
       {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
-      {"inspect", "show what a checkpoint holds: layout, architecture, tensors", inspect_main},
+      {"inspect", "show what a checkpoint or a synthetic dataset holds (layout, classes, provenance, pictures)", inspect_main},
       {"check-comm", "check the communication layer across ranks (collectives, failure handling)", check_comm_main},
   };
   return list;

@@ -6,6 +6,7 @@
 #include "mpi/communicator.h"
 #include "models/stylegan2/checkpoint.h"
 #include "models/stylegan2/feature_layer.h"
+#include "stages/inspect_dataset.h"
 
 namespace styleseg::cli {
 
@@ -13,15 +14,28 @@ int inspect_main(const std::vector<std::string>& args) {
   std::string checkpoint;
   int depth = 2;
   bool tree = false;
+  stages::InspectDatasetOptions dataset;
   OptionSet set("inspect",
-                "Shows what a checkpoint holds: the generator layout and architecture styleseg reads from it, the\n"
-                "feature layers it offers, and with --tree the whole object tree with tensor shapes.");
+                "styleseg inspect --checkpoint G.pt: the generator layout and architecture styleseg reads from a\n"
+                "checkpoint, the feature layers it offers, and with --tree the whole object tree with tensor shapes.\n"
+                "styleseg inspect DATASET.h5: a synthetic dataset's samples, completeness, classes with their pixel\n"
+                "shares and provenance; --grid draws the first samples beside their masks.");
   set.add("checkpoint", &checkpoint, "checkpoint file (.pt)")
       .add_flag("tree", &tree, "print the object tree")
-      .add("depth", &depth, "depth of the printed tree");
+      .add("depth", &depth, "depth of the printed tree")
+      .add_optional("file", &dataset.path, "a dataset written by synthesize (also the first plain argument)")
+      .add_optional("grid", &dataset.grid, "dataset: PNG of the first samples beside their masks")
+      .add("grid-count", &dataset.grid_count, "dataset: samples in the grid")
+      .add("share-samples", &dataset.share_samples, "dataset: samples whose masks give the class shares (0: all)")
+      .positional("file");
   return run_command(set, args, [&](comm::Communicator& comm) {
-    STYLESEG_CHECK(!checkpoint.empty(), ConfigError, "inspect: --checkpoint is required");
+    STYLESEG_CHECK(checkpoint.empty() != dataset.path.empty(), ConfigError,
+                   "inspect: give a checkpoint (--checkpoint G.pt) or a dataset (inspect DATASET.h5)");
     if (comm.rank() != 0) return 0;
+    if (!dataset.path.empty()) {
+      std::printf("%s", stages::inspect_dataset(dataset).c_str());
+      return 0;
+    }
     const io::PyValue root = io::load_torch_file(checkpoint);
     if (tree) std::printf("%s\n", io::describe_tree(root, depth).c_str());
     const stylegan2::Generator g = stylegan2::generator_from_checkpoint(root, checkpoint);

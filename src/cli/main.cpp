@@ -1,4 +1,5 @@
 // styleseg: one binary, one subcommand per stage. This file only dispatches.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -24,6 +25,10 @@ void print_usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f, a quota) the kernel kills the process with SIGXFSZ
+  // unless it is ignored; ignored, the write fails with EFBIG and the user gets an error
+  // naming the file, like a full disk.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage();
     return argc < 2 ? 2 : 0;

@@ -52,7 +52,8 @@ at::Tensor half_squared_norms(const at::Tensor& centroids) { return centroids.po
 
 }  // namespace
 
-Assignment assign_vectors(const at::Tensor& vectors, const at::Tensor& centroids, bool with_distances) {
+Assignment assign_vectors(const at::Tensor& vectors, const at::Tensor& centroids, bool with_distances,
+                          const at::Tensor& squared_norms) {
   STYLESEG_CHECK(vectors.dim() == 2, Error, "assign_vectors: vectors must be [n, D]");
   check_centroids(centroids, vectors.size(1), "assign_vectors");
   const at::Tensor x = vectors.to(at::kFloat);
@@ -61,7 +62,7 @@ Assignment assign_vectors(const at::Tensor& vectors, const at::Tensor& centroids
   auto [best, labels] = scores.max(1);
   Assignment out;
   out.labels = labels;
-  if (with_distances) out.distances = (x.pow(2).sum(1) - 2 * best).clamp_min(0);
+  if (with_distances) out.distances = ((squared_norms.defined() ? squared_norms : x.pow(2).sum(1)) - 2 * best).clamp_min(0);
   return out;
 }
 
@@ -115,14 +116,16 @@ at::Tensor resized_pixels(const at::Tensor& maps, int64_t out_size, const at::Te
   return (1 - wy) * ((1 - wx) * at_(y0, x0) + wx * at_(y0, x1)) + wy * ((1 - wx) * at_(y1, x0) + wx * at_(y1, x1));
 }
 
-Assignment assign_maps(const at::Tensor& maps, const at::Tensor& centroids, int64_t out_size, bool with_distances) {
+Assignment assign_maps(const at::Tensor& maps, const at::Tensor& centroids, int64_t out_size, bool with_distances,
+                       const at::Tensor& squared_norms) {
   check_maps(maps, out_size, "assign_maps");
   // The score-map route: K maps resized instead of D (see the header).
   const at::Tensor scores = resize(score_maps(maps, centroids), out_size, out_size);  // [B, K, R, R]
   auto [best, labels] = scores.max(1);
   Assignment out;
   out.labels = labels;
-  if (with_distances) out.distances = (resized_squared_norms(maps, out_size) - 2 * best).clamp_min(0);
+  if (with_distances)
+    out.distances = ((squared_norms.defined() ? squared_norms : resized_squared_norms(maps, out_size)) - 2 * best).clamp_min(0);
   return out;
 }
 

@@ -35,13 +35,16 @@ struct Assignment {
   at::Tensor distances;  // float32 squared distance to the nearest centroid, same shape; undefined unless asked
 };
 
-// Vectors [n, D], centroids [K, D].
-Assignment assign_vectors(const at::Tensor& vectors, const at::Tensor& centroids, bool with_distances = false);
+// Vectors [n, D], centroids [K, D]. `squared_norms` [n] (optional) are the vectors' |x|^2,
+// for callers that keep them between calls (distances need them).
+Assignment assign_vectors(const at::Tensor& vectors, const at::Tensor& centroids, bool with_distances = false,
+                          const at::Tensor& squared_norms = {});
 
 // Feature maps [B, D, h, w]; the pixels are those of the bilinear resize to out_size x
 // out_size (align_corners=True); out_size == h == w means the native pixels.
+// `squared_norms` [B, out_size, out_size] (optional): resized_squared_norms(maps, out_size).
 Assignment assign_maps(const at::Tensor& maps, const at::Tensor& centroids, int64_t out_size,
-                       bool with_distances = false);
+                       bool with_distances = false, const at::Tensor& squared_norms = {});
 
 // Score maps s_k at the native resolution: [B, K, h, w] (float32).
 at::Tensor score_maps(const at::Tensor& maps, const at::Tensor& centroids);

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
+#include "core/json_diff.h"
 #include "io/atomic_output.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
@@ -23,23 +24,6 @@ at::Tensor read_checked(const h5::File& file, const std::string& name, size_t ra
   STYLESEG_CHECK(t.dim() == static_cast<int64_t>(rank), InputError,
                  file.path() + ": dataset '" + name + "' must have " + std::to_string(rank) + " dimension(s)");
   return t;
-}
-
-// "options.truncation: 0.7 here, 0.8 in the saved state": the first place two JSON values differ.
-std::string first_difference(const nlohmann::json& now, const nlohmann::json& saved, const std::string& where) {
-  if (now.is_object() && saved.is_object()) {
-    for (const auto& [key, value] : now.items()) {
-      const std::string path = where.empty() ? key : where + "." + key;
-      if (!saved.contains(key)) return path + " is new";
-      const std::string d = first_difference(value, saved.at(key), path);
-      if (!d.empty()) return d;
-    }
-    for (const auto& [key, value] : saved.items())
-      if (!now.contains(key)) return (where.empty() ? key : where + "." + key) + " is gone";
-    return "";
-  }
-  if (now == saved) return "";
-  return where + ": " + now.dump() + " now, " + saved.dump() + " in the saved state";
 }
 
 }  // namespace
@@ -132,7 +116,7 @@ KMeansState read_kmeans_state(const std::string& path, const std::string& identi
   if (saved_identity != identity) {
     std::string difference;
     try {
-      difference = first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved_identity), "");
+      difference = first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved_identity));
     } catch (const nlohmann::json::exception&) {
       difference = "the saved identity cannot be read";
     }

@@ -33,6 +33,9 @@ struct FeatureChunk {
   at::Tensor maps;
   int64_t out_size = 0;
   at::Tensor images;  // uint8 [items, H, W, 3] when the source has pictures (generators), else undefined
+  // |x|^2 of every vector ([n]) or pixel ([items, out_size, out_size]); filled on first use by
+  // k-means, so chunks it keeps in memory compute them once.
+  at::Tensor squared_norms;
 
   bool is_maps() const { return maps.defined(); }
   int64_t num_vectors() const;

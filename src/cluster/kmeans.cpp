@@ -158,17 +158,20 @@ struct PassStats {
 };
 
 // Assigns one chunk and adds it to `stats` (and its farthest vectors to `farthest`).
-void accumulate(const FeatureChunk& chunk, int64_t vectors_per_item, const at::Tensor& centroids, PassStats& stats,
+void accumulate(FeatureChunk& chunk, int64_t vectors_per_item, const at::Tensor& centroids, PassStats& stats,
                 Farthest* farthest) {
+  if (!chunk.squared_norms.defined())
+    chunk.squared_norms = chunk.is_maps() ? resized_squared_norms(chunk.maps, chunk.out_size)
+                                          : chunk.vectors.to(at::kFloat).pow(2).sum(1);
   const int64_t k = centroids.size(0);
   const at::Tensor c = centroids.to(chunk.is_maps() ? chunk.maps.device() : chunk.vectors.device());
   Assignment a;
   at::Tensor sums;
   if (chunk.is_maps()) {
-    a = assign_maps(chunk.maps, c, chunk.out_size, /*with_distances=*/true);
+    a = assign_maps(chunk.maps, c, chunk.out_size, /*with_distances=*/true, chunk.squared_norms);
     sums = label_sums(chunk.maps, a.labels, k);
   } else {
-    a = assign_vectors(chunk.vectors, c, /*with_distances=*/true);
+    a = assign_vectors(chunk.vectors, c, /*with_distances=*/true, chunk.squared_norms);
     sums = label_sums_vectors(chunk.vectors, a.labels, k);
   }
   const at::Tensor labels = a.labels.reshape({-1});
@@ -345,9 +348,9 @@ class Trainer {
 
   // Runs `visit` on this rank's chunks of the fixed set (chunk c on rank c mod size), from
   // the cache when they fit in it (decided from the first chunk's size).
-  void for_fixed_chunks(const std::function<void(const FeatureChunk&)>& visit) {
+  void for_fixed_chunks(const std::function<void(FeatureChunk&)>& visit) {
     if (cache_complete_) {
-      for (const FeatureChunk& chunk : cache_) visit(chunk);
+      for (FeatureChunk& chunk : cache_) visit(chunk);
       return;
     }
     cache_.clear();
@@ -372,7 +375,7 @@ class Trainer {
 
   PassStats evaluate(const at::Tensor& centroids, Farthest* farthest) {
     PassStats stats(k_, d_);
-    for_fixed_chunks([&](const FeatureChunk& chunk) { accumulate(chunk, vpi_, centroids, stats, farthest); });
+    for_fixed_chunks([&](FeatureChunk& chunk) { accumulate(chunk, vpi_, centroids, stats, farthest); });
     stats.reduce(comm_);
     return stats;
   }
@@ -420,7 +423,8 @@ class Trainer {
       if (available) c %= total_chunks;
       const int64_t first = c * chunk_;
       const int64_t count = available ? std::min(chunk_, *available - first) : chunk_;
-      accumulate(source_.read(first, count), vpi_, state.centroids, stats, &farthest);
+      FeatureChunk chunk = source_.read(first, count);
+      accumulate(chunk, vpi_, state.centroids, stats, &farthest);
     }
     stats.reduce(comm_);
     state.vectors_processed += stats.vectors;
@@ -469,7 +473,7 @@ class Trainer {
     // probability init_vectors / fixed vectors, chosen by its id.
     const double probability = std::min(1.0, static_cast<double>(p_.init_vectors) / static_cast<double>(fixed_vectors_));
     std::vector<at::Tensor> rows, ids;
-    for_fixed_chunks([&](const FeatureChunk& chunk) {
+    for_fixed_chunks([&](FeatureChunk& chunk) {
       auto [r, i] = sample_chunk(chunk, vpi_, draw_key(seed, Draw::InitSample), probability);
       rows.push_back(r);
       ids.push_back(i);

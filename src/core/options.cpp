@@ -69,7 +69,7 @@ std::vector<std::string> job_file_tokens(const std::string& path, const std::str
 bool OptionSet::parse(const std::vector<std::string>& args) {
   po::variables_map cli;
   try {
-    po::store(po::command_line_parser(args).options(desc_).run(), cli);
+    po::store(po::command_line_parser(args).options(desc_).positional(positional_).run(), cli);
   } catch (const po::error& e) {
     rethrow(e, "");
   }
@@ -92,6 +92,11 @@ bool OptionSet::parse(const std::vector<std::string>& args) {
     rethrow(e, "");
   }
   return true;
+}
+
+OptionSet& OptionSet::positional(const std::string& name) {
+  positional_.add(name.c_str(), 1);
+  return *this;
 }
 
 std::string OptionSet::help() const {

@@ -35,6 +35,10 @@ class OptionSet {
   // A switch: `--name`, `--name=false`, or `name = true` in the job file.
   OptionSet& add_flag(const std::string& name, bool* target, const std::string& help);
 
+  // The first argument without a name is the value of option `name` (declared before):
+  // `styleseg inspect data.h5` as `styleseg inspect --file data.h5`.
+  OptionSet& positional(const std::string& name);
+
   // Parses the arguments that follow the command name. Returns false when --help was
   // asked (help() then has the text). Throws ConfigError.
   bool parse(const std::vector<std::string>& args);
@@ -63,6 +67,7 @@ class OptionSet {
   std::string job_file_;
   boost::program_options::options_description desc_;
   boost::program_options::variables_map given_;
+  boost::program_options::positional_options_description positional_;
   std::vector<Recorded> values_;
 };
 

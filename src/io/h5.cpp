@@ -1,5 +1,7 @@
 #include "io/h5.h"
 
+#include <exception>
+
 #include <hdf5.h>
 #include <sys/stat.h>
 
@@ -371,10 +373,13 @@ File& File::operator=(File&& other) noexcept {
 }
 
 File::~File() {
-  if (is_open()) {
-    H5Fclose(id_);
-    H5Eclear2(H5E_DEFAULT);
-  }
+  if (!is_open()) return;
+  // A parallel file destroyed while an exception unwinds is left open: its close is
+  // collective, and ranks that failed at different points would wait in different
+  // collectives forever. The job is ending anyway (run_guarded aborts every rank).
+  if (parallel_ && std::uncaught_exceptions() > 0) return;
+  H5Fclose(id_);
+  H5Eclear2(H5E_DEFAULT);
 }
 
 void File::close() {
@@ -505,7 +510,7 @@ Handle memory_space_for(const DatasetInfo& info, std::int64_t nrows) {
 }  // namespace
 
 void File::create_dataset(const std::string& name, DType dtype, const std::vector<std::int64_t>& shape,
-                          const std::vector<std::int64_t>& chunk_shape, int deflate_level) {
+                          const std::vector<std::int64_t>& chunk_shape, int deflate_level, Allocation allocation) {
   require_open("create_dataset");
   const std::string context = where(path_, "dataset", name);
   if (!writable_) throw OutputError(context + " cannot be created: the file is open read-only");
@@ -522,6 +527,9 @@ void File::create_dataset(const std::string& name, DType dtype, const std::vecto
   }
   if (deflate_level > 0 && chunk_shape.empty()) {
     throw OutputError(context + ": deflate compression needs a chunk shape");
+  }
+  if (deflate_level > 0 && allocation != Allocation::Incremental) {
+    throw OutputError(context + ": early allocation needs an uncompressed dataset");
   }
   if (link_exists(id_, name)) throw OutputError(context + " exists already");
 
@@ -563,6 +571,10 @@ void File::create_dataset(const std::string& name, DType dtype, const std::vecto
       throw OutputError(context + ": this HDF5 library has no deflate filter");
     }
     H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate_level));
+  }
+  if (allocation != Allocation::Incremental) {
+    H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+    H5Pset_fill_time(dcpl.get(), allocation == Allocation::EarlyZeroed ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER);
   }
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), &H5Sclose);

@@ -44,6 +44,13 @@ constexpr DType dtype_for();
 
 enum class Mode { Read, ReadWrite };
 
+// When a dataset's storage is allocated. Incremental (HDF5's default): as chunks are first
+// written, which changes the file's metadata with every new chunk. Early: all of it at
+// creation, so later writes only fill raw data and a process killed mid-write leaves a
+// file whose structure is intact (crash-safe resumable outputs); Unfilled leaves the bytes
+// as the disk had them, Zeroed writes zeros first. Early needs an uncompressed dataset.
+enum class Allocation { Incremental, EarlyUnfilled, EarlyZeroed };
+
 struct DatasetInfo {
   // For a dataset written by another program, the DType that holds its values without
   // loss (int16 → I32, uint32 → I64, float16 → F32); `exact` is false then.
@@ -73,7 +80,8 @@ class File {
   File(const File&) = delete;
   File& operator=(const File&) = delete;
   // Closes the file if still open, swallowing errors (call close() to see them).
-  // Collective for a parallel file, like close().
+  // Collective for a parallel file, like close(); but a parallel file destroyed during
+  // exception unwinding is not closed (ranks that failed apart would deadlock in it).
   ~File();
 
   // Flushes and closes. Collective. Throws OutputError when the flush fails.
@@ -94,7 +102,8 @@ class File {
   // dimension"). `deflate_level` 1-9 compresses (needs chunks), 0 does not. Collective.
   // Throws OutputError when the dataset exists already or the settings are invalid.
   void create_dataset(const std::string& name, DType dtype, const std::vector<std::int64_t>& shape,
-                      const std::vector<std::int64_t>& chunk_shape = {}, int deflate_level = 0);
+                      const std::vector<std::int64_t>& chunk_shape = {}, int deflate_level = 0,
+                      Allocation allocation = Allocation::Incremental);
 
   // Whether an object (dataset or group) exists at `name`.
   bool exists(const std::string& name) const;

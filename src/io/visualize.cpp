@@ -9,6 +9,7 @@
 #include <stb_easy_font.h>
 
 #include "core/error.h"
+#include "io/image.h"
 
 namespace styleseg {
 
@@ -127,6 +128,25 @@ at::Tensor stack_vertically(const std::vector<at::Tensor>& images) {
     y += image.size(0);
   }
   return out;
+}
+
+at::Tensor make_segmentation_preview(const at::Tensor& images, const at::Tensor& labels, const at::Tensor& colours,
+                                     const std::vector<std::string>& entries) {
+  at::Tensor maps = colorize_labels(labels, colours);  // [n, h, w, 3]
+  at::Tensor tiles = maps;
+  if (images.defined()) {
+    const at::Tensor pictures = images.cpu();
+    const int64_t height = pictures.size(1), width = pictures.size(2);
+    if (maps.size(1) != height || maps.size(2) != width)
+      maps = at::upsample_nearest2d(maps.permute({0, 3, 1, 2}).to(at::kFloat), {height, width})
+                 .round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+    tiles = at::cat({pictures, maps}, 2);
+  }
+  // Small samples (tests, thumbnails) are enlarged, nearest-neighbour, to stay legible.
+  const int64_t enlarge = std::max<int64_t>(1, 128 / tiles.size(1));
+  if (enlarge > 1) tiles = tiles.repeat_interleave(enlarge, 1).repeat_interleave(enlarge, 2);
+  const at::Tensor grid = make_grid(tiles.contiguous(), std::min<int64_t>(tiles.size(0), 4), 4, 255);
+  return stack_vertically({grid, make_legend(entries, colours, std::max<int64_t>(grid.size(1), 480))});
 }
 
 }  // namespace styleseg

@@ -33,6 +33,13 @@ void draw_text(at::Tensor& image, const std::string& text, int x, int y, int sca
 // laid out in as many columns as fit. uint8 [h, width, 3] on white.
 at::Tensor make_legend(const std::vector<std::string>& entries, const at::Tensor& colours, int64_t width);
 
+// The picture of a segmentation: tiles of each image beside its label map (or the label
+// maps alone when `images` is undefined), label maps resized (nearest) to the images,
+// small tiles enlarged to stay legible, 4 tiles a row, and under them a legend of
+// `entries` (one per colour). images uint8 [n, H, W, 3], labels [n, h, w] (any integer type).
+at::Tensor make_segmentation_preview(const at::Tensor& images, const at::Tensor& labels, const at::Tensor& colours,
+                                     const std::vector<std::string>& entries);
+
 // Stacks uint8 images [H_i, W_i, 3] vertically, centred on a white background as wide as
 // the widest.
 at::Tensor stack_vertically(const std::vector<at::Tensor>& images);

@@ -41,23 +41,6 @@ void write_cluster_preview(const std::string& path, cluster::FeatureSource& sour
                  "--preview needs pixels: the features are plain vectors [N, D], not maps or a generator");
   const int64_t items = source.items() ? std::min<int64_t>(count, *source.items()) : count;
   const cluster::FeatureChunk chunk = source.read(0, items);
-  const at::Tensor colours = palette(centroids.size(0));
-  at::Tensor maps = colorize_labels(label_maps(chunk, centroids, shape), colours);  // [n, h, w, 3]
-  at::Tensor tiles = maps;
-  if (chunk.images.defined()) {
-    // Each tile: the sample, then its cluster map resized (nearest) to the image size.
-    const at::Tensor images = chunk.images.cpu();
-    const int64_t height = images.size(1), width = images.size(2);
-    if (maps.size(1) != height || maps.size(2) != width)
-      maps = at::upsample_nearest2d(maps.permute({0, 3, 1, 2}).to(at::kFloat), {height, width})
-                 .round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
-    tiles = at::cat({images, maps}, 2);
-  }
-  // Small samples (tests, thumbnails) are enlarged, nearest-neighbour, to stay legible.
-  const int64_t enlarge = std::max<int64_t>(1, 128 / tiles.size(1));
-  if (enlarge > 1)
-    tiles = tiles.repeat_interleave(enlarge, 1).repeat_interleave(enlarge, 2);
-  const at::Tensor grid = make_grid(tiles.contiguous(), std::min<int64_t>(items, 4), 4, 255);
   const double total = std::max<double>(1.0, counts.sum().item<double>());
   std::vector<std::string> entries;
   for (int64_t k = 0; k < centroids.size(0); ++k) {
@@ -65,7 +48,7 @@ void write_cluster_preview(const std::string& path, cluster::FeatureSource& sour
     std::snprintf(text, sizeof text, "%lld: %.1f%%", static_cast<long long>(k), 100.0 * counts[k].item<double>() / total);
     entries.push_back(text);
   }
-  write_png(path, stack_vertically({grid, make_legend(entries, colours, std::max<int64_t>(grid.size(1), 480))}));
+  write_png(path, make_segmentation_preview(chunk.images, label_maps(chunk, centroids, shape), palette(centroids.size(0)), entries));
   log::info("preview of {} samples with their cluster maps: {}", items, path);
 }
 

@@ -163,3 +163,74 @@ cli_test(cluster_bad_algorithm ${EXPECT} 2 "--algorithm must be lloyd or minibat
 cli_test(cluster_preview_needs_pixels ${EXPECT} 2 "--preview needs pixels" --
          ${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset z --clusters 2 --out ${CLI_DIR}/never.h5 --preview ${CLI_DIR}/never.png)
 set_tests_properties(cli.cluster_preview_needs_pixels PROPERTIES FIXTURES_REQUIRED cli_gen_np1)
+
+# ---- synthesize ---------------------------------------------------------------------------
+# Samples with masks from the clusters above (layer 3 of the tiny generator), masks at
+# 40x40 through the score-map route, clusters 0 and 2 merged, 3 ignored; 1 and 2 ranks write
+# the same datasets.
+set(SYN_ARGS synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_np1.h5 --count 10 --batch 3
+    --seed 4 --size 40 --truncation 0.8 --noise random --merge-file ${CMAKE_CURRENT_SOURCE_DIR}/data/merge_a_b.txt)
+string(REPLACE ";" " " SYN_LINE "${SYN_ARGS}")
+foreach(np 1 2)
+  cli_test(synthesize_np${np} bash -c "rm -f ${CLI_DIR}/dataset_np${np}.h5* && ${MPIRUN_LINE} ${np} ${S} ${SYN_LINE} --out ${CLI_DIR}/dataset_np${np}.h5 --grid ${CLI_DIR}/dataset_np${np}.png")
+  set_tests_properties(cli.synthesize_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 FIXTURES_SETUP cli_syn_np${np}
+                       PROCESSORS ${np})
+endforeach()
+cli_test(synthesize_same_np1_np2 ${SAME} ${CLI_DIR}/dataset_np1.h5 ${CLI_DIR}/dataset_np2.h5 /images /masks /latents /done)
+set_tests_properties(cli.synthesize_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_syn_np1;cli_syn_np2")
+cli_test(synthesize_h5py_reads_it ${CMAKE_CURRENT_SOURCE_DIR}/cli/h5py_reads_dataset.sh ${CLI_DIR}/dataset_np1.h5 10 40)
+set_tests_properties(cli.synthesize_h5py_reads_it PROPERTIES FIXTURES_REQUIRED cli_syn_np1 SKIP_RETURN_CODE 77)
+cli_test(synthesize_h5dump_reads_it ${EXPECT} 0 "DATASET \"masks\".*\n.*H5T_STD_U8LE.*\n.*SIMPLE \\{ \\( 10, 40, 40 \\)" --
+         h5dump -H ${CLI_DIR}/dataset_np1.h5)
+set_tests_properties(cli.synthesize_h5dump_reads_it PROPERTIES FIXTURES_REQUIRED cli_syn_np1)
+cli_test(inspect_dataset ${EXPECT} 0 "samples: +10 of 40x40 pixels, 10 done \\(complete\\).*\n.*\n.*classes: +2.*\n +0 +a +[0-9.]+%" --
+         ${S} inspect ${CLI_DIR}/dataset_np1.h5 --grid ${CLI_DIR}/dataset_inspect.png)
+set_tests_properties(cli.inspect_dataset PROPERTIES FIXTURES_REQUIRED cli_syn_np1)
+
+# An existing output is not overwritten without --force; --force replaces it.
+cli_test(synthesize_existing_output_refused ${EXPECT} 4 "dataset_np1.h5 exists: --force replaces it" --
+         ${S} ${SYN_ARGS} --out ${CLI_DIR}/dataset_np1.h5)
+set_tests_properties(cli.synthesize_existing_output_refused PROPERTIES FIXTURES_REQUIRED cli_syn_np1)
+
+# Killed: one rank of two (kill -9 at round 1), or the only process (round 2); --resume
+# (on the other number of ranks) completes a file identical to the uninterrupted one; a
+# resume with other options is refused, naming the difference.
+foreach(kill "2:synthesize-round:1:1:1" "1:synthesize-round:0:2:2")
+  string(REPLACE ":" ";" parts "${kill}")
+  list(GET parts 0 np)
+  list(GET parts 4 other)
+  list(SUBLIST parts 1 3 point)
+  string(REPLACE ";" ":" point "${point}")
+  set(out ${CLI_DIR}/dataset_killed_np${np}.h5)
+  cli_test(synthesize_killed_np${np} ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
+           "rm -f ${out}* && STYLESEG_KILL_AT=${point} ${MPIRUN_LINE} ${np} ${S} ${SYN_LINE} --out ${out}")
+  set_tests_properties(cli.synthesize_killed_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1
+                       FIXTURES_SETUP cli_syn_killed_np${np})
+  cli_test(synthesize_resume_refused_np${np} ${EXPECT} nonzero "different job \\(options.mixing-crossover: 2 now, -1 in the saved state\\)" --
+           ${MPIRUN} ${other} ${S} ${SYN_ARGS} --mixing-crossover 2 --resume --out ${out})
+  set_tests_properties(cli.synthesize_resume_refused_np${np} PROPERTIES FIXTURES_REQUIRED cli_syn_killed_np${np}
+                       FIXTURES_SETUP cli_syn_refused_np${np})
+  cli_test(synthesize_resume_np${np} ${EXPECT} 0 "resuming .*: [0-9]+ of 10 samples were done" --
+           ${MPIRUN} ${other} ${S} ${SYN_ARGS} --resume --out ${out})
+  set_tests_properties(cli.synthesize_resume_np${np} PROPERTIES FIXTURES_REQUIRED "cli_syn_killed_np${np};cli_syn_refused_np${np}"
+                       FIXTURES_SETUP cli_syn_resumed_np${np})
+  cli_test(synthesize_resumed_same_np${np} ${SAME} ${CLI_DIR}/dataset_np1.h5 ${out} /images /masks /latents /done)
+  set_tests_properties(cli.synthesize_resumed_same_np${np} PROPERTIES FIXTURES_REQUIRED "cli_syn_np1;cli_syn_resumed_np${np}")
+endforeach()
+
+# Bad input and a full disk (a file-size limit stands in for it: 16 MB, enough for MPI's
+# shared-memory files, not for 400 samples of 128x128): one clear line,
+# non-zero exit on every rank, no hang.
+cli_test(synthesize_unwritable_folder ${EXPECT} nonzero "cannot create folder .*g.pt" --
+         ${MPIRUN} 2 ${S} ${SYN_ARGS} --out ${CLI_DIR}/g.pt/dataset.h5)
+set_tests_properties(cli.synthesize_unwritable_folder PROPERTIES FIXTURES_REQUIRED cli_cluster_np1)
+cli_test(synthesize_disk_full ${EXPECT} nonzero "dataset_full.h5.*(cannot|HDF5)" -- bash -c
+         "rm -f ${CLI_DIR}/dataset_full.h5* && ulimit -f 16384 && ${MPIRUN_LINE} 2 ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_np1.h5 --count 400 --size 128 --out ${CLI_DIR}/dataset_full.h5")
+set_tests_properties(cli.synthesize_disk_full PROPERTIES FIXTURES_REQUIRED cli_cluster_np1)
+cli_test(synthesize_bad_merge ${EXPECT} 2 "--merge '9:b': cluster 9 does not exist \\(the clusters file has 4" --
+         ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_np1.h5 --count 2 --merge 9:b
+         --out ${CLI_DIR}/never.h5)
+set_tests_properties(cli.synthesize_bad_merge PROPERTIES FIXTURES_REQUIRED cli_cluster_np1)
+cli_test(synthesize_needs_generator_clusters ${EXPECT} 2 "holds clusters of a feature file" -- bash -c
+         "${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset z --clusters 2 --out ${CLI_DIR}/clusters_z.h5 && ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_z.h5 --count 2 --out ${CLI_DIR}/never.h5")
+set_tests_properties(cli.synthesize_needs_generator_clusters PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_gen_np1")

@@ -4,6 +4,7 @@
 // means the peak does not grow with the number of vectors.
 //
 //   build/bench_kmeans_memory [--vectors 1e7,1e8,1e9] [--dim 4] [--clusters 8] [--minibatch 1048576]
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
 

@@ -1,0 +1,58 @@
+#include "dataset/dataset_file.h"
+
+#include <array>
+
+#include "core/error.h"
+#include "io/h5.h"
+
+namespace styleseg::dataset {
+
+void create_datasets(h5::File& file, const DatasetLayout& l) {
+  const h5::Allocation data = l.compression > 0 ? h5::Allocation::Incremental : h5::Allocation::EarlyUnfilled;
+  file.create_dataset("images", h5::DType::U8, {l.count, l.size, l.size, 3}, {1, l.size, l.size, 3}, l.compression, data);
+  file.create_dataset("masks", l.mask_uint16 ? h5::DType::U16 : h5::DType::U8, {l.count, l.size, l.size},
+                      {1, l.size, l.size}, l.compression, data);
+  file.create_dataset("latents", h5::DType::F32, {l.count, l.num_ws, l.w_dim}, {1, l.num_ws, l.w_dim}, 0, data);
+  // Zeroed: "not done" must be what a fresh file says.
+  file.create_dataset("done", h5::DType::U8, {l.count}, {}, 0, h5::Allocation::EarlyZeroed);
+}
+
+DatasetHeader read_header(const h5::File& file) {
+  const std::string& path = file.path();
+  for (const char* name : {"images", "masks", "latents", "done"})
+    STYLESEG_CHECK(file.exists(name), InputError, path + ": no dataset '" + name + "' (not a styleseg dataset)");
+  DatasetHeader h;
+  const auto images = file.info("images").shape, masks = file.info("masks").shape, done = file.info("done").shape;
+  STYLESEG_CHECK(images.size() == 4 && images[3] == 3 && images[1] == images[2], InputError,
+                 path + ": 'images' must be [N, R, R, 3]");
+  h.count = images[0];
+  h.size = images[1];
+  STYLESEG_CHECK(masks == (std::vector<int64_t>{h.count, h.size, h.size}), InputError,
+                 path + ": 'masks' must be [N, R, R] like 'images'");
+  STYLESEG_CHECK(done == std::vector<int64_t>{h.count}, InputError, path + ": 'done' must be [N]");
+  h.mask_uint16 = file.info("masks").dtype != h5::DType::U8;
+  for (const std::string& name : file.attribute_names("/")) {
+    try {
+      const std::string text = file.read_string_attribute("/", name);
+      try {
+        h.attributes[name] = nlohmann::json::parse(text);
+      } catch (const nlohmann::json::exception&) {
+        h.attributes[name] = text;
+      }
+    } catch (const InputError&) {
+      h.attributes[name] = file.read_double_attribute("/", name);
+    }
+  }
+  h.complete = h.attributes.value("complete", 0.0) != 0.0;
+  h.ignore_label = static_cast<int64_t>(h.attributes.value("ignore_label", h.mask_uint16 ? 65535.0 : 255.0));
+  try {
+    h.classes = h.attributes.at("classes").get<std::vector<std::string>>();
+    for (const auto& rgb : h.attributes.at("palette")) h.palette.push_back({rgb.at(0), rgb.at(1), rgb.at(2)});
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": the 'classes' and 'palette' attributes cannot be read: " + e.what());
+  }
+  STYLESEG_CHECK(h.palette.size() == h.classes.size(), InputError, path + ": 'palette' and 'classes' differ in length");
+  return h;
+}
+
+}  // namespace styleseg::dataset

@@ -1,0 +1,63 @@
+// dataset.h5: the synthetic dataset `styleseg synthesize` writes (all ranks into one file)
+// and training reads (dataset/reader.h). h5py reads it as it is.
+//
+//   images   uint8   [N, R, R, 3]          the samples, resized to R when R differs from the generator's
+//   masks    uint8   [N, R, R]             class per pixel (uint16 when there are more than 255
+//                                          classes); the ignore label (255 / 65535) for dropped clusters
+//   latents  float32 [N, num_ws, w_dim]    per-layer latents used; with the checkpoint, `noise` and
+//                                          `seed` attributes they regenerate sample i
+//   done     uint8   [N]                   1 once sample i's image, mask and latents are on disk
+//   attributes: classes (JSON names), palette (JSON [[r, g, b], ...]), class_map ("0,3:skin;..."),
+//   ignore_label, clusters, clusters_sha256, checkpoint, checkpoint_sha256, feature_layer, size,
+//   count, seed, noise, truncation, options (JSON), styleseg_version, identity (JSON, for
+//   --resume), complete (1 only once every sample is done).
+//
+// Storage: one sample per chunk (a reader takes random samples: one sample is one read),
+// allocated when the file is created and uncompressed by default, so writing a sample
+// changes no metadata and a job killed at any moment leaves a file that resumes. With
+// compression (--compression) chunks are allocated as they are written: smaller files,
+// but a kill during a write can leave the partial file unusable (then it is started
+// afresh). tools/bench/bench_synthesize.sh measures the trade.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace styleseg::h5 {
+class File;
+}
+
+namespace styleseg::dataset {
+
+struct DatasetLayout {
+  int64_t count = 0;
+  int64_t size = 0;        // R
+  int64_t num_ws = 0;
+  int64_t w_dim = 0;
+  bool mask_uint16 = false;
+  int compression = 0;
+};
+
+// Collective on a parallel file: creates the four datasets.
+void create_datasets(h5::File& file, const DatasetLayout& layout);
+
+struct DatasetHeader {
+  int64_t count = 0;
+  int64_t size = 0;
+  bool complete = false;
+  bool mask_uint16 = false;
+  int64_t ignore_label = 255;
+  std::vector<std::string> classes;
+  std::vector<std::array<uint8_t, 3>> palette;
+  nlohmann::json attributes;   // every root attribute, JSON strings parsed
+};
+
+// Reads and checks the layout. Throws InputError naming the file and what is missing or
+// inconsistent.
+DatasetHeader read_header(const h5::File& file);
+
+}  // namespace styleseg::dataset

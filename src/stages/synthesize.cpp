@@ -1,0 +1,262 @@
+#include "stages/synthesize.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "cluster/assignment.h"
+#include "cluster/clusters_file.h"
+#include "core/error.h"
+#include "core/fault_injection.h"
+#include "core/json_diff.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/sha256.h"
+#include "dataset/class_map.h"
+#include "dataset/dataset_file.h"
+#include "io/atomic_output.h"
+#include "io/h5.h"
+#include "io/h5_tensor.h"
+#include "io/image.h"
+#include "io/visualize.h"
+#include "mpi/communicator.h"
+#include "mpi/mpi_io.h"
+
+namespace fs = std::filesystem;
+
+namespace styleseg::stages {
+namespace {
+
+void validate(const SynthesizeOptions& o) {
+  validate(o.sampling, "synthesize");
+  STYLESEG_CHECK(!o.clusters.empty(), ConfigError, "synthesize: --clusters is required");
+  STYLESEG_CHECK(!o.out.empty(), ConfigError, "synthesize: --out is required");
+  STYLESEG_CHECK(o.count > 0, ConfigError, "synthesize: --count must be positive");
+  STYLESEG_CHECK(o.size >= 0, ConfigError, "synthesize: --size must be >= 0");
+  STYLESEG_CHECK(o.batch > 0, ConfigError, "synthesize: --batch must be positive");
+  STYLESEG_CHECK(o.compression >= 0 && o.compression <= 9, ConfigError, "synthesize: --compression must be 0..9");
+  STYLESEG_CHECK(o.time_limit >= 0, ConfigError, "synthesize: --time-limit must be >= 0 seconds");
+  STYLESEG_CHECK(o.grid_count > 0, ConfigError, "synthesize: --grid-count must be positive");
+  STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "synthesize: --resume and --force exclude each other");
+  STYLESEG_CHECK(o.merge.empty() || o.merge_file.empty(), ConfigError, "synthesize: give --merge or --merge-file, not both");
+}
+
+// uint8 images [n, H, W, 3] -> [n, R, R, 3]: area-like (antialiased) when shrinking, bilinear when growing.
+at::Tensor resize_images(const at::Tensor& images, int64_t size) {
+  if (images.size(1) == size && images.size(2) == size) return images;
+  const at::Tensor x = images.permute({0, 3, 1, 2}).to(at::kFloat);
+  const at::Tensor y = size < images.size(1) ? at::_upsample_bilinear2d_aa(x, {size, size}, /*align_corners=*/false)
+                                             : at::upsample_bilinear2d(x, {size, size}, /*align_corners=*/false);
+  return y.round().clamp(0, 255).to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+}
+
+// What to do with the output paths, decided by rank 0 (one view of the file system).
+enum class Start { Fresh, Resume, AlreadyComplete };
+
+Start decide_start(const SynthesizeOptions& o, const std::string& partial, const std::string& identity) {
+  const bool final_exists = fs::exists(o.out), partial_exists = fs::exists(partial);
+  if (o.force) {
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+    return Start::Fresh;
+  }
+  if (o.resume) {
+    if (partial_exists) return Start::Resume;
+    if (final_exists) {
+      const h5::File done = h5::File::open(o.out, h5::Mode::Read);
+      const std::string saved = done.has_attribute("/", "identity") ? done.read_string_attribute("/", "identity") : "{}";
+      if (saved != identity)
+        throw ConfigError("--resume: " + o.out + " is complete but was made by a different job (" +
+                          first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved), "in that file") +
+                          "); --force replaces it");
+      return Start::AlreadyComplete;
+    }
+    log::warn("--resume: no partial file {}; starting afresh", partial);
+    return Start::Fresh;
+  }
+  if (partial_exists)
+    throw OutputError(partial + " holds an interrupted run: --resume continues it, --force starts afresh");
+  if (final_exists) throw OutputError(o.out + " exists: --force replaces it (or --resume to check it is complete)");
+  return Start::Fresh;
+}
+
+}  // namespace
+
+SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
+  validate(o);
+  const auto start_time = std::chrono::steady_clock::now();
+  const cluster::Clusters clusters = cluster::read_clusters(o.clusters);
+  STYLESEG_CHECK(clusters.source.value("kind", "") == "generator", ConfigError,
+                 "synthesize: " + o.clusters + " holds clusters of a feature file; masks need clusters of a generator's features");
+
+  // The generator, at the layer the clusters were made from (native resolution: masks come
+  // from resizing the score maps to R).
+  std::string checkpoint_sha = comm.rank() == 0 ? sha256_file(o.sampling.checkpoint) : "";
+  checkpoint_sha = comm::broadcast_string(comm, checkpoint_sha, 0);
+  const std::string clusters_checkpoint_sha = clusters.source.value("checkpoint_sha256", "");
+  STYLESEG_CHECK(clusters_checkpoint_sha == checkpoint_sha, ConfigError,
+                 "synthesize: " + o.clusters + " was made from " + clusters.source.value("checkpoint", "?") +
+                     " (SHA-256 " + clusters_checkpoint_sha.substr(0, 12) + "...), not from " + o.sampling.checkpoint +
+                     " (" + checkpoint_sha.substr(0, 12) + "...)");
+  SamplerOptions sampling = o.sampling;
+  sampling.feature_layer = clusters.source.value("feature_layer", "");
+  sampling.feature_size = 0;
+  const Sampler sampler(sampling, comm.local_rank());
+  STYLESEG_CHECK(sampler.feature_layer()->channels == clusters.dim(), InputError,
+                 "synthesize: layer " + sampling.feature_layer + " has " + std::to_string(sampler.feature_layer()->channels) +
+                     " channels, the centroids in " + o.clusters + " " + std::to_string(clusters.dim()));
+  const stylegan2::Architecture& arch = sampler.generator().architecture();
+  const int64_t size = o.size > 0 ? o.size : arch.resolution;
+
+  const dataset::ClassMap classes =
+      !o.merge.empty()        ? dataset::ClassMap::parse(o.merge, clusters.num_clusters())
+      : !o.merge_file.empty() ? dataset::ClassMap::parse(dataset::read_merge_file(o.merge_file), clusters.num_clusters(), "--merge-file " + o.merge_file)
+                              : dataset::ClassMap::identity(clusters.num_clusters());
+  const at::Tensor colours = palette(classes.num_classes());
+  std::string clusters_sha = comm.rank() == 0 ? sha256_file(o.clusters) : "";
+  clusters_sha = comm::broadcast_string(comm, clusters_sha, 0);
+  const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
+                                              {"clusters_sha256", clusters_sha}, {"class_map", classes.to_string()},
+                                              {"count", o.count}, {"size", size}, {"batch", o.batch}}.dump();
+
+  // ---- the partial file: created afresh or resumed ----
+  AtomicOutput output(o.out, "partial");
+  output.keep_on_failure();
+  // Rank 0 decides (and may throw); the others learn the outcome or the error text.
+  std::string decision;
+  if (comm.rank() == 0) {
+    try {
+      decision = std::to_string(static_cast<int>(decide_start(o, output.temp_path(), identity)));
+    } catch (const std::exception& e) {
+      decision = std::string(dynamic_cast<const ConfigError*>(&e) ? "C" : "O") + e.what();
+    }
+  }
+  decision = comm::broadcast_string(comm, decision, 0);
+  if (decision[0] == 'C') throw ConfigError(decision.substr(1));
+  if (decision[0] == 'O') throw OutputError(decision.substr(1));
+  const Start start = static_cast<Start>(std::stoi(decision));
+  SynthesizeSummary summary;
+  if (start == Start::AlreadyComplete) {
+    log::info("{} is complete already: nothing to do", o.out);
+    summary.samples = o.count;
+    return summary;
+  }
+
+  h5::File file = [&] {
+    if (start == Start::Resume) {
+      try {
+        return h5::File::open(output.temp_path(), h5::Mode::ReadWrite, comm::mpi_comm_of(comm));
+      } catch (const InputError& e) {
+        throw InputError(std::string(e.what()) + "; it cannot be resumed (--force starts afresh)");
+      }
+    }
+    h5::File created = h5::File::create(output.temp_path(), comm::mpi_comm_of(comm));
+    dataset::create_datasets(created, {o.count, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression});
+    nlohmann::json palette_json = nlohmann::json::array();
+    for (int64_t c = 0; c < classes.num_classes(); ++c)
+      palette_json.push_back({colours[c][0].item<int>(), colours[c][1].item<int>(), colours[c][2].item<int>()});
+    const std::map<std::string, std::string> text{
+        {"classes", nlohmann::json(classes.names()).dump()}, {"palette", palette_json.dump()},
+        {"class_map", classes.to_string()}, {"clusters", o.clusters}, {"clusters_sha256", clusters_sha},
+        {"checkpoint", o.sampling.checkpoint}, {"checkpoint_sha256", checkpoint_sha},
+        {"feature_layer", sampling.feature_layer}, {"noise", o.sampling.noise}, {"options", provenance.dump()},
+        {"styleseg_version", STYLESEG_VERSION}, {"identity", identity}};
+    for (const auto& [name, value] : text) created.write_string_attribute("/", name, value);
+    created.write_int_attribute("/", "ignore_label", classes.ignore_label());
+    created.write_int_attribute("/", "size", size);
+    created.write_int_attribute("/", "count", o.count);
+    created.write_int_attribute("/", "seed", static_cast<int64_t>(o.sampling.seed));
+    created.write_double_attribute("/", "truncation", o.sampling.truncation);
+    created.write_int_attribute("/", "complete", 0);
+    created.flush();
+    return created;
+  }();
+  if (start == Start::Resume) {
+    const std::string saved = file.has_attribute("/", "identity") ? file.read_string_attribute("/", "identity") : "{}";
+    if (saved != identity)
+      throw ConfigError("--resume: " + output.temp_path() + " was written by a different job (" +
+                        first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved)) +
+                        "); --force starts afresh");
+  }
+
+  // ---- the rounds: pending chunk j on rank j mod size ----
+  const std::vector<uint8_t> done = file.read_all<uint8_t>("done");
+  const int64_t already = std::count(done.begin(), done.end(), uint8_t{1});
+  const int64_t batch = o.batch, chunks = (o.count + batch - 1) / batch;
+  std::vector<int64_t> pending;
+  for (int64_t c = 0; c < chunks; ++c)
+    for (int64_t i = c * batch; i < std::min(o.count, (c + 1) * batch); ++i)
+      if (!done[static_cast<size_t>(i)]) {
+        pending.push_back(c);
+        break;
+      }
+  if (start == Start::Resume) log::info("resuming {}: {} of {} samples were done", output.temp_path(), already, o.count);
+  const at::Tensor centroids = clusters.centroids.to(sampler.device());
+  const int64_t rounds = (static_cast<int64_t>(pending.size()) + comm.size() - 1) / comm.size();
+  Progress progress("synthesize", o.count, comm.rank() == 0);
+  progress.advance(already);
+  bool stopped = false;
+  for (int64_t round = 0; round < rounds; ++round) {
+    fault_injection_point("synthesize-round", comm.rank(), round);
+    const int64_t j = round * comm.size() + comm.rank();
+    const bool has_chunk = j < static_cast<int64_t>(pending.size());
+    const int64_t first = has_chunk ? pending[static_cast<size_t>(j)] * batch : 0;
+    const int64_t n = has_chunk ? std::min(batch, o.count - first) : 0;
+    at::Tensor images, masks, latents, flags;
+    if (n > 0) {
+      const SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
+      images = resize_images(b.images, size);
+      const at::Tensor labels = cluster::assign_maps(b.features, centroids, size).labels;
+      masks = classes.apply(labels).to(at::kCPU, classes.needs_uint16() ? at::kInt : at::kByte);
+      latents = b.ws;
+      flags = at::ones({n}, at::kByte);
+    }
+    h5::write_tensor_rows(file, "images", first, images);
+    h5::write_tensor_rows(file, "masks", first, masks);
+    h5::write_tensor_rows(file, "latents", first, latents);
+    // Samples are marked done only once their data is on disk.
+    file.flush();
+    h5::write_tensor_rows(file, "done", first, flags);
+    const int64_t done_now = allreduce_sum(comm, n);
+    progress.advance(done_now);
+
+    double decision = 0;  // rank 0's clock decides for every rank: 1 = stop at the time limit
+    if (comm.rank() == 0 && round + 1 < rounds && o.time_limit > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count() > o.time_limit)
+      decision = 1;
+    if (comm::allreduce_max(comm, decision) > 0) {
+      stopped = true;
+      break;
+    }
+  }
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  if (stopped) {
+    file.close();
+    summary.samples = progress.done();
+    summary.complete = false;
+    log::warn("stopped at --time-limit after {} of {} samples; run again with --resume to continue {}", summary.samples,
+              o.count, output.temp_path());
+    return summary;
+  }
+  file.write_int_attribute("/", "complete", 1);
+  file.close();
+  comm.barrier();
+  if (comm.rank() == 0) output.commit();
+  comm.barrier();
+  progress.finish();
+  summary.samples = o.count;
+  log::info("wrote {} samples ({}x{}, {} classes) to {} in {:.1f} s", o.count, size, size, classes.num_classes(), o.out,
+            summary.seconds);
+
+  if (comm.rank() == 0 && !o.grid.empty()) {
+    const h5::File done_file = h5::File::open(o.out, h5::Mode::Read);
+    const int64_t shown = std::min<int64_t>(o.grid_count, o.count);
+    write_png(o.grid, make_segmentation_preview(h5::read_tensor(done_file, "images", 0, shown),
+                                                h5::read_tensor(done_file, "masks", 0, shown), colours, classes.names()));
+    log::info("the first {} samples beside their masks: {}", shown, o.grid);
+  }
+  return summary;
+}
+
+}  // namespace styleseg::stages
