@@ -1,6 +1,7 @@
 #include "dataset/dataset_file.h"
 
 #include <array>
+#include <cmath>
 
 #include "core/error.h"
 #include "io/h5.h"
@@ -40,7 +41,10 @@ DatasetHeader read_header(const h5::File& file) {
         h.attributes[name] = text;
       }
     } catch (const InputError&) {
-      h.attributes[name] = file.read_double_attribute("/", name);
+      // Numbers: integers (seed, count, size) stay integers.
+      const double value = file.read_double_attribute("/", name);
+      if (value == std::floor(value) && std::fabs(value) < 9.0e15) h.attributes[name] = static_cast<int64_t>(value);
+      else h.attributes[name] = value;
     }
   }
   h.complete = h.attributes.value("complete", 0.0) != 0.0;

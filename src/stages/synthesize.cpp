@@ -197,6 +197,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   Progress progress("synthesize", o.count, comm.rank() == 0);
   progress.advance(already);
   bool stopped = false;
+  double write_seconds = 0, written_bytes = 0;  // this rank's share of the I/O, for the log
   for (int64_t round = 0; round < rounds; ++round) {
     fault_injection_point("synthesize-round", comm.rank(), round);
     const int64_t j = round * comm.size() + comm.rank();
@@ -212,12 +213,16 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
       latents = b.ws;
       flags = at::ones({n}, at::kByte);
     }
+    const auto write_start = std::chrono::steady_clock::now();
     h5::write_tensor_rows(file, "images", first, images);
     h5::write_tensor_rows(file, "masks", first, masks);
     h5::write_tensor_rows(file, "latents", first, latents);
     // Samples are marked done only once their data is on disk.
     file.flush();
     h5::write_tensor_rows(file, "done", first, flags);
+    write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
+    for (const at::Tensor* t : {&images, &masks, &latents, &flags})
+      if (t->defined()) written_bytes += static_cast<double>(t->numel() * t->element_size());
     const int64_t done_now = allreduce_sum(comm, n);
     progress.advance(done_now);
 
@@ -246,8 +251,9 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   comm.barrier();
   progress.finish();
   summary.samples = o.count;
-  log::info("wrote {} samples ({}x{}, {} classes) to {} in {:.1f} s", o.count, size, size, classes.num_classes(), o.out,
-            summary.seconds);
+  log::info("wrote {} samples ({}x{}, {} classes) to {} in {:.1f} s; rank 0 wrote {:.1f} MB in {:.2f} s of I/O "
+            "(collective writes and flushes: {:.1f} MB/s)", o.count, size, size, classes.num_classes(), o.out,
+            summary.seconds, written_bytes / 1e6, write_seconds, written_bytes / 1e6 / std::max(write_seconds, 1e-9));
 
   if (comm.rank() == 0 && !o.grid.empty()) {
     const h5::File done_file = h5::File::open(o.out, h5::Mode::Read);

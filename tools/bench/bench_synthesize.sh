@@ -22,6 +22,7 @@ common=(--checkpoint "$OUT/g.pt" --count "$COUNT" --batch 8 --seed 1 --truncatio
 t_generate=$(seconds "$BIN" generate "${common[@]}" --out "$OUT/generate.h5")
 rm -f "$OUT"/dataset.h5*
 t_synth=$(seconds "$BIN" synthesize "${common[@]}" --clusters "$OUT/clusters.h5" --out "$OUT/dataset.h5")
+io_line=$(grep -o "rank 0 wrote.*" "$OUT/last.log" || true)
 rm -f "$OUT"/dataset_gz.h5*
 t_synth_gz=$(seconds "$BIN" synthesize "${common[@]}" --clusters "$OUT/clusters.h5" --out "$OUT/dataset_gz.h5" --compression 1)
 bytes=$(stat -c %s "$OUT/dataset.h5")
@@ -40,9 +41,10 @@ rm -f "$OUT/dd.bin"
   done
   echo
   printf "Output: %.1f MB uncompressed (%.1f MB/s while synthesizing); dd writes the same bytes at %.1f MB/s.\n" \
-    "$(echo "$bytes / 1e6" | bc -l)" "$(echo "$bytes / 1e6 / $t_synth" | bc -l)" "$(echo "$bytes / 1e6 / $t_dd" | bc -l)"
+    "$(echo "$bytes / 1000000" | bc -l)" "$(echo "$bytes / 1000000 / $t_synth" | bc -l)" "$(echo "$bytes / 1000000 / $t_dd" | bc -l)"
+  echo "synthesize's own I/O: $io_line"
   printf "With --compression 1: %.1f MB (%.0f %% of the uncompressed file).\n" \
-    "$(echo "$bytes_gz / 1e6" | bc -l)" "$(echo "100 * $bytes_gz / $bytes" | bc -l)"
+    "$(echo "$bytes_gz / 1000000" | bc -l)" "$(echo "100 * $bytes_gz / $bytes" | bc -l)"
   echo
   echo "Reader (batch 16, prefetch 2), uncompressed:"
   echo
