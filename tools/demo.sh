@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The most complete job styleseg runs today, end to end, with nothing from outside the repo:
 # a freshly initialised StyleGAN2 generator, then samples with their layer features and a
-# picture grid, then k-means clusters of those features with a preview. Outputs go to out/demo/ (override with OUT=...).
+# picture grid, then k-means clusters of those features with a preview, then a synthetic
+# dataset of samples with their masks. Outputs go to out/demo/ (override with OUT=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -22,6 +23,9 @@ run init-gan --job "$JOB" --out "$OUT/generator.pt"
 run generate --job "$JOB" --checkpoint "$OUT/generator.pt" --out "$OUT/samples.h5" --grid "$OUT/samples.png" \
   --feature-grid "$OUT/features.png"
 run cluster --job "$JOB" --checkpoint "$OUT/generator.pt" --out "$OUT/clusters.h5" --preview "$OUT/clusters.png"
+run synthesize --job "$JOB" --checkpoint "$OUT/generator.pt" --clusters "$OUT/clusters.h5" --out "$OUT/dataset.h5" \
+  --grid "$OUT/dataset.png" --force
+"$BIN" inspect "$OUT/dataset.h5" > "$OUT/dataset.txt"
 "$BIN" inspect --checkpoint "$OUT/generator.pt" > "$OUT/generator.txt"
 cat > "$OUT/report.md" <<REPORT
 # styleseg demo report
@@ -31,8 +35,10 @@ cat > "$OUT/report.md" <<REPORT
 - pictures: \`$OUT/samples.png\` (samples), \`$OUT/features.png\` (their layer features, 3 principal components as RGB)
 - clusters of the layer's per-pixel features (k-means): \`$OUT/clusters.h5\`; picture \`$OUT/clusters.png\`
   (samples beside their cluster maps, legend with each cluster's pixel share)
+- synthetic dataset (samples and their masks, one class per cluster): \`$OUT/dataset.h5\`, summary in
+  \`$OUT/dataset.txt\`, picture \`$OUT/dataset.png\`
 
-Job file: \`$JOB\`. Later stages (name, synthesize, distill) extend this report.
+Job file: \`$JOB\`. Later stages (name, distill) extend this report.
 REPORT
 echo
-echo "demo done. Report: $OUT/report.md (pictures: $OUT/samples.png, $OUT/features.png, $OUT/clusters.png)"
+echo "demo done. Report: $OUT/report.md (pictures: $OUT/samples.png, $OUT/features.png, $OUT/clusters.png, $OUT/dataset.png)"
