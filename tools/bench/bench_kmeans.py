@@ -159,6 +159,7 @@ class Fit:
     seconds: float
     iterations: str
     reported_inertia: Optional[float] = None  # the tool's own last objective, for the JSON
+    note: str = ""  # appended to the tool's note (styleseg: its own stage time)
 
 
 @dataclass
@@ -224,7 +225,9 @@ def styleseg_row(tool_id: str, label: str, ranks: int, args: list) -> Tool:
         with h5py.File(out, "r") as f:
             centroids = f["centroids"][...]
             inertia = f["inertia"][...]
-        return Fit(centroids, seconds, str(len(inertia)), float(inertia[-1]) if len(inertia) else None)
+            stage = float(f.attrs["seconds"])  # the stage alone: from the file read to the result
+        return Fit(centroids, seconds, str(len(inertia)), float(inertia[-1]) if len(inertia) else None,
+                   f"stage {stage:.2f} s")
 
     note = f"--threads {threads}" + (" per rank" if ranks > 1 else "") + "; whole process"
     return Tool(tool_id, label, run, note)
@@ -307,6 +310,8 @@ def run_dataset(ctx: Context, ds: Dataset, tools: list) -> list:
             inertia, counts = score(vectors, fit.centroids)
             row.update(seconds=fit.seconds, iterations=fit.iterations, inertia=inertia,
                        reported_inertia=fit.reported_inertia, cluster_sizes=counts.tolist())
+            if fit.note:
+                row["note"] = f"{row['note']}; {fit.note}"
             print(f"  {tool.label:30s} {fit.seconds:8.2f} s  inertia {inertia:.6e}", flush=True)
         except Unavailable as e:
             row.update(status="not available", reason=str(e))
