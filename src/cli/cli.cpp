@@ -70,6 +70,7 @@ const std::vector<Command>& commands() {
       {"cluster", "k-means over per-pixel features of generator samples or a feature file (distributed)", cluster_main},
       {"assign", "nearest-centroid labels of every vector or pixel under a clusters file", assign_main},
       {"synthesize", "a dataset of samples and their masks in one HDF5 file written by all ranks (resumable)", synthesize_main},
+      {"evaluate", "score predicted masks against ground truth (IoU, mIoU, Hungarian mapping, confusion)", evaluate_main},
       {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
       {"inspect", "show what a checkpoint or a synthetic dataset holds (layout, classes, provenance, pictures)", inspect_main},
       {"check-comm", "check the communication layer across ranks (collectives, failure handling)", check_comm_main},

@@ -54,5 +54,6 @@ int check_comm_main(const std::vector<std::string>& args);
 int cluster_main(const std::vector<std::string>& args);
 int assign_main(const std::vector<std::string>& args);
 int synthesize_main(const std::vector<std::string>& args);
+int evaluate_main(const std::vector<std::string>& args);
 
 }  // namespace styleseg::cli

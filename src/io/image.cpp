@@ -1,6 +1,7 @@
 #include "io/image.h"
 
 #include <ATen/ops/empty.h>
+#include <ATen/ops/equal.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -68,6 +69,14 @@ at::Tensor read_image(const std::string& path) {
   at::Tensor image = at::empty({height, width, 3}, at::TensorOptions().dtype(at::kByte));
   std::memcpy(image.data_ptr<std::uint8_t>(), pixels.get(), static_cast<std::size_t>(height) * width * 3);
   return image;
+}
+
+at::Tensor read_label_image(const std::string& path) {
+  const at::Tensor rgb = read_image(path);  // stb replicates grey into the three channels
+  const at::Tensor grey = rgb.select(2, 0);
+  if (!at::equal(grey, rgb.select(2, 1)) || !at::equal(grey, rgb.select(2, 2)))
+    throw InputError(path + " is a colour image, not an index mask (a grey PNG of class indices)");
+  return grey.contiguous();
 }
 
 at::Tensor make_grid(const at::Tensor& images, int columns, int padding, std::uint8_t pad_value) {

@@ -22,6 +22,10 @@ void write_png(const std::string& path, const at::Tensor& image);
 // PNGs reduced to 8 bits). Throws InputError naming the file and why it cannot be read.
 at::Tensor read_image(const std::string& path);
 
+// Reads an index mask (a grey PNG whose values are class indices) as uint8 [H, W]. Throws
+// InputError naming the file when it is unreadable or a colour image.
+at::Tensor read_label_image(const std::string& path);
+
 // Tiles uint8 images [N, H, W, C] into one image, row by row, `columns` per row (0: the
 // smallest count with columns * columns >= N). `padding` pixels of `pad_value` surround
 // every tile, so the result is [rows*(H+padding)+padding, columns*(W+padding)+padding, C];

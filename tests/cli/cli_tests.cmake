@@ -234,3 +234,8 @@ set_tests_properties(cli.synthesize_bad_merge PROPERTIES FIXTURES_REQUIRED cli_c
 cli_test(synthesize_needs_generator_clusters ${EXPECT} 2 "holds clusters of a feature file" -- bash -c
          "${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset z --clusters 2 --out ${CLI_DIR}/clusters_z.h5 && ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_z.h5 --count 2 --out ${CLI_DIR}/never.h5")
 set_tests_properties(cli.synthesize_needs_generator_clusters PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_gen_np1")
+
+# ---- evaluate ----------------------------------------------------------------------------
+cli_test(evaluate_missing_folder ${EXPECT} 3 "--gt .*no_such_gt: not a folder" --
+         ${S} evaluate --pred ${CLI_DIR} --gt ${CLI_DIR}/no_such_gt)
+cli_test(evaluate_help ${EXPECT} 0 "--mapping arg \\(=hungarian\\)" -- ${S} evaluate --help)

@@ -1,0 +1,156 @@
+#include "stages/evaluate.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "evaluate/metrics.h"
+#include "io/atomic_output.h"
+#include "io/image.h"
+
+namespace fs = std::filesystem;
+
+namespace styleseg::stages {
+namespace {
+
+// stem -> path of the PNGs in a folder.
+std::map<std::string, std::string> png_files(const std::string& folder, const char* option) {
+  STYLESEG_CHECK(fs::is_directory(folder), InputError, option + std::string(" ") + folder + ": not a folder");
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (entry.is_regular_file() && ext == ".png") files[entry.path().stem().string()] = entry.path().string();
+  }
+  STYLESEG_CHECK(!files.empty(), InputError, option + std::string(" ") + folder + ": holds no PNG file");
+  return files;
+}
+
+std::vector<int64_t> read_mapping_file(const std::string& path, int64_t labels, int64_t classes) {
+  std::ifstream in(path);
+  STYLESEG_CHECK(in, InputError, "--mapping " + path + ": cannot read it (expected hungarian, identity or a file)");
+  std::vector<int64_t> mapping(static_cast<size_t>(labels), -1);
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    line = line.substr(0, line.find('#'));
+    std::istringstream words(line);
+    int64_t label = 0, cls = 0;
+    if (!(words >> label)) continue;
+    STYLESEG_CHECK(words >> cls && label >= 0 && label < labels && cls >= 0 && cls < classes, InputError,
+                   path + ":" + std::to_string(number) + ": expected 'LABEL CLASS' with LABEL < " + std::to_string(labels) +
+                       " and CLASS < " + std::to_string(classes));
+    mapping[static_cast<size_t>(label)] = cls;
+  }
+  return mapping;
+}
+
+// Row-normalised confusion as a heat map: white (0) to dark blue (1), 24 pixels a cell.
+void write_confusion_png(const std::string& path, const at::Tensor& mapped) {
+  const at::Tensor rows = mapped.to(at::kDouble);
+  const at::Tensor share = rows / rows.sum(1, true).clamp_min(1);
+  const at::Tensor cells = (1 - share).clamp(0, 1);
+  at::Tensor rgb = at::stack({cells * 235 + 20, cells * 215 + 40, cells * 115 + 140}, 2).round().to(at::kByte);
+  constexpr int64_t kCell = 24;
+  rgb = rgb.repeat_interleave(kCell, 0).repeat_interleave(kCell, 1).contiguous();
+  write_png(path, rgb);
+}
+
+}  // namespace
+
+EvaluateSummary run_evaluate(const EvaluateOptions& o) {
+  STYLESEG_CHECK(!o.pred.empty() && !o.gt.empty(), ConfigError, "evaluate: --pred and --gt are required");
+  STYLESEG_CHECK(o.classes >= 0 && o.labels >= 0, ConfigError, "evaluate: --classes and --labels must be >= 0");
+  const auto gt_files = png_files(o.gt, "--gt"), pred_files = png_files(o.pred, "--pred");
+  std::vector<std::pair<std::string, std::string>> pairs;  // (pred, gt)
+  std::vector<std::string> missing;
+  for (const auto& [stem, path] : gt_files) {
+    const auto it = pred_files.find(stem);
+    if (it == pred_files.end()) missing.push_back(stem + ".png");
+    else pairs.emplace_back(it->second, path);
+  }
+  if (!missing.empty())
+    throw InputError("--pred " + o.pred + ": no prediction for " + std::to_string(missing.size()) + " ground-truth mask(s), e.g. " +
+                     missing.front());
+
+  // Pass 1 (when not given): how many classes and labels there are.
+  int64_t classes = o.classes, labels = o.labels;
+  if (classes == 0 || labels == 0) {
+    int64_t max_gt = 0, max_pred = 0;
+    for (const auto& [pred, gt] : pairs) {
+      const at::Tensor g = read_label_image(gt).to(at::kLong);
+      const at::Tensor counted = g.masked_select(g != o.ignore_label);
+      if (counted.numel() > 0) max_gt = std::max(max_gt, counted.max().item<int64_t>());
+      max_pred = std::max(max_pred, read_label_image(pred).max().item<int64_t>());
+    }
+    if (classes == 0) classes = max_gt + 1;
+    if (labels == 0) labels = max_pred + 1;
+  }
+  evaluate::Confusion confusion(classes, labels, o.ignore_label);
+  for (const auto& [pred, gt] : pairs) {
+    const at::Tensor p = read_label_image(pred), g = read_label_image(gt);
+    try {
+      confusion.add(p, g);
+    } catch (const InputError& e) {
+      throw InputError(pred + " against " + gt + ": " + e.what() + " (" + std::to_string(p.size(0)) + "x" +
+                       std::to_string(p.size(1)) + " against " + std::to_string(g.size(0)) + "x" + std::to_string(g.size(1)) + ")");
+    }
+  }
+  std::vector<int64_t> mapping;
+  std::string fitted;
+  if (o.mapping == "hungarian") {
+    mapping = evaluate::hungarian_mapping(confusion.counts());
+    fitted = "hungarian, fitted on all " + std::to_string(confusion.counts().sum().item<int64_t>()) + " evaluated pixels";
+  } else if (o.mapping == "identity") {
+    for (int64_t label = 0; label < labels; ++label) mapping.push_back(label < classes ? label : -1);
+    fitted = "identity";
+  } else {
+    mapping = read_mapping_file(o.mapping, labels, classes);
+    fitted = "file " + o.mapping;
+  }
+  const evaluate::Scores s = evaluate::score(confusion.counts(), mapping);
+
+  std::printf("evaluated %zu image(s): %lld classes, %lld predicted labels, mapping %s\n", pairs.size(),
+              static_cast<long long>(classes), static_cast<long long>(labels), fitted.c_str());
+  for (int64_t k = 0; k < classes; ++k) std::printf("  class %3lld  IoU %6.2f%%\n", static_cast<long long>(k), 100 * s.iou[static_cast<size_t>(k)]);
+  std::printf("mIoU %.2f%%, pixel accuracy %.2f%%\n", 100 * s.mean_iou, 100 * s.pixel_accuracy);
+
+  if (!o.out.empty()) {
+    nlohmann::json report = {{"images", pairs.size()}, {"classes", classes}, {"labels", labels},
+                             {"mapping", mapping}, {"mapping_method", fitted}, {"mean_iou", s.mean_iou},
+                             {"pixel_accuracy", s.pixel_accuracy}, {"ignore_label", o.ignore_label}};
+    nlohmann::json iou = nlohmann::json::array(), matrix = nlohmann::json::array();
+    for (double v : s.iou) iou.push_back(std::isnan(v) ? nlohmann::json() : nlohmann::json(v));
+    for (int64_t k = 0; k < classes; ++k) {
+      nlohmann::json row = nlohmann::json::array();
+      for (int64_t j = 0; j < classes; ++j) row.push_back(s.mapped[k][j].item<int64_t>());
+      matrix.push_back(row);
+    }
+    report["iou"] = iou;
+    report["confusion"] = matrix;  // rows: ground truth, columns: mapped prediction
+    AtomicOutput output(o.out);
+    {
+      std::ofstream file(output.temp_path());
+      file << report.dump(2) << "\n";
+      STYLESEG_CHECK(file.good(), OutputError, "cannot write " + output.temp_path());
+    }
+    output.commit();
+    log::info("report: {}", o.out);
+  }
+  if (!o.confusion.empty()) write_confusion_png(o.confusion, s.mapped);
+  EvaluateSummary summary;
+  summary.mean_iou = s.mean_iou;
+  summary.pixel_accuracy = s.pixel_accuracy;
+  summary.images = static_cast<int64_t>(pairs.size());
+  return summary;
+}
+
+}  // namespace styleseg::stages

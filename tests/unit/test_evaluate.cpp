@@ -1,0 +1,102 @@
+// Scores on hand-made masks against a hand computation; the Hungarian mapping recovers a
+// known permutation; the evaluate stage end to end on PNG folders.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "evaluate/metrics.h"
+#include "io/image.h"
+#include "stages/evaluate.h"
+#include "support/fixtures.h"
+
+namespace styleseg::evaluate {
+namespace {
+
+at::Tensor grid(std::vector<int64_t> values, int64_t h, int64_t w) { return at::tensor(values, at::kLong).reshape({h, w}); }
+
+TEST(Metrics, ScoresMatchAHandComputation) {
+  // gt:   0 0 1 1     pred: 0 1 1 1      ignore (255) in the last pixel
+  //       2 2 2 255         2 2 0 0
+  Confusion c(3, 3);
+  c.add(grid({0, 1, 1, 1, 2, 2, 0, 0}, 2, 4), grid({0, 0, 1, 1, 2, 2, 2, 255}, 2, 4));
+  // counts[gt][pred]: gt0 -> {0:1, 1:1}; gt1 -> {1:2}; gt2 -> {2:2, 0:1}
+  EXPECT_TRUE(at::equal(c.counts(), at::tensor({1, 1, 0, 0, 2, 0, 1, 0, 2}, at::kLong).reshape({3, 3})));
+  const Scores s = score(c.counts(), {0, 1, 2});
+  // class 0: TP 1, FP 1 (gt2 predicted 0), FN 1 -> 1/3; class 1: TP 2, FP 1, FN 0 -> 2/3;
+  // class 2: TP 2, FP 0, FN 1 -> 2/3. mIoU 5/9, accuracy 5/7.
+  EXPECT_NEAR(s.iou[0], 1.0 / 3, 1e-12);
+  EXPECT_NEAR(s.iou[1], 2.0 / 3, 1e-12);
+  EXPECT_NEAR(s.iou[2], 2.0 / 3, 1e-12);
+  EXPECT_NEAR(s.mean_iou, 5.0 / 9, 1e-12);
+  EXPECT_NEAR(s.pixel_accuracy, 5.0 / 7, 1e-12);
+}
+
+TEST(Metrics, UnmatchedLabelsCountAsWrongAndAbsentClassesAreLeftOut) {
+  Confusion c(3, 4);
+  c.add(grid({0, 3, 1, 1}, 1, 4), grid({0, 0, 1, 1}, 1, 4));  // class 2 absent everywhere
+  const Scores s = score(c.counts(), {0, 1, -1, -1});
+  EXPECT_NEAR(s.iou[0], 0.5, 1e-12);  // the pixel labelled 3 is a miss
+  EXPECT_EQ(s.iou[1], 1.0);
+  EXPECT_TRUE(std::isnan(s.iou[2]));
+  EXPECT_NEAR(s.mean_iou, 0.75, 1e-12);
+  EXPECT_NEAR(s.pixel_accuracy, 0.75, 1e-12);
+}
+
+TEST(Metrics, HungarianRecoversAKnownPermutation) {
+  at::manual_seed(0);
+  const std::vector<int64_t> permutation{3, 0, 4, 1, 2, 5};  // label l shows class permutation[l]
+  const at::Tensor gt = at::randint(0, 6, {64, 64}, at::kLong);
+  at::Tensor pred = at::empty_like(gt);
+  for (int64_t label = 0; label < 6; ++label) pred.masked_fill_(gt == permutation[static_cast<size_t>(label)], label);
+  // 10 % noise: the mapping must still be the permutation.
+  const at::Tensor noise = at::rand({64, 64}) < 0.1;
+  pred = at::where(noise, at::randint(0, 6, {64, 64}, at::kLong), pred);
+  Confusion c(6, 8);  // two extra labels never used
+  c.add(pred, gt);
+  const std::vector<int64_t> mapping = hungarian_mapping(c.counts());
+  for (int64_t label = 0; label < 6; ++label) EXPECT_EQ(mapping[static_cast<size_t>(label)], permutation[static_cast<size_t>(label)]);
+  EXPECT_GT(score(c.counts(), mapping).mean_iou, 0.8);
+}
+
+TEST(Metrics, HungarianMaximisesTotalOverlapNotEachLabelsBest) {
+  // Greedy per label would send both labels to class 0; one-to-one maximises 9 + 8.
+  const at::Tensor counts = at::tensor({10, 9, 8, 0}, at::kLong).reshape({2, 2});  // [class][label]
+  const auto mapping = hungarian_mapping(counts);
+  EXPECT_EQ(mapping, (std::vector<int64_t>{1, 0}));
+}
+
+TEST(EvaluateStage, FoldersOfPngsGiveTheScoresAndAReport) {
+  const std::string dir = test::scratch_dir("evaluate");
+  const at::Tensor gt = grid({0, 0, 1, 1, 2, 2, 2, 255}, 2, 4).to(at::kByte);
+  const at::Tensor pred = grid({5, 7, 7, 7, 6, 6, 5, 5}, 2, 4).to(at::kByte);  // labels 5, 7, 6 = classes 0, 1, 2
+  write_png(dir + "/gt/a.png", gt.unsqueeze(2).contiguous());
+  write_png(dir + "/pred/a.png", pred.unsqueeze(2).contiguous());
+  stages::EvaluateOptions o;
+  o.pred = dir + "/pred";
+  o.gt = dir + "/gt";
+  o.out = dir + "/report.json";
+  o.confusion = dir + "/confusion.png";
+  const auto summary = stages::run_evaluate(o);
+  EXPECT_NEAR(summary.mean_iou, 5.0 / 9, 1e-12);
+  std::ifstream in(o.out);
+  const nlohmann::json report = nlohmann::json::parse(in);
+  EXPECT_EQ(report["mapping"][5], 0);
+  EXPECT_EQ(report["mapping"][7], 1);
+  EXPECT_EQ(report["mapping"][6], 2);
+  EXPECT_EQ(read_image(o.confusion).size(0), 3 * 24);
+  // A ground truth without its prediction is named.
+  write_png(dir + "/gt/b.png", gt.unsqueeze(2).contiguous());
+  try {
+    stages::run_evaluate(o);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no prediction for 1 ground-truth mask(s), e.g. b.png"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace styleseg::evaluate
