@@ -82,15 +82,10 @@ ClusterSummary run_cluster(const ClusterOptions& options, comm::Communicator& co
     last_save = now;
   };
 
-  const cluster::KMeansResult result =
-      cluster::train_kmeans(*source, options.kmeans, comm, resume ? &*resume : nullptr, save);
-
   ClusterSummary summary;
+  summary.result = cluster::train_kmeans(*source, options.kmeans, comm, resume ? &*resume : nullptr, save);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-  summary.inertia = result.inertia;
-  summary.iterations = result.iterations;
-  summary.converged = result.converged;
-  summary.vectors_processed = result.vectors_processed;
+  const cluster::KMeansResult& result = summary.result;
   if (comm.rank() == 0) {
     cluster::Clusters out;
     out.centroids = result.centroids;

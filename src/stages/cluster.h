@@ -33,11 +33,8 @@ struct ClusterOptions {
 };
 
 struct ClusterSummary {
-  double inertia = 0;
-  int iterations = 0;
-  bool converged = false;
+  cluster::KMeansResult result;
   double seconds = 0;
-  int64_t vectors_processed = 0;
 };
 
 // Collective: every rank calls it with the same options. `provenance` (the options that
