@@ -1,14 +1,12 @@
 // save_generator / init_generator: kept apart from the reader because the TorchScript
 // pickler header is expensive to compile.
 #include <ATen/ATen.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 
 #include <cmath>
-#include <fstream>
 
 #include "core/error.h"
 #include "core/seeding.h"
-#include "io/atomic_output.h"
+#include "io/torch_save.h"
 #include "models/stylegan2/checkpoint.h"
 
 namespace styleseg::stylegan2 {
@@ -75,15 +73,7 @@ void save_generator(const Generator& generator, const std::string& path) {
   if (generator.has_average_latent()) root.insert("latent_avg", generator.average_latent().to(at::kCPU, at::kFloat).contiguous());
   root.insert("styleseg", meta);
 
-  const std::vector<char> bytes = torch::jit::pickle_save(root);
-  AtomicOutput output(path);
-  {
-    std::ofstream file(output.temp_path(), std::ios::binary);
-    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    file.close();
-    if (!file) throw OutputError(path + ": could not write the checkpoint (disk full or not writable?)");
-  }
-  output.commit();
+  io::save_torch_file(path, root);
 }
 
 Generator init_generator(const Architecture& arch, uint64_t seed, double lr_mapping) {

@@ -1,0 +1,155 @@
+#include "models/segmenter/segmenter.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/pooling.h>
+#include <torch/nn/init.h>
+
+#include <map>
+
+#include "core/error.h"
+#include "io/torch_file.h"
+
+namespace styleseg::segmenter {
+namespace {
+
+namespace nn = torch::nn;
+
+nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride, int64_t dilation) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(dilation).dilation(dilation).bias(false));
+}
+
+// torchvision's BasicBlock, with the dilation torchvision refuses for it (the seed's
+// resnet18_8s sets it on both 3x3 convolutions of the dilated layers).
+struct BasicBlockImpl : nn::Module {
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t dilation) {
+    conv1 = register_module("conv1", conv3x3(in, out, stride, dilation));
+    bn1 = register_module("bn1", nn::BatchNorm2d(out));
+    conv2 = register_module("conv2", conv3x3(out, out, 1, dilation));
+    bn2 = register_module("bn2", nn::BatchNorm2d(out));
+    if (stride != 1 || in != out) {
+      downsample = register_module("downsample", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+                                                                nn::BatchNorm2d(out)));
+    }
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    at::Tensor y = at::relu(bn1(conv1(x)));
+    y = bn2(conv2(y));
+    return at::relu(y + (downsample ? downsample->forward(x) : x));
+  }
+  nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  nn::Sequential downsample{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+struct NetImpl : nn::Module {
+  explicit NetImpl(int64_t classes) {
+    conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
+    bn1 = register_module("bn1", nn::BatchNorm2d(64));
+    // (out channels, stride, dilation): layer3 and layer4 keep the resolution of layer2
+    // (stride 8) and dilate instead.
+    const int64_t spec[4][3] = {{64, 1, 1}, {128, 2, 1}, {256, 1, 2}, {512, 1, 4}};
+    int64_t in = 64;
+    for (int l = 0; l < 4; ++l) {
+      nn::Sequential layer;
+      layer->push_back(BasicBlock(in, spec[l][0], spec[l][1], spec[l][2]));
+      layer->push_back(BasicBlock(spec[l][0], spec[l][0], 1, spec[l][2]));
+      // The first block of layer3/4 needs a 1x1 projection only for the channel change.
+      layers.push_back(register_module("layer" + std::to_string(l + 1), layer));
+      in = spec[l][0];
+    }
+    classifier = register_module("classifier", nn::Conv2d(nn::Conv2dOptions(512, classes, 1)));
+    // torchvision's ResNet initialisation.
+    for (auto& module : modules(/*include_self=*/false)) {
+      if (auto* conv = module->as<nn::Conv2d>()) {
+        nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+      } else if (auto* bn = module->as<nn::BatchNorm2d>()) {
+        nn::init::ones_(bn->weight);
+        nn::init::zeros_(bn->bias);
+      }
+    }
+    nn::init::normal_(classifier->weight, 0.0, 0.01);
+    nn::init::zeros_(classifier->bias);
+  }
+  at::Tensor features(const at::Tensor& x) {
+    at::Tensor y = at::relu(bn1(conv1(x)));
+    y = at::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
+    for (auto& layer : layers) y = layer->forward(y);
+    return y;
+  }
+  nn::Conv2d conv1{nullptr}, classifier{nullptr};
+  nn::BatchNorm2d bn1{nullptr};
+  std::vector<nn::Sequential> layers;
+};
+TORCH_MODULE(Net);
+
+bool is_classifier(const std::string& name) { return name.rfind("classifier.", 0) == 0; }
+
+}  // namespace
+
+struct Segmenter::Impl {
+  explicit Impl(int64_t classes) : net(classes), classes(classes) {}
+  Net net;
+  int64_t classes;
+};
+
+Segmenter::Segmenter(int64_t classes) {
+  STYLESEG_CHECK(classes >= 1, ConfigError, "the segmenter needs at least one class");
+  impl_ = std::make_unique<Impl>(classes);
+}
+Segmenter::~Segmenter() = default;
+Segmenter::Segmenter(Segmenter&&) noexcept = default;
+Segmenter& Segmenter::operator=(Segmenter&&) noexcept = default;
+
+at::Tensor Segmenter::features(const at::Tensor& images) { return impl_->net->features(images); }
+
+at::Tensor Segmenter::forward(const at::Tensor& images) {
+  const at::Tensor logits = impl_->net->classifier(impl_->net->features(images));
+  return at::upsample_bilinear2d(logits, {images.size(2), images.size(3)}, /*align_corners=*/true);
+}
+
+int64_t Segmenter::classes() const { return impl_->classes; }
+void Segmenter::train(bool on) { impl_->net->train(on); }
+void Segmenter::to(c10::Device device) { impl_->net->to(device); }
+std::vector<at::Tensor> Segmenter::parameters() const { return impl_->net->parameters(); }
+
+NamedTensors Segmenter::state() const {
+  NamedTensors out;
+  for (const auto& p : impl_->net->named_parameters()) out.emplace_back(p.key(), p.value());
+  for (const auto& b : impl_->net->named_buffers()) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+void Segmenter::load_state(const NamedTensors& state, bool backbone_only, const std::string& source) {
+  std::map<std::string, at::Tensor> given(state.begin(), state.end());
+  at::NoGradGuard no_grad;
+  for (auto& [name, target] : this->state()) {
+    if (backbone_only && is_classifier(name)) continue;
+    const auto it = given.find(name);
+    STYLESEG_CHECK(it != given.end(), InputError, source + ": no '" + name + "' (not a ResNet-18 state dict?)");
+    STYLESEG_CHECK(it->second.sizes() == target.sizes(), InputError,
+                   source + ": '" + name + "' has shape " + c10::str(it->second.sizes()) + ", the segmenter's is " +
+                       c10::str(target.sizes()));
+    target.copy_(it->second.to(target.device(), target.scalar_type()));
+  }
+}
+
+void Segmenter::load_torchvision(const std::string& path) {
+  const io::PyValue root = io::load_torch_file(path);
+  const io::PyValue& dict = root.contains("state_dict") ? root.at("state_dict") : root;
+  load_state(io::tensor_items(dict), /*backbone_only=*/true, path);
+}
+
+at::Tensor normalise_images(const at::Tensor& images) {
+  const at::Tensor x = images.permute({0, 3, 1, 2}).to(at::kFloat) / 255.0;
+  const at::Tensor mean = at::tensor({kImageMean[0], kImageMean[1], kImageMean[2]}, x.options()).view({1, 3, 1, 1});
+  const at::Tensor std = at::tensor({kImageStd[0], kImageStd[1], kImageStd[2]}, x.options()).view({1, 3, 1, 1});
+  return ((x - mean) / std).contiguous();
+}
+
+}  // namespace styleseg::segmenter
