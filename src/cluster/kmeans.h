@@ -57,7 +57,7 @@ struct KMeansParameters {
   uint64_t seed = 0;
   int n_init = 1;                     // restarts; the lowest final inertia wins
   int64_t fixed_items = 0;            // items in the fixed set (0: every item of a finite source)
-  int64_t minibatch_items = 0;        // items per mini-batch step, all ranks together (0: 4 chunks per rank... see cpp)
+  int64_t minibatch_items = 0;        // items per mini-batch step, all ranks together (0: 4 chunks, whatever the ranks)
   int64_t init_vectors = 65536;       // vectors sampled from the fixed set for initialisation
   int init_rounds = 5;                // k-means|| rounds
   double oversampling = 2.0;          // k-means|| draws about oversampling * K vectors a round
@@ -92,7 +92,8 @@ struct KMeansResult {
   at::Tensor centroids;               // float32 [K, D], CPU
   at::Tensor counts;                  // int64 [K]: vectors of the fixed set nearest to each
   double inertia = 0;                 // sum of squared distances over the fixed set
-  std::vector<double> inertia_history;  // per iteration of the winning restart (Lloyd: pass inertia; mini-batch: batch inertia per vector * fixed-set size... see cpp)
+  std::vector<double> inertia_history;  // per iteration of the winning restart: the sum of squared distances over the
+                                        // vectors that iteration assigned (Lloyd: the fixed set; mini-batch: the batch)
   std::vector<double> restart_inertia;
   int iterations = 0;
   bool converged = false;
