@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "dataset/class_map.h"
 #include "evaluate/metrics.h"
 #include "io/atomic_output.h"
 #include "io/image.h"
@@ -64,7 +66,26 @@ void write_confusion_png(const std::string& path, const at::Tensor& mapped) {
   write_png(path, rgb);
 }
 
+// The class map for --merge: a preset, a file or the text itself.
+std::optional<dataset::ClassMap> merge_map(const std::string& spec) {
+  if (spec.empty()) return std::nullopt;
+  std::string text;
+  if (const char* preset = merge_preset(spec)) text = preset;
+  else if (fs::is_regular_file(spec)) text = dataset::read_merge_file(spec);
+  else text = spec;
+  // Class indices below 256 are all a mask PNG can hold.
+  return dataset::ClassMap::parse(text, 255, "--merge");
+}
+
 }  // namespace
+
+const char* merge_preset(const std::string& name) {
+  if (name == "celebamask-hq")
+    return "0:background;1:skin;2:nose;3:eyeglasses;4,5:eyes;6,7:brows;8,9:ears;10:mouth;11:upper lip;"
+           "12:lower lip;13:hair;14:hat;17:neck;18:cloth";
+  if (name == "openeds") return "0:background;1:sclera;2:iris;3:pupil";
+  return nullptr;
+}
 
 EvaluateSummary run_evaluate(const EvaluateOptions& o) {
   STYLESEG_CHECK(!o.pred.empty() && !o.gt.empty(), ConfigError, "evaluate: --pred and --gt are required");
@@ -81,12 +102,20 @@ EvaluateSummary run_evaluate(const EvaluateOptions& o) {
     throw InputError("--pred " + o.pred + ": no prediction for " + std::to_string(missing.size()) + " ground-truth mask(s), e.g. " +
                      missing.front());
 
+  const std::optional<dataset::ClassMap> merge = merge_map(o.merge);
+  // Ground truth as scored: merged when asked (values past the map are ignored).
+  auto read_gt = [&](const std::string& path) {
+    at::Tensor g = read_label_image(path).to(at::kLong);
+    if (!merge) return g;
+    const at::Tensor known = g < merge->num_clusters();
+    return at::where(known, merge->apply(g.clamp_max(merge->num_clusters() - 1)), at::full_like(g, o.ignore_label));
+  };
   // Pass 1 (when not given): how many classes and labels there are.
-  int64_t classes = o.classes, labels = o.labels;
+  int64_t classes = merge ? merge->num_classes() : o.classes, labels = o.labels;
   if (classes == 0 || labels == 0) {
     int64_t max_gt = 0, max_pred = 0;
     for (const auto& [pred, gt] : pairs) {
-      const at::Tensor g = read_label_image(gt).to(at::kLong);
+      const at::Tensor g = read_gt(gt);
       const at::Tensor counted = g.masked_select(g != o.ignore_label);
       if (counted.numel() > 0) max_gt = std::max(max_gt, counted.max().item<int64_t>());
       max_pred = std::max(max_pred, read_label_image(pred).max().item<int64_t>());
@@ -96,7 +125,7 @@ EvaluateSummary run_evaluate(const EvaluateOptions& o) {
   }
   evaluate::Confusion confusion(classes, labels, o.ignore_label);
   for (const auto& [pred, gt] : pairs) {
-    const at::Tensor p = read_label_image(pred), g = read_label_image(gt);
+    const at::Tensor p = read_label_image(pred), g = read_gt(gt);
     try {
       confusion.add(p, g);
     } catch (const InputError& e) {
@@ -120,7 +149,9 @@ EvaluateSummary run_evaluate(const EvaluateOptions& o) {
 
   std::printf("evaluated %zu image(s): %lld classes, %lld predicted labels, mapping %s\n", pairs.size(),
               static_cast<long long>(classes), static_cast<long long>(labels), fitted.c_str());
-  for (int64_t k = 0; k < classes; ++k) std::printf("  class %3lld  IoU %6.2f%%\n", static_cast<long long>(k), 100 * s.iou[static_cast<size_t>(k)]);
+  for (int64_t k = 0; k < classes; ++k)
+    std::printf("  class %3lld %-14s IoU %6.2f%%\n", static_cast<long long>(k),
+                merge ? merge->names()[static_cast<size_t>(k)].c_str() : "", 100 * s.iou[static_cast<size_t>(k)]);
   std::printf("mIoU %.2f%%, pixel accuracy %.2f%%\n", 100 * s.mean_iou, 100 * s.pixel_accuracy);
 
   if (!o.out.empty()) {
@@ -135,6 +166,7 @@ EvaluateSummary run_evaluate(const EvaluateOptions& o) {
       matrix.push_back(row);
     }
     report["iou"] = iou;
+    if (merge) report["class_names"] = merge->names(), report["merge"] = merge->to_string();
     report["confusion"] = matrix;  // rows: ground truth, columns: mapped prediction
     AtomicOutput output(o.out);
     {

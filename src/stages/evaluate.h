@@ -21,7 +21,19 @@ struct EvaluateOptions {
   int64_t ignore_label = 255;
   std::string out;               // JSON report
   std::string confusion;         // PNG of the row-normalised confusion matrix
+  // Ground-truth classes merged before scoring: a preset (celebamask-hq, openeds), a file
+  // or the text itself, in the class-map syntax "0:background;4,5:eyes" (dataset/class_map.h);
+  // classes left out are ignored.
+  std::string merge;
 };
+
+// The merge presets: name -> class map over the dataset's own label indices.
+//  celebamask-hq: the 19 labels of the dataset's g_mask.py (0 background, 1 skin, 2 nose,
+//    3 eyeglasses, 4/5 left/right eye, 6/7 brows, 8/9 ears, 10 mouth, 11 upper lip, 12 lower
+//    lip, 13 hair, 14 hat, 15 earring, 16 necklace, 17 neck, 18 cloth) with left and right
+//    merged and earring and necklace dropped, as the paper evaluates it: 14 classes.
+//  openeds: background, sclera, iris, pupil as they are.
+const char* merge_preset(const std::string& name);
 
 struct EvaluateSummary {
   double mean_iou = 0;

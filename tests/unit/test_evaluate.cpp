@@ -98,5 +98,28 @@ TEST(EvaluateStage, FoldersOfPngsGiveTheScoresAndAReport) {
   }
 }
 
+TEST(EvaluateStage, CelebAMaskHqPresetMergesLeftAndRightAndDropsJewellery) {
+  const std::string dir = test::scratch_dir("evaluate_merge");
+  // gt: background, l_eye, r_eye, earring, cloth; prediction in merged class indices.
+  write_png(dir + "/gt/a.png", grid({0, 4, 5, 15, 18}, 1, 5).to(at::kByte).unsqueeze(2).contiguous());
+  write_png(dir + "/pred/a.png", grid({0, 4, 4, 7, 13}, 1, 5).to(at::kByte).unsqueeze(2).contiguous());
+  stages::EvaluateOptions o;
+  o.pred = dir + "/pred";
+  o.gt = dir + "/gt";
+  o.mapping = "identity";
+  o.labels = 14;
+  o.merge = "celebamask-hq";
+  o.out = dir + "/report.json";
+  const auto summary = stages::run_evaluate(o);
+  EXPECT_EQ(summary.pixel_accuracy, 1.0);  // the earring pixel is not scored
+  std::ifstream in(o.out);
+  const nlohmann::json report = nlohmann::json::parse(in);
+  EXPECT_EQ(report["classes"], 14);
+  EXPECT_EQ(report["class_names"][4], "eyes");
+  EXPECT_EQ(report["class_names"][13], "cloth");
+  o.merge = "0:bg;300:x";  // class-map text works too; an index no mask can hold is refused
+  EXPECT_THROW(stages::run_evaluate(o), ConfigError);
+}
+
 }  // namespace
 }  // namespace styleseg::evaluate
