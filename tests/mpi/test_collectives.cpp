@@ -11,22 +11,12 @@
 #include "core/error.h"
 #include "mpi/communicator.h"
 #include "mpi/launch.h"
+#include "world.h"
 
 namespace styleseg::comm {
 namespace {
 
-// One communicator for the whole executable, created before the first test and destroyed
-// after the last (before main's MpiSession finalises MPI).
-class CommEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { comm = make_communicator(Backend::Mpi); }
-  void TearDown() override { comm.reset(); }
-  static std::unique_ptr<Communicator> comm;
-};
-std::unique_ptr<Communicator> CommEnvironment::comm;
-[[maybe_unused]] auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new CommEnvironment);
-
-Communicator& world() { return *CommEnvironment::comm; }
+using test::world;
 
 // Rank r holds value(r, i) = sign(i) * (r + 1) * (i + 1) at flat index i, sign(i) = +1 for
 // even i, -1 for odd i; so sum, max and min over ranks have closed forms.

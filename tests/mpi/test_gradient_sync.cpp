@@ -3,31 +3,21 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <memory>
-
 #include "models/segmenter/segmenter.h"
 #include "mpi/communicator.h"
-#include "mpi/launch.h"
 #include "train/gradient_sync.h"
+#include "world.h"
 
 namespace styleseg::train {
 namespace {
 
-class SyncEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { comm = comm::make_communicator(comm::Backend::Mpi); }
-  void TearDown() override { comm.reset(); }
-  static std::unique_ptr<comm::Communicator> comm;
-};
-std::unique_ptr<comm::Communicator> SyncEnvironment::comm;
-[[maybe_unused]] auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new SyncEnvironment);
 
 at::Tensor loss_of(segmenter::Segmenter& model, const at::Tensor& images, const at::Tensor& labels) {
   return at::cross_entropy_loss(model.forward(images), labels);  // mean over pixels
 }
 
 TEST(GradientSync, AveragedGradientsAreTheUnionBatchGradient) {
-  comm::Communicator& comm = *SyncEnvironment::comm;
+  comm::Communicator& comm = test::world();
   const int64_t per_rank = 2, size = comm.size();
   at::manual_seed(7);
   const at::Tensor images = at::randn({per_rank * size, 3, 16, 16});
@@ -61,7 +51,7 @@ TEST(GradientSync, AveragedGradientsAreTheUnionBatchGradient) {
 }
 
 TEST(GradientSync, BroadcastGivesEveryRankRootsWeights) {
-  comm::Communicator& comm = *SyncEnvironment::comm;
+  comm::Communicator& comm = test::world();
   at::manual_seed(100 + comm.rank());  // different weights on every rank
   segmenter::Segmenter model(2);
   std::vector<at::Tensor> tensors;

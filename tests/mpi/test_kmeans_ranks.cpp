@@ -5,25 +5,15 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <memory>
-
 #include "cluster/feature_source.h"
 #include "cluster/kmeans.h"
 #include "mpi/communicator.h"
-#include "mpi/launch.h"
 #include "mpi/local_communicator.h"
+#include "world.h"
 
 namespace styleseg::cluster {
 namespace {
 
-class KMeansEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { comm = comm::make_communicator(comm::Backend::Mpi); }
-  void TearDown() override { comm.reset(); }
-  static std::unique_ptr<comm::Communicator> comm;
-};
-std::unique_ptr<comm::Communicator> KMeansEnvironment::comm;
-[[maybe_unused]] auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new KMeansEnvironment);
 
 struct Case {
   const char* algorithm;
@@ -52,13 +42,13 @@ TEST_P(KMeansRanks, AllRanksGiveTheOneRankResult) {
   p.seed = 5;
 
   MixtureSource distributed_source(spec), local_source(spec);
-  const KMeansResult all = train_kmeans(distributed_source, p, *KMeansEnvironment::comm);
+  const KMeansResult all = train_kmeans(distributed_source, p, test::world());
   comm::LocalCommunicator one;
   const KMeansResult alone = train_kmeans(local_source, p, one);
 
   const double difference =
       (all.centroids - alone.centroids).norm().item<double>() / alone.centroids.norm().item<double>();
-  EXPECT_LE(difference, 1e-6) << "ranks " << KMeansEnvironment::comm->size();
+  EXPECT_LE(difference, 1e-6) << "ranks " << test::world().size();
   EXPECT_TRUE(at::equal(all.counts, alone.counts)) << all.counts << alone.counts;
   EXPECT_NEAR(all.inertia, alone.inertia, 1e-9 * alone.inertia);
   EXPECT_EQ(all.vectors_processed, alone.vectors_processed);
