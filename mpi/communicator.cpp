@@ -119,4 +119,31 @@ std::string broadcast_string(Communicator& comm, const std::string& text, int ro
   return std::string(static_cast<const char*>(host.data_ptr()), static_cast<size_t>(n));
 }
 
+std::string decide_on_root(Communicator& comm, const std::function<std::string()>& decide) {
+  // Rank 0 sends "=" + result, or an error kind letter + message.
+  std::string message;
+  if (comm.rank() == 0) {
+    try {
+      message = "=" + decide();
+    } catch (const ConfigError& e) {
+      message = std::string("C") + e.what();
+    } catch (const InputError& e) {
+      message = std::string("I") + e.what();
+    } catch (const OutputError& e) {
+      message = std::string("O") + e.what();
+    } catch (const std::exception& e) {
+      message = std::string("E") + e.what();
+    }
+  }
+  message = broadcast_string(comm, message, 0);
+  const std::string text = message.substr(1);
+  switch (message.at(0)) {
+    case '=': return text;
+    case 'C': throw ConfigError(text);
+    case 'I': throw InputError(text);
+    case 'O': throw OutputError(text);
+    default: throw Error(text);
+  }
+}
+
 }  // namespace styleseg::comm

@@ -24,6 +24,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace styleseg::comm {
@@ -82,6 +83,12 @@ double allreduce_max(Communicator& comm, double value);
 bool any_rank(Communicator& comm, bool flag);
 // root's `text` on every rank (the argument is ignored on other ranks).
 std::string broadcast_string(Communicator& comm, const std::string& text, int root);
+
+// Runs `decide` on rank 0 only (a decision that needs one view of the file system: start
+// afresh, resume, refuse) and returns its result on every rank. When it throws a
+// styleseg error, every rank throws the same kind with the same message, so all ranks
+// fail together and none waits in a later collective.
+std::string decide_on_root(Communicator& comm, const std::function<std::string()>& decide);
 
 // ---- for backends ------------------------------------------------------------------
 namespace detail {

@@ -70,6 +70,8 @@ const std::vector<Command>& commands() {
       {"cluster", "k-means over per-pixel features of generator samples or a feature file (distributed)", cluster_main},
       {"assign", "nearest-centroid labels of every vector or pixel under a clusters file", assign_main},
       {"synthesize", "a dataset of samples and their masks in one HDF5 file written by all ranks (resumable)", synthesize_main},
+      {"train", "train the segmenter on a synthetic dataset, data-parallel (checkpoints, resume, validation mIoU)", train_main},
+      {"segment", "apply a trained segmenter to PNG/JPEG images: index masks and colour overlays", segment_main},
       {"evaluate", "score predicted masks against ground truth (IoU, mIoU, Hungarian mapping, confusion)", evaluate_main},
       {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
       {"inspect", "show what a checkpoint or a synthetic dataset holds (layout, classes, provenance, pictures)", inspect_main},

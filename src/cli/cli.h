@@ -55,5 +55,7 @@ int cluster_main(const std::vector<std::string>& args);
 int assign_main(const std::vector<std::string>& args);
 int synthesize_main(const std::vector<std::string>& args);
 int evaluate_main(const std::vector<std::string>& args);
+int train_main(const std::vector<std::string>& args);
+int segment_main(const std::vector<std::string>& args);
 
 }  // namespace styleseg::cli

@@ -3,6 +3,8 @@
 #include <ATen/Context.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -53,6 +55,55 @@ int configure_threads(int requested, int ranks_on_node) {
   }
   at::set_num_threads(threads);
   return threads;
+}
+
+}  // namespace styleseg
+
+// LibTorch's autocast switches: per device type since 2.4 (the older per-backend functions
+// are deprecated there), separate CPU/GPU functions before.
+namespace styleseg {
+namespace {
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool autocast_enabled(c10::DeviceType t) { return at::autocast::is_autocast_enabled(t); }
+void set_autocast(c10::DeviceType t, bool on) { at::autocast::set_autocast_enabled(t, on); }
+c10::ScalarType autocast_dtype(c10::DeviceType t) { return at::autocast::get_autocast_dtype(t); }
+void set_autocast_dtype(c10::DeviceType t, c10::ScalarType d) { at::autocast::set_autocast_dtype(t, d); }
+#else
+bool autocast_enabled(c10::DeviceType t) { return t == c10::DeviceType::CPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled(); }
+void set_autocast(c10::DeviceType t, bool on) {
+  if (t == c10::DeviceType::CPU) at::autocast::set_cpu_enabled(on);
+  else at::autocast::set_enabled(on);
+}
+c10::ScalarType autocast_dtype(c10::DeviceType t) {
+  return t == c10::DeviceType::CPU ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
+}
+void set_autocast_dtype(c10::DeviceType t, c10::ScalarType d) {
+  if (t == c10::DeviceType::CPU) at::autocast::set_autocast_cpu_dtype(d);
+  else at::autocast::set_autocast_gpu_dtype(d);
+}
+#endif
+
+}  // namespace
+
+AutocastScope::AutocastScope(c10::Device device, c10::ScalarType dtype) {
+  if (dtype == c10::ScalarType::Float) return;
+  STYLESEG_CHECK(device.is_cpu() || device.is_cuda(), ConfigError, "mixed precision needs a CPU or CUDA device");
+  type_ = device.type();
+  was_enabled_ = autocast_enabled(type_);
+  was_dtype_ = autocast_dtype(type_);
+  set_autocast(type_, true);
+  set_autocast_dtype(type_, dtype);
+  at::autocast::increment_nesting();
+  active_ = true;
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  // The cast-weight cache lives as long as the outermost scope (one forward pass).
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  set_autocast(type_, was_enabled_);
+  set_autocast_dtype(type_, was_dtype_);
 }
 
 }  // namespace styleseg

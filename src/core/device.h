@@ -20,3 +20,25 @@ c10::ScalarType parse_precision(const std::string& text, const std::string& opti
 int configure_threads(int requested, int ranks_on_node);
 
 }  // namespace styleseg
+
+namespace styleseg {
+
+// Automatic mixed precision for a scope (a forward pass and its loss): matrix products and
+// convolutions run in `dtype` (bfloat16 on GPUs; on CPUs too, where it is mostly a test of
+// the same code path), precision-sensitive ops in float32. float32 makes it a no-op. The
+// previous state is restored on exit; nesting works.
+class AutocastScope {
+ public:
+  AutocastScope(c10::Device device, c10::ScalarType dtype);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_ = false;
+  c10::DeviceType type_ = c10::DeviceType::CPU;
+  bool was_enabled_ = false;
+  c10::ScalarType was_dtype_ = c10::ScalarType::Float;
+};
+
+}  // namespace styleseg

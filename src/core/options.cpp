@@ -28,6 +28,12 @@ OptionSet& OptionSet::add_optional(const std::string& name, std::optional<double
   return *this;
 }
 
+OptionSet& OptionSet::add_list(const std::string& name, std::vector<std::string>* target, const std::string& help) {
+  desc_.add_options()(name.c_str(), po::value<std::vector<std::string>>(target)->multitoken(), help.c_str());
+  record<std::vector<std::string>>(name, target);
+  return *this;
+}
+
 OptionSet& OptionSet::add_flag(const std::string& name, bool* target, const std::string& help) {
   desc_.add_options()(name.c_str(), po::value<bool>(target)->default_value(*target)->implicit_value(true), help.c_str());
   record<bool>(name, target);
@@ -94,8 +100,8 @@ bool OptionSet::parse(const std::vector<std::string>& args) {
   return true;
 }
 
-OptionSet& OptionSet::positional(const std::string& name) {
-  positional_.add(name.c_str(), 1);
+OptionSet& OptionSet::positional(const std::string& name, int count) {
+  positional_.add(name.c_str(), count);
   return *this;
 }
 

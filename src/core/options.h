@@ -32,12 +32,15 @@ class OptionSet {
   // An option with no default: the target keeps its value when the option is absent.
   OptionSet& add_optional(const std::string& name, std::string* target, const std::string& help);
   OptionSet& add_optional(const std::string& name, std::optional<double>* target, const std::string& help);
+  // Several values: `--name a b c` (one occurrence; in a job file `name = a` lines).
+  OptionSet& add_list(const std::string& name, std::vector<std::string>* target, const std::string& help);
   // A switch: `--name`, `--name=false`, or `name = true` in the job file.
   OptionSet& add_flag(const std::string& name, bool* target, const std::string& help);
 
   // The first argument without a name is the value of option `name` (declared before):
-  // `styleseg inspect data.h5` as `styleseg inspect --file data.h5`.
-  OptionSet& positional(const std::string& name);
+  // `styleseg inspect data.h5` as `styleseg inspect --file data.h5`. With `count` -1 every
+  // argument without a name goes to `name` (a list option).
+  OptionSet& positional(const std::string& name, int count = 1);
 
   // Parses the arguments that follow the command name. Returns false when --help was
   // asked (help() then has the text). Throws ConfigError.

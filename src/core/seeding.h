@@ -16,6 +16,7 @@ enum class Stream : uint64_t {
   MixingLatent = 3,   // second z for style mixing
   AverageLatent = 4,  // z used to estimate the average w
   Generic = 5,
+  Augment = 6,        // training augmentation of a sample at a step
 };
 
 class SampleRng {

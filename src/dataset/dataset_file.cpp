@@ -1,10 +1,14 @@
 #include "dataset/dataset_file.h"
 
+#include <ATen/ATen.h>
+
 #include <array>
 #include <cmath>
 
 #include "core/error.h"
+#include "io/atomic_output.h"
 #include "io/h5.h"
+#include "io/h5_tensor.h"
 
 namespace styleseg::dataset {
 
@@ -13,14 +17,46 @@ void create_datasets(h5::File& file, const DatasetLayout& l) {
   file.create_dataset("images", h5::DType::U8, {l.count, l.size, l.size, 3}, {1, l.size, l.size, 3}, l.compression, data);
   file.create_dataset("masks", l.mask_uint16 ? h5::DType::U16 : h5::DType::U8, {l.count, l.size, l.size},
                       {1, l.size, l.size}, l.compression, data);
-  file.create_dataset("latents", h5::DType::F32, {l.count, l.num_ws, l.w_dim}, {1, l.num_ws, l.w_dim}, 0, data);
+  if (l.num_ws > 0)
+    file.create_dataset("latents", h5::DType::F32, {l.count, l.num_ws, l.w_dim}, {1, l.num_ws, l.w_dim}, 0, data);
   // Zeroed: "not done" must be what a fresh file says.
   file.create_dataset("done", h5::DType::U8, {l.count}, {}, 0, h5::Allocation::EarlyZeroed);
 }
 
+void write_dataset(const std::string& path, const at::Tensor& images, const at::Tensor& masks,
+                   const std::vector<std::string>& classes, const std::vector<std::array<uint8_t, 3>>& palette,
+                   const nlohmann::json& attributes) {
+  const int64_t n = images.size(0), r = images.size(1);
+  STYLESEG_CHECK(images.dim() == 4 && images.size(2) == r && images.size(3) == 3 && images.scalar_type() == at::kByte &&
+                     masks.dim() == 3 && masks.size(0) == n && masks.size(1) == r && masks.size(2) == r,
+                 Error, "write_dataset: expected uint8 images [N, R, R, 3] and masks [N, R, R]");
+  STYLESEG_CHECK(!classes.empty() && classes.size() == palette.size() && classes.size() <= 255, Error,
+                 "write_dataset: one palette colour per class, 1 to 255 classes");
+  AtomicOutput output(path);
+  {
+    h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);
+    create_datasets(file, {n, r, 0, 0, false, 0});
+    h5::write_tensor_rows(file, "images", 0, images.contiguous());
+    h5::write_tensor_rows(file, "masks", 0, masks.to(at::kByte).contiguous());
+    h5::write_tensor_rows(file, "done", 0, at::ones({n}, at::kByte));
+    nlohmann::json colours = nlohmann::json::array();
+    for (const auto& rgb : palette) colours.push_back({rgb[0], rgb[1], rgb[2]});
+    file.write_string_attribute("/", "classes", nlohmann::json(classes).dump());
+    file.write_string_attribute("/", "palette", colours.dump());
+    file.write_int_attribute("/", "ignore_label", 255);
+    file.write_int_attribute("/", "size", r);
+    file.write_int_attribute("/", "count", n);
+    for (const auto& [name, value] : attributes.items())
+      file.write_string_attribute("/", name, value.is_string() ? value.get<std::string>() : value.dump());
+    file.write_int_attribute("/", "complete", 1);
+    file.close();
+  }
+  output.commit();
+}
+
 DatasetHeader read_header(const h5::File& file) {
   const std::string& path = file.path();
-  for (const char* name : {"images", "masks", "latents", "done"})
+  for (const char* name : {"images", "masks", "done"})
     STYLESEG_CHECK(file.exists(name), InputError, path + ": no dataset '" + name + "' (not a styleseg dataset)");
   DatasetHeader h;
   const auto images = file.info("images").shape, masks = file.info("masks").shape, done = file.info("done").shape;

@@ -5,7 +5,8 @@
 //   masks    uint8   [N, R, R]             class per pixel (uint16 when there are more than 255
 //                                          classes); the ignore label (255 / 65535) for dropped clusters
 //   latents  float32 [N, num_ws, w_dim]    per-layer latents used; with the checkpoint, `noise` and
-//                                          `seed` attributes they regenerate sample i
+//                                          `seed` attributes they regenerate sample i (absent from
+//                                          datasets not made by a generator: write_dataset)
 //   done     uint8   [N]                   1 once sample i's image, mask and latents are on disk
 //   attributes: classes (JSON names), palette (JSON [[r, g, b], ...]), class_map ("0,3:skin;..."),
 //   ignore_label, clusters, clusters_sha256, checkpoint, checkpoint_sha256, feature_layer, size,
@@ -20,6 +21,7 @@
 // afresh). tools/bench/bench_synthesize.sh measures the trade.
 #pragma once
 
+#include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -36,7 +38,7 @@ namespace styleseg::dataset {
 struct DatasetLayout {
   int64_t count = 0;
   int64_t size = 0;        // R
-  int64_t num_ws = 0;
+  int64_t num_ws = 0;      // 0: no latents dataset
   int64_t w_dim = 0;
   bool mask_uint16 = false;
   int compression = 0;
@@ -55,6 +57,15 @@ struct DatasetHeader {
   std::vector<std::array<uint8_t, 3>> palette;
   nlohmann::json attributes;   // every root attribute, JSON strings parsed
 };
+
+// Writes a whole dataset held in memory (procedural data, labelled images), serially and
+// atomically, complete: images uint8 [N, R, R, 3], masks integer [N, R, R] (values < 256,
+// or the ignore label 255), one name and colour per class. `attributes` are added as root
+// attributes (strings as they are, other JSON values as JSON text). Throws OutputError
+// naming the file, or Error for inconsistent arguments.
+void write_dataset(const std::string& path, const at::Tensor& images, const at::Tensor& masks,
+                   const std::vector<std::string>& classes, const std::vector<std::array<uint8_t, 3>>& palette,
+                   const nlohmann::json& attributes = nlohmann::json::object());
 
 // Reads and checks the layout. Throws InputError naming the file and what is missing or
 // inconsistent.

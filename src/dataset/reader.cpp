@@ -51,7 +51,10 @@ Batch DatasetReader::read(const std::vector<int64_t>& indices) const {
 }
 
 std::vector<int64_t> DatasetReader::epoch_indices(int64_t epoch, uint64_t seed, int rank, int size, bool shuffle) const {
-  std::vector<int64_t> order = available_;
+  return shard_epoch(available_, epoch, seed, rank, size, shuffle);
+}
+
+std::vector<int64_t> shard_epoch(std::vector<int64_t> order, int64_t epoch, uint64_t seed, int rank, int size, bool shuffle) {
   if (shuffle) {
     // Fisher-Yates from (seed, epoch): the same global order on every rank.
     SampleRng rng(seed, static_cast<uint64_t>(epoch), Stream::Generic);
@@ -62,9 +65,10 @@ std::vector<int64_t> DatasetReader::epoch_indices(int64_t epoch, uint64_t seed, 
   return mine;
 }
 
-BatchLoader::BatchLoader(const DatasetReader& reader, std::vector<int64_t> order, int64_t batch_size, int prefetch)
+BatchLoader::BatchLoader(const DatasetReader& reader, std::vector<int64_t> order, int64_t batch_size, int prefetch,
+                         BatchTransform transform)
     : reader_(reader), order_(std::move(order)), batch_size_(std::max<int64_t>(1, batch_size)),
-      prefetch_(static_cast<size_t>(std::max(1, prefetch))), thread_([this] { run(); }) {}
+      prefetch_(static_cast<size_t>(std::max(1, prefetch))), transform_(std::move(transform)), thread_([this] { run(); }) {}
 
 BatchLoader::~BatchLoader() {
   {
@@ -85,6 +89,7 @@ void BatchLoader::run() {
       }
       const auto end = std::min(order_.size(), start + static_cast<size_t>(batch_size_));
       Batch batch = reader_.read(std::vector<int64_t>(order_.begin() + static_cast<long>(start), order_.begin() + static_cast<long>(end)));
+      if (transform_) transform_(batch, static_cast<int64_t>(start) / batch_size_);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         ready_.push_back(std::move(batch));

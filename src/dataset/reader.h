@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -62,11 +63,19 @@ class DatasetReader {
   std::vector<int64_t> available_;
 };
 
-// Batches of `batch_size` from `order`, read ahead by a background thread (`prefetch`
-// batches at most in memory). The last batch may be smaller.
+// epoch_indices over any pool of samples (e.g. the available ones less a held-out slice).
+std::vector<int64_t> shard_epoch(std::vector<int64_t> pool, int64_t epoch, uint64_t seed, int rank, int size, bool shuffle = true);
+
+// Work done on each batch in the reading thread, after reading (augmentation): it may
+// replace images and masks. `number` counts the loader's batches from 0.
+using BatchTransform = std::function<void(Batch& batch, int64_t number)>;
+
+// Batches of `batch_size` from `order`, read ahead (and transformed) by a background
+// thread (`prefetch` batches at most in memory). The last batch may be smaller.
 class BatchLoader {
  public:
-  BatchLoader(const DatasetReader& reader, std::vector<int64_t> order, int64_t batch_size, int prefetch = 2);
+  BatchLoader(const DatasetReader& reader, std::vector<int64_t> order, int64_t batch_size, int prefetch = 2,
+              BatchTransform transform = {});
   ~BatchLoader();  // stops the thread
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -80,6 +89,7 @@ class BatchLoader {
   std::vector<int64_t> order_;
   int64_t batch_size_;
   size_t prefetch_;
+  BatchTransform transform_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Batch> ready_;

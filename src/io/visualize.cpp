@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdio>
+#include <cstring>
+
 #include <algorithm>
 #include <cmath>
 
@@ -147,6 +150,74 @@ at::Tensor make_segmentation_preview(const at::Tensor& images, const at::Tensor&
   if (enlarge > 1) tiles = tiles.repeat_interleave(enlarge, 1).repeat_interleave(enlarge, 2);
   const at::Tensor grid = make_grid(tiles.contiguous(), std::min<int64_t>(tiles.size(0), 4), 4, 255);
   return stack_vertically({grid, make_legend(entries, colours, std::max<int64_t>(grid.size(1), 480))});
+}
+
+namespace {
+
+// A line of `thickness` pixels from (x0, y0) to (x1, y1), clipped to the image (Bresenham).
+void draw_line(uint8_t* pixels, int64_t height, int64_t width, int64_t x0, int64_t y0, int64_t x1, int64_t y1,
+               const std::array<uint8_t, 3>& rgb, int thickness) {
+  const int64_t dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
+  int64_t error = dx + dy;
+  for (;;) {
+    for (int64_t oy = 0; oy < thickness; ++oy)
+      for (int64_t ox = 0; ox < thickness; ++ox) {
+        const int64_t x = x0 + ox - thickness / 2, y = y0 + oy - thickness / 2;
+        if (x >= 0 && x < width && y >= 0 && y < height) std::memcpy(pixels + (y * width + x) * 3, rgb.data(), 3);
+      }
+    if (x0 == x1 && y0 == y1) break;
+    const int64_t e2 = 2 * error;
+    if (e2 >= dy) error += dy, x0 += sx;
+    if (e2 <= dx) error += dx, y0 += sy;
+  }
+}
+
+std::string short_number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof(text), std::fabs(v) >= 1e4 || (v != 0 && std::fabs(v) < 1e-3) ? "%.3g" : "%.4g", v);
+  return text;
+}
+
+at::Tensor plot_panel(const Curve& curve, int64_t width, int64_t height) {
+  at::Tensor panel = at::full({height, width, 3}, 255, at::kByte);
+  const int64_t left = 70, right = width - 16, top = 30, bottom = height - 28;
+  draw_text(panel, curve.title, 8, 6, 2, {0, 0, 0});
+  uint8_t* pixels = panel.data_ptr<uint8_t>();
+  const std::array<uint8_t, 3> axis{120, 120, 120};
+  draw_line(pixels, height, width, left, top, left, bottom, axis, 1);
+  draw_line(pixels, height, width, left, bottom, right, bottom, axis, 1);
+  std::vector<std::pair<double, double>> points;
+  for (size_t i = 0; i < std::min(curve.x.size(), curve.y.size()); ++i)
+    if (std::isfinite(curve.x[i]) && std::isfinite(curve.y[i])) points.emplace_back(curve.x[i], curve.y[i]);
+  if (points.empty()) {
+    draw_text(panel, "(no data)", static_cast<int>(left + 10), static_cast<int>(top + 10), 1, {0, 0, 0});
+    return panel;
+  }
+  double x_min = points.front().first, x_max = x_min, y_min = points.front().second, y_max = y_min;
+  for (const auto& [x, y] : points) x_min = std::min(x_min, x), x_max = std::max(x_max, x), y_min = std::min(y_min, y), y_max = std::max(y_max, y);
+  if (x_max == x_min) x_max = x_min + 1;
+  if (y_max == y_min) y_max = y_min + (y_min == 0 ? 1 : std::fabs(y_min) * 0.1);
+  draw_text(panel, short_number(y_max), 4, static_cast<int>(top), 1, {0, 0, 0});
+  draw_text(panel, short_number(y_min), 4, static_cast<int>(bottom - 10), 1, {0, 0, 0});
+  draw_text(panel, short_number(x_min), static_cast<int>(left), static_cast<int>(bottom + 6), 1, {0, 0, 0});
+  const std::string x_end = short_number(x_max);
+  draw_text(panel, x_end, static_cast<int>(right - 6 * static_cast<int64_t>(x_end.size())), static_cast<int>(bottom + 6), 1, {0, 0, 0});
+  auto px = [&](double x) { return left + std::lround((x - x_min) / (x_max - x_min) * static_cast<double>(right - left)); };
+  auto py = [&](double y) { return bottom - std::lround((y - y_min) / (y_max - y_min) * static_cast<double>(bottom - top)); };
+  for (size_t i = 1; i < points.size(); ++i)
+    draw_line(pixels, height, width, px(points[i - 1].first), py(points[i - 1].second), px(points[i].first), py(points[i].second),
+              curve.colour, 2);
+  if (points.size() <= 40)
+    for (const auto& [x, y] : points) draw_line(pixels, height, width, px(x), py(y), px(x), py(y), curve.colour, 5);
+  return panel;
+}
+
+}  // namespace
+
+at::Tensor plot_curves(const std::vector<Curve>& curves, int64_t width, int64_t panel_height) {
+  std::vector<at::Tensor> panels;
+  for (const Curve& curve : curves) panels.push_back(plot_panel(curve, width, panel_height));
+  return panels.empty() ? at::full({1, width, 3}, 255, at::kByte) : stack_vertically(panels);
 }
 
 }  // namespace styleseg

@@ -44,4 +44,14 @@ at::Tensor make_segmentation_preview(const at::Tensor& images, const at::Tensor&
 // the widest.
 at::Tensor stack_vertically(const std::vector<at::Tensor>& images);
 
+// A line plot panel per curve (training loss, validation mIoU, k-means inertia), stacked
+// vertically: the title, the y range and the x range as text, the curve as a line, and
+// the points as dots when there are few. uint8 [H, width, 3] on white.
+struct Curve {
+  std::string title;
+  std::vector<double> x, y;
+  std::array<uint8_t, 3> colour{31, 119, 180};
+};
+at::Tensor plot_curves(const std::vector<Curve>& curves, int64_t width = 720, int64_t panel_height = 240);
+
 }  // namespace styleseg

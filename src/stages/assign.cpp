@@ -47,11 +47,8 @@ void run_assign(const AssignOptions& options, comm::Communicator& comm, const nl
                  "assign: --grid needs pixels (feature maps or a generator), the input holds plain vectors");
 
   // ---- output, written collectively: chunk c by rank c mod size, one round at a time ----
-  std::string token = comm.rank() == 0 ? AtomicOutput::make_token() : "";
-  token = comm::broadcast_string(comm, token, 0);
-  AtomicOutput output(options.out, token);
-  std::string clusters_sha = comm.rank() == 0 ? sha256_file(options.clusters) : "";
-  clusters_sha = comm::broadcast_string(comm, clusters_sha, 0);
+  AtomicOutput output(options.out, comm::decide_on_root(comm, [] { return AtomicOutput::make_token(); }));
+  const std::string clusters_sha = comm::decide_on_root(comm, [&] { return sha256_file(options.clusters); });
   const h5::DType label_type = clusters.num_clusters() <= 256 ? h5::DType::U8 : h5::DType::U16;
   {
     h5::File file = h5::File::create(output.temp_path(), comm::mpi_comm_of(comm));

@@ -59,9 +59,7 @@ std::unique_ptr<cluster::FeatureSource> open_feature_input(const FeatureInputOpt
   if (from_file) return cluster::open_h5_features(o.features, o.dataset, o.batch);
   validate(o.sampling, command);
   STYLESEG_CHECK(!o.sampling.feature_layer.empty(), ConfigError, command + ": --feature-layer is required with --checkpoint");
-  std::string sha;
-  if (comm.rank() == 0) sha = sha256_file(o.sampling.checkpoint);
-  sha = comm::broadcast_string(comm, sha, 0);
+  const std::string sha = comm::decide_on_root(comm, [&] { return sha256_file(o.sampling.checkpoint); });
   return std::make_unique<GeneratorFeatures>(o.sampling, comm.local_rank(), o.batch, sha);
 }
 

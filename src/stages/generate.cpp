@@ -125,17 +125,15 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
               feature_layer->resolution, feature_layer->resolution, feat_res, feat_res);
 
   // ---- output: OUT.tmp.partial, created or resumed collectively ----
-  std::string checkpoint_sha;
-  if (comm.rank() == 0) checkpoint_sha = sha256_file(options.sampling.checkpoint);
-  checkpoint_sha = comm::broadcast_string(comm, checkpoint_sha, 0);
+  const std::string checkpoint_sha = comm::decide_on_root(comm, [&] { return sha256_file(options.sampling.checkpoint); });
   const nlohmann::json generator_info = sampler.describe();
   // What a partial file must have been written with to be continued.
   const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
                                               {"generator", generator_info}, {"count", count}, {"batch", batch}}.dump();
   AtomicOutput output(options.out, "partial");
   output.keep_on_failure();
-  const int64_t resume_from = std::stoll(comm::broadcast_string(
-      comm, comm.rank() == 0 ? std::to_string(resume_point(output.temp_path(), identity, batches)) : "", 0));
+  const int64_t resume_from = std::stoll(
+      comm::decide_on_root(comm, [&] { return std::to_string(resume_point(output.temp_path(), identity, batches)); }));
   const std::map<std::string, std::string> attributes{
       {"styleseg_version", STYLESEG_VERSION}, {"checkpoint", options.sampling.checkpoint},
       {"checkpoint_sha256", checkpoint_sha},  {"generator", generator_info.dump()},

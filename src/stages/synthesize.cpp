@@ -92,8 +92,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
 
   // The generator, at the layer the clusters were made from (native resolution: masks come
   // from resizing the score maps to R).
-  std::string checkpoint_sha = comm.rank() == 0 ? sha256_file(o.sampling.checkpoint) : "";
-  checkpoint_sha = comm::broadcast_string(comm, checkpoint_sha, 0);
+  const std::string checkpoint_sha = comm::decide_on_root(comm, [&] { return sha256_file(o.sampling.checkpoint); });
   const std::string clusters_checkpoint_sha = clusters.source.value("checkpoint_sha256", "");
   STYLESEG_CHECK(clusters_checkpoint_sha == checkpoint_sha, ConfigError,
                  "synthesize: " + o.clusters + " was made from " + clusters.source.value("checkpoint", "?") +
@@ -114,8 +113,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
       : !o.merge_file.empty() ? dataset::ClassMap::parse(dataset::read_merge_file(o.merge_file), clusters.num_clusters(), "--merge-file " + o.merge_file)
                               : dataset::ClassMap::identity(clusters.num_clusters());
   const at::Tensor colours = palette(classes.num_classes());
-  std::string clusters_sha = comm.rank() == 0 ? sha256_file(o.clusters) : "";
-  clusters_sha = comm::broadcast_string(comm, clusters_sha, 0);
+  const std::string clusters_sha = comm::decide_on_root(comm, [&] { return sha256_file(o.clusters); });
   const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
                                               {"clusters_sha256", clusters_sha}, {"class_map", classes.to_string()},
                                               {"count", o.count}, {"size", size}, {"batch", o.batch}}.dump();
@@ -123,18 +121,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   // ---- the partial file: created afresh or resumed ----
   AtomicOutput output(o.out, "partial");
   output.keep_on_failure();
-  // Rank 0 decides (and may throw); the others learn the outcome or the error text.
-  std::string decision;
-  if (comm.rank() == 0) {
-    try {
-      decision = std::to_string(static_cast<int>(decide_start(o, output.temp_path(), identity)));
-    } catch (const std::exception& e) {
-      decision = std::string(dynamic_cast<const ConfigError*>(&e) ? "C" : "O") + e.what();
-    }
-  }
-  decision = comm::broadcast_string(comm, decision, 0);
-  if (decision[0] == 'C') throw ConfigError(decision.substr(1));
-  if (decision[0] == 'O') throw OutputError(decision.substr(1));
+  const std::string decision = comm::decide_on_root(
+      comm, [&] { return std::to_string(static_cast<int>(decide_start(o, output.temp_path(), identity))); });
   const Start start = static_cast<Start>(std::stoi(decision));
   SynthesizeSummary summary;
   if (start == Start::AlreadyComplete) {

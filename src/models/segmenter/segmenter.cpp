@@ -23,32 +23,50 @@ nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride, int64_t dilation) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(dilation).dilation(dilation).bias(false));
 }
 
+// Shared by every layer of one network: the training-mode normalisation, when replaced.
+using SharedOverride = std::shared_ptr<BatchNormOverride>;
+
+at::Tensor normalise(nn::BatchNorm2d& bn, const at::Tensor& x, const SharedOverride& norm_override) {
+  if (!*norm_override || !bn->is_training()) return bn->forward(x);
+  {
+    at::NoGradGuard no_grad;
+    bn->num_batches_tracked.add_(1);
+  }
+  return (*norm_override)(x, {bn->weight, bn->bias, bn->running_mean, bn->running_var,
+                          bn->options.momentum().value_or(0.1), bn->options.eps()});
+}
+
 // torchvision's BasicBlock, with the dilation torchvision refuses for it (the seed's
 // resnet18_8s sets it on both 3x3 convolutions of the dilated layers).
 struct BasicBlockImpl : nn::Module {
-  BasicBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t dilation) {
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t dilation, SharedOverride shared_override)
+      : norm_override(std::move(shared_override)) {
     conv1 = register_module("conv1", conv3x3(in, out, stride, dilation));
     bn1 = register_module("bn1", nn::BatchNorm2d(out));
     conv2 = register_module("conv2", conv3x3(out, out, 1, dilation));
     bn2 = register_module("bn2", nn::BatchNorm2d(out));
     if (stride != 1 || in != out) {
-      downsample = register_module("downsample", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
-                                                                nn::BatchNorm2d(out)));
+      down_conv = nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+      down_bn = nn::BatchNorm2d(out);
+      downsample = register_module("downsample", nn::Sequential(down_conv, down_bn));
     }
   }
   at::Tensor forward(const at::Tensor& x) {
-    at::Tensor y = at::relu(bn1(conv1(x)));
-    y = bn2(conv2(y));
-    return at::relu(y + (downsample ? downsample->forward(x) : x));
+    at::Tensor y = at::relu(normalise(bn1, conv1(x), norm_override));
+    y = normalise(bn2, conv2(y), norm_override);
+    return at::relu(y + (downsample ? shortcut(x) : x));
   }
-  nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  at::Tensor shortcut(const at::Tensor& x) { return normalise(down_bn, down_conv(x), norm_override); }
+  nn::Conv2d conv1{nullptr}, conv2{nullptr}, down_conv{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, down_bn{nullptr};
+  // Holds down_conv and down_bn as downsample.0 and downsample.1 (torchvision's names).
   nn::Sequential downsample{nullptr};
+  SharedOverride norm_override;
 };
 TORCH_MODULE(BasicBlock);
 
 struct NetImpl : nn::Module {
-  explicit NetImpl(int64_t classes) {
+  explicit NetImpl(int64_t classes) : norm_override(std::make_shared<BatchNormOverride>()) {
     conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
     bn1 = register_module("bn1", nn::BatchNorm2d(64));
     // (out channels, stride, dilation): layer3 and layer4 keep the resolution of layer2
@@ -57,8 +75,8 @@ struct NetImpl : nn::Module {
     int64_t in = 64;
     for (int l = 0; l < 4; ++l) {
       nn::Sequential layer;
-      layer->push_back(BasicBlock(in, spec[l][0], spec[l][1], spec[l][2]));
-      layer->push_back(BasicBlock(spec[l][0], spec[l][0], 1, spec[l][2]));
+      layer->push_back(BasicBlock(in, spec[l][0], spec[l][1], spec[l][2], norm_override));
+      layer->push_back(BasicBlock(spec[l][0], spec[l][0], 1, spec[l][2], norm_override));
       // The first block of layer3/4 needs a 1x1 projection only for the channel change.
       layers.push_back(register_module("layer" + std::to_string(l + 1), layer));
       in = spec[l][0];
@@ -77,7 +95,7 @@ struct NetImpl : nn::Module {
     nn::init::zeros_(classifier->bias);
   }
   at::Tensor features(const at::Tensor& x) {
-    at::Tensor y = at::relu(bn1(conv1(x)));
+    at::Tensor y = at::relu(normalise(bn1, conv1(x), norm_override));
     y = at::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
     for (auto& layer : layers) y = layer->forward(y);
     return y;
@@ -85,6 +103,7 @@ struct NetImpl : nn::Module {
   nn::Conv2d conv1{nullptr}, classifier{nullptr};
   nn::BatchNorm2d bn1{nullptr};
   std::vector<nn::Sequential> layers;
+  SharedOverride norm_override;
 };
 TORCH_MODULE(Net);
 
@@ -115,6 +134,7 @@ at::Tensor Segmenter::forward(const at::Tensor& images) {
 
 int64_t Segmenter::classes() const { return impl_->classes; }
 void Segmenter::train(bool on) { impl_->net->train(on); }
+void Segmenter::set_batch_norm_override(BatchNormOverride normalise) { *impl_->net->norm_override = std::move(normalise); }
 void Segmenter::to(c10::Device device) { impl_->net->to(device); }
 std::vector<at::Tensor> Segmenter::parameters() const { return impl_->net->parameters(); }
 

@@ -14,6 +14,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +23,14 @@
 namespace styleseg::segmenter {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// One BatchNorm layer's tensors and settings, for a replacement of its training-mode
+// normalisation (synchronised BatchNorm, train/sync_batchnorm.h).
+struct BatchNormLayer {
+  at::Tensor weight, bias, running_mean, running_var;
+  double momentum = 0.1, eps = 1e-5;
+};
+using BatchNormOverride = std::function<at::Tensor(const at::Tensor& x, const BatchNormLayer& layer)>;
 
 class Segmenter {
  public:
@@ -39,6 +48,9 @@ class Segmenter {
 
   int64_t classes() const;
   void train(bool on = true);
+  // In training mode every BatchNorm layer calls `normalise` instead of using its own
+  // batch's statistics (empty: nn.BatchNorm2d's behaviour). Evaluation mode is unchanged.
+  void set_batch_norm_override(BatchNormOverride normalise);
   void to(c10::Device device);
   std::vector<at::Tensor> parameters() const;   // trainable, in a fixed order
   NamedTensors state() const;                   // parameters and buffers, by name

@@ -1,0 +1,86 @@
+#include "models/segmenter/model_file.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/ivalue.h>
+
+#include "core/error.h"
+#include "io/torch_file.h"
+#include "io/torch_save.h"
+
+namespace styleseg::segmenter {
+namespace {
+
+constexpr const char* kFormat = "styleseg-segmenter";
+constexpr int64_t kFormatVersion = 1;
+
+}  // namespace
+
+void save_model(const std::string& path, const Segmenter& net, const ModelInfo& info) {
+  STYLESEG_CHECK(static_cast<int64_t>(info.classes.size()) == net.classes() && info.palette.size() == info.classes.size(),
+                 Error, "save_model: the class names and palette must have one entry per output of the network");
+  c10::impl::GenericDict weights(c10::StringType::get(), c10::TensorType::get());
+  for (const auto& [name, tensor] : net.state()) weights.insert(name, tensor.detach().to(at::kCPU).contiguous());
+  c10::List<std::string> classes;
+  for (const auto& name : info.classes) classes.push_back(name);
+  c10::impl::GenericList palette(c10::ListType::ofInts());
+  for (const auto& rgb : info.palette) palette.push_back(c10::List<int64_t>({rgb[0], rgb[1], rgb[2]}));
+  c10::List<double> mean({info.mean[0], info.mean[1], info.mean[2]}), std({info.std[0], info.std[1], info.std[2]});
+
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  root.insert("format", std::string(kFormat));
+  root.insert("format_version", kFormatVersion);
+  root.insert("architecture", std::string("resnet18-os8"));
+  root.insert("state_dict", weights);
+  root.insert("classes", classes);
+  root.insert("palette", palette);
+  root.insert("input_size", info.input_size);
+  root.insert("mean", mean);
+  root.insert("std", std);
+  root.insert("ignore_label", info.ignore_label);
+  root.insert("provenance", info.provenance.dump());
+  io::save_torch_file(path, root);
+}
+
+LoadedModel load_model(const std::string& path) {
+  const io::PyValue root = io::load_torch_file(path);
+  STYLESEG_CHECK(root.is_dict() && root.contains("format") && root.at("format").is_string() &&
+                     root.at("format").as_string() == kFormat,
+                 InputError, path + " is not a styleseg segmenter (no format '" + kFormat + "'; export one with styleseg train)");
+  const int64_t version = root.at("format_version").as_int();
+  STYLESEG_CHECK(version <= kFormatVersion, InputError,
+                 path + ": segmenter format version " + std::to_string(version) + " is newer than this styleseg reads (" +
+                     std::to_string(kFormatVersion) + ")");
+  ModelInfo info;
+  try {
+    for (const auto& name : root.at("classes").items()) info.classes.push_back(name.as_string());
+    for (const auto& rgb : root.at("palette").items())
+      info.palette.push_back({static_cast<uint8_t>(rgb.items().at(0).as_int()), static_cast<uint8_t>(rgb.items().at(1).as_int()),
+                              static_cast<uint8_t>(rgb.items().at(2).as_int())});
+    info.input_size = root.at("input_size").as_int();
+    for (int c = 0; c < 3; ++c) {
+      info.mean[c] = static_cast<float>(root.at("mean").items().at(c).as_float());
+      info.std[c] = static_cast<float>(root.at("std").items().at(c).as_float());
+    }
+    info.ignore_label = root.at("ignore_label").as_int();
+    info.provenance = nlohmann::json::parse(root.at("provenance").as_string());
+  } catch (const InputError& e) {
+    throw InputError(path + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw InputError(path + ": the model's metadata cannot be read (" + e.what() + ")");
+  }
+  STYLESEG_CHECK(!info.classes.empty() && info.palette.size() == info.classes.size() && info.input_size > 0, InputError,
+                 path + ": the model needs classes, one palette colour per class and a positive input size");
+  LoadedModel model{Segmenter(static_cast<int64_t>(info.classes.size())), std::move(info)};
+  model.net.load_state(io::tensor_items(root.at("state_dict")), /*backbone_only=*/false, path);
+  model.net.train(false);
+  return model;
+}
+
+at::Tensor palette_tensor(const ModelInfo& info) {
+  at::Tensor colours = at::empty({static_cast<int64_t>(info.palette.size()), 3}, at::kByte);
+  for (size_t c = 0; c < info.palette.size(); ++c)
+    for (int k = 0; k < 3; ++k) colours[static_cast<int64_t>(c)][k] = info.palette[c][static_cast<size_t>(k)];
+  return colours;
+}
+
+}  // namespace styleseg::segmenter

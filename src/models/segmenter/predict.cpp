@@ -1,0 +1,46 @@
+#include "models/segmenter/predict.h"
+
+#include <ATen/ATen.h>
+
+#include "core/device.h"
+#include "core/error.h"
+
+namespace styleseg::segmenter {
+
+std::vector<at::Tensor> predict_labels(Segmenter& net, const ModelInfo& info, const std::vector<at::Tensor>& images,
+                                       c10::Device device, c10::ScalarType precision) {
+  if (images.empty()) return {};
+  const int64_t side = info.input_size;
+  std::vector<at::Tensor> resized;
+  for (const at::Tensor& image : images) {
+    STYLESEG_CHECK(image.dim() == 3 && image.size(2) == 3 && image.scalar_type() == at::kByte, Error,
+                   "predict_labels: expected uint8 images [H, W, 3]");
+    at::Tensor x = image.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);
+    if (x.size(2) != side || x.size(3) != side) {
+      // Antialiased when shrinking, as the synthetic images were made (no aliasing that
+      // training never saw).
+      x = side < x.size(2) || side < x.size(3) ? at::_upsample_bilinear2d_aa(x, {side, side}, false)
+                                               : at::upsample_bilinear2d(x, {side, side}, false);
+    }
+    resized.push_back(x);
+  }
+  const at::Tensor batch = at::cat(resized).to(device) / 255.0;
+  const at::Tensor mean = at::tensor({info.mean[0], info.mean[1], info.mean[2]}, batch.options()).view({1, 3, 1, 1});
+  const at::Tensor std = at::tensor({info.std[0], info.std[1], info.std[2]}, batch.options()).view({1, 3, 1, 1});
+  at::Tensor logits;
+  {
+    at::NoGradGuard no_grad;
+    AutocastScope autocast(device, precision);
+    logits = net.forward((batch - mean) / std).to(at::kFloat);
+  }
+  std::vector<at::Tensor> labels;
+  for (size_t i = 0; i < images.size(); ++i) {
+    at::Tensor l = logits.narrow(0, static_cast<int64_t>(i), 1);
+    const int64_t h = images[i].size(0), w = images[i].size(1);
+    if (h != side || w != side) l = at::upsample_bilinear2d(l, {h, w}, /*align_corners=*/false);
+    labels.push_back(l.argmax(1)[0].to(at::kCPU));
+  }
+  return labels;
+}
+
+}  // namespace styleseg::segmenter

@@ -1,0 +1,399 @@
+#include "stages/train.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/fault_injection.h"
+#include "core/json_diff.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/seeding.h"
+#include "core/sha256.h"
+#include "dataset/reader.h"
+#include "evaluate/metrics.h"
+#include "io/image.h"
+#include "io/visualize.h"
+#include "models/segmenter/model_file.h"
+#include "models/segmenter/predict.h"
+#include "mpi/communicator.h"
+#include "train/augment.h"
+#include "train/checkpoint.h"
+#include "train/gradient_sync.h"
+#include "train/metrics_log.h"
+#include "train/optimizer.h"
+#include "train/sync_batchnorm.h"
+
+namespace fs = std::filesystem;
+
+namespace styleseg::stages {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+void validate(const TrainOptions& o) {
+  STYLESEG_CHECK(!o.data.empty(), ConfigError, "train: --data is required");
+  STYLESEG_CHECK(!o.out.empty(), ConfigError, "train: --out is required");
+  STYLESEG_CHECK(o.steps > 0, ConfigError, "train: --steps must be positive");
+  STYLESEG_CHECK(o.batch > 0, ConfigError, "train: --batch must be positive");
+  STYLESEG_CHECK(o.lr > 0, ConfigError, "train: --lr must be positive");
+  STYLESEG_CHECK(o.lr_power >= 0, ConfigError, "train: --lr-power must be >= 0");
+  STYLESEG_CHECK(o.crop >= 0, ConfigError, "train: --crop must be >= 0");
+  STYLESEG_CHECK(o.scale_min > 0 && o.scale_min <= o.scale_max, ConfigError,
+                 "train: --scale-min and --scale-max must satisfy 0 < min <= max");
+  STYLESEG_CHECK(o.flip >= 0 && o.flip <= 1 && o.blur >= 0 && o.blur <= 1, ConfigError,
+                 "train: --flip and --blur are probabilities in [0, 1]");
+  STYLESEG_CHECK(o.brightness >= 0 && o.brightness < 1 && o.contrast >= 0 && o.contrast < 1 && o.saturation >= 0 &&
+                     o.saturation < 1,
+                 ConfigError, "train: --brightness, --contrast and --saturation must be in [0, 1)");
+  STYLESEG_CHECK(o.blur_sigma > 0 && o.noise >= 0, ConfigError, "train: --blur-sigma must be positive and --noise >= 0");
+  STYLESEG_CHECK(o.val_count >= 0 && o.val_every > 0 && o.checkpoint_every > 0, ConfigError,
+                 "train: --val-count must be >= 0, --val-every and --checkpoint-every positive");
+  STYLESEG_CHECK(o.time_limit >= 0, ConfigError, "train: --time-limit must be >= 0 seconds");
+  STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "train: --resume and --force exclude each other");
+}
+
+// OUT.checkpoint.pt, OUT.metrics.jsonl, OUT.curves.png beside OUT (its extension replaced).
+std::string beside(const std::string& out, const std::string& given, const char* suffix) {
+  if (!given.empty()) return given;
+  fs::path path(out);
+  path.replace_extension("");
+  return path.string() + suffix;
+}
+
+train::AugmentOptions augment_options(const TrainOptions& o, int64_t ignore_label) {
+  train::AugmentOptions a;
+  a.crop = o.crop;
+  a.scale_min = o.scale_min;
+  a.scale_max = o.scale_max;
+  a.flip_probability = o.flip;
+  a.flip_pairs = train::parse_flip_pairs(o.flip_pairs);
+  a.brightness = o.brightness;
+  a.contrast = o.contrast;
+  a.saturation = o.saturation;
+  a.blur_probability = o.blur;
+  a.blur_sigma = o.blur_sigma;
+  a.noise = o.noise;
+  a.ignore_label = ignore_label;
+  return a;
+}
+
+// Runs in the loader's thread: checks the labels, then augments each sample with its own
+// random stream keyed by (seed, step, sample index), whatever rank or batch position it has.
+void augment_batch(dataset::Batch& batch, const train::AugmentOptions& a, uint64_t seed, int64_t step, int64_t classes,
+                   const std::string& data) {
+  const at::Tensor labels = batch.masks;
+  const at::Tensor bad = (labels >= classes).logical_and(labels != a.ignore_label).logical_or(labels < 0);
+  if (bad.any().item<bool>()) {
+    const int64_t j = bad.flatten(1).any(1).nonzero()[0][0].item<int64_t>();
+    throw InputError(data + ": sample " + std::to_string(batch.indices[j].item<int64_t>()) +
+                     " has mask labels outside the " + std::to_string(classes) + " classes (and not the ignore label " +
+                     std::to_string(a.ignore_label) + ")");
+  }
+  std::vector<at::Tensor> images, masks;
+  for (int64_t j = 0; j < batch.images.size(0); ++j) {
+    SampleRng rng(mix64(seed + mix64(static_cast<uint64_t>(step))), static_cast<uint64_t>(batch.indices[j].item<int64_t>()),
+                  Stream::Augment);
+    train::Augmented out = train::augment(batch.images[j], batch.masks[j], a, rng);
+    images.push_back(out.image);
+    masks.push_back(out.mask);
+  }
+  batch.images = at::stack(images);  // float [B, 3, S, S] in [0, 1]
+  batch.masks = at::stack(masks);
+}
+
+// Cross-entropy averaged over the pixels that are not ignored (0 when all are).
+at::Tensor segmentation_loss(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_label) {
+  const at::Tensor total = at::cross_entropy_loss(logits.to(at::kFloat), labels, {}, at::Reduction::Sum, ignore_label);
+  return total / (labels != ignore_label).sum().clamp_min(1);
+}
+
+std::vector<at::Tensor> buffers_and_parameters(const segmenter::Segmenter& net) {
+  std::vector<at::Tensor> tensors;
+  for (const auto& [name, tensor] : net.state()) tensors.push_back(tensor);
+  return tensors;
+}
+
+// BatchNorm's running statistics follow each rank's own batches; like PyTorch DDP, rank 0's
+// are the model's. Given to every rank before validation and at checkpoints, so that what
+// is evaluated, saved and resumed is the same whatever happened on the other ranks.
+void share_running_statistics(comm::Communicator& comm, const segmenter::Segmenter& net) {
+  std::vector<at::Tensor> buffers;
+  for (const auto& [name, tensor] : net.state())
+    if (!tensor.requires_grad()) buffers.push_back(tensor);
+  train::GradientSync::broadcast(comm, buffers);
+}
+
+struct Validation {
+  double miou = 0, pixel_accuracy = 0;
+  std::vector<double> iou;
+};
+
+// Collective: the model (in evaluation mode) on the held-out samples, rank r taking every
+// size-th one; the confusion counts are summed over ranks.
+Validation run_validation(segmenter::Segmenter& net, const segmenter::ModelInfo& info, const dataset::DatasetReader& reader,
+                          const std::vector<int64_t>& held_out, comm::Communicator& comm, c10::Device device,
+                          c10::ScalarType precision) {
+  const int64_t classes = static_cast<int64_t>(info.classes.size());
+  evaluate::Confusion confusion(classes, classes, info.ignore_label);
+  std::vector<int64_t> mine;
+  for (size_t i = static_cast<size_t>(comm.rank()); i < held_out.size(); i += static_cast<size_t>(comm.size()))
+    mine.push_back(held_out[i]);
+  net.train(false);
+  constexpr size_t kBatch = 16;
+  for (size_t start = 0; start < mine.size(); start += kBatch) {
+    const dataset::Batch batch =
+        reader.read(std::vector<int64_t>(mine.begin() + static_cast<long>(start), mine.begin() + static_cast<long>(std::min(mine.size(), start + kBatch))));
+    const std::vector<at::Tensor> labels = segmenter::predict_labels(net, info, batch.images.unbind(0), device, precision);
+    for (size_t j = 0; j < labels.size(); ++j) confusion.add(labels[j], batch.masks[static_cast<int64_t>(j)]);
+  }
+  net.train(true);
+  at::Tensor counts = confusion.counts().to(comm.device()).contiguous();
+  comm.allreduce(counts);
+  std::vector<int64_t> identity(static_cast<size_t>(classes));
+  for (int64_t c = 0; c < classes; ++c) identity[static_cast<size_t>(c)] = c;
+  const evaluate::Scores scores = evaluate::score(counts.to(at::kCPU), identity);
+  return {scores.mean_iou, scores.pixel_accuracy, scores.iou};
+}
+
+// SHA-256 over every tensor's name and bytes, in state order: equal weights, equal digest.
+std::string weights_digest(const segmenter::Segmenter& net) {
+  Sha256 hash;
+  for (const auto& [name, tensor] : net.state()) {
+    const at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
+    hash.update(name.data(), name.size());
+    hash.update(t.data_ptr(), static_cast<size_t>(t.numel() * t.element_size()));
+  }
+  return Sha256::to_hex(hash.finish());
+}
+
+void write_curves(const std::string& metrics_path, const std::string& png) {
+  Curve loss{"training loss", {}, {}, {31, 119, 180}}, miou{"validation mIoU", {}, {}, {214, 39, 40}};
+  for (const auto& record : train::MetricsLog::read(metrics_path)) {
+    if (record.contains("loss")) loss.x.push_back(record["step"].get<double>()), loss.y.push_back(record["loss"].get<double>());
+    if (record.contains("val_miou") && record["val_miou"].is_number())
+      miou.x.push_back(record["step"].get<double>()), miou.y.push_back(record["val_miou"].get<double>());
+  }
+  // A running mean over ~2 % of the steps: the trend, not each batch's noise.
+  Curve smooth = loss;
+  smooth.title = "training loss (running mean)";
+  const size_t window = std::max<size_t>(1, loss.y.size() / 50);
+  double sum = 0;
+  for (size_t i = 0; i < loss.y.size(); ++i) {
+    sum += loss.y[i] - (i >= window ? loss.y[i - window] : 0.0);
+    smooth.y[i] = sum / static_cast<double>(std::min(i + 1, window));
+  }
+  write_png(png, plot_curves({smooth, miou}));
+}
+
+enum class Start { Fresh, Resume };
+
+Start decide_start(const TrainOptions& o, const std::string& checkpoint) {
+  const bool have_checkpoint = fs::exists(checkpoint);
+  if (o.force) {
+    std::error_code ignored;
+    fs::remove(checkpoint, ignored);
+    return Start::Fresh;
+  }
+  if (o.resume) {
+    if (have_checkpoint) return Start::Resume;
+    log::warn("--resume: no checkpoint {}; starting afresh", checkpoint);
+    return Start::Fresh;
+  }
+  if (have_checkpoint)
+    throw OutputError(checkpoint + " holds a training run: --resume continues it, --force starts afresh");
+  if (fs::exists(o.out)) throw OutputError(o.out + " exists: --force replaces it");
+  return Start::Fresh;
+}
+
+}  // namespace
+
+TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
+  validate(o);
+  const auto start_time = Clock::now();
+  const std::string checkpoint_path = beside(o.out, o.checkpoint, ".checkpoint.pt");
+  const std::string metrics_path = beside(o.out, o.metrics, ".metrics.jsonl");
+  const std::string curves_path = beside(o.out, o.curves, ".curves.png");
+  const c10::Device device = resolve_device(o.device, comm.local_rank());
+  const c10::ScalarType precision = parse_precision(o.precision);
+  STYLESEG_CHECK(precision != c10::ScalarType::Half, ConfigError, "train: --precision float16 is not supported (use bfloat16)");
+
+  // ---- data: the held-out slice, the training pool, the batch split ----
+  const dataset::DatasetReader reader(o.data);
+  const dataset::DatasetHeader& header = reader.header();
+  const int64_t classes = static_cast<int64_t>(header.classes.size());
+  std::vector<int64_t> pool = reader.available();
+  const int64_t held = std::min<int64_t>(o.val_count, static_cast<int64_t>(pool.size()) / 2);
+  if (held < o.val_count)
+    log::warn("--val-count {}: only {} of the {} samples are held out (half at most)", o.val_count, held, pool.size());
+  const std::vector<int64_t> held_out(pool.end() - held, pool.end());
+  pool.resize(pool.size() - static_cast<size_t>(held));
+  STYLESEG_CHECK(o.batch % comm.size() == 0, ConfigError,
+                 "train: --batch " + std::to_string(o.batch) + " must be divisible by the number of ranks (" +
+                     std::to_string(comm.size()) + "): the global batch is split evenly");
+  STYLESEG_CHECK(static_cast<int64_t>(pool.size()) >= o.batch, ConfigError,
+                 "train: --batch " + std::to_string(o.batch) + " is larger than the " + std::to_string(pool.size()) +
+                     " training samples of " + o.data);
+  const int64_t per_rank = o.batch / comm.size();
+  const int64_t steps_per_epoch = static_cast<int64_t>(pool.size()) / o.batch;
+  const train::AugmentOptions augmentation = augment_options(o, header.ignore_label);
+
+  segmenter::ModelInfo info;
+  info.classes = header.classes;
+  info.palette = header.palette;
+  info.input_size = header.size;
+  info.ignore_label = header.ignore_label;
+
+  // What a checkpoint must have been made with to be continued.
+  nlohmann::json identity_json{{"options", provenance}, {"batch", o.batch}, {"classes", header.classes},
+                               {"samples", header.count}, {"size", header.size}};
+  if (header.attributes.contains("identity")) identity_json["dataset_identity"] = header.attributes["identity"];
+  const std::string identity = identity_json.dump();
+
+  const Start start = static_cast<Start>(
+      std::stoi(comm::decide_on_root(comm, [&] { return std::to_string(static_cast<int>(decide_start(o, checkpoint_path))); })));
+
+  // ---- the model and optimiser, fresh or from the checkpoint; identical on every rank ----
+  at::manual_seed(o.seed);
+  segmenter::Segmenter net(classes);
+  if (!o.init.empty() && start == Start::Fresh) net.load_torchvision(o.init);
+  net.to(device);
+  net.train(true);
+  train::Optimizer optimizer(net.parameters(), {o.optimizer, o.weight_decay, 0.9, 0.999, 1e-8, o.momentum});
+  int64_t step = 0;
+  if (start == Start::Resume) {
+    const train::TrainingState state = train::load_checkpoint(checkpoint_path);
+    if (state.identity != identity)
+      throw ConfigError("--resume: " + checkpoint_path + " was made by a different training job (" +
+                        first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(state.identity), "in the checkpoint") +
+                        "); --force starts afresh");
+    net.load_state(state.model, /*backbone_only=*/false, checkpoint_path);
+    optimizer.load_state(state.optimizer, checkpoint_path);
+    step = state.step;
+    log::info("resuming from {} at step {} of {}", checkpoint_path, step, o.steps);
+  }
+  train::GradientSync::broadcast(comm, buffers_and_parameters(net));
+  if (o.sync_bn && comm.size() > 1)
+    net.set_batch_norm_override([&comm](const at::Tensor& x, const segmenter::BatchNormLayer& l) {
+      return train::sync_batch_norm(x, l.weight, l.bias, l.running_mean, l.running_var, l.momentum, l.eps, comm);
+    });
+  train::GradientSync sync(net.parameters());
+  std::optional<train::MetricsLog> metrics;
+  if (comm.rank() == 0) metrics.emplace(metrics_path, start == Start::Resume ? step : -1);
+  log::info("training on {} ({} ranks, {} per rank, global batch {}): {} training and {} held-out samples of {} ({}x{}, "
+            "{} classes), {} steps ({:.1f} epochs), {} lr {}", device.str(), comm.size(), per_rank, o.batch, pool.size(),
+            held_out.size(), o.data, header.size, header.size, classes, o.steps,
+            static_cast<double>(o.steps) / static_cast<double>(steps_per_epoch), o.optimizer, o.lr);
+
+  const at::Tensor mean = at::tensor({info.mean[0], info.mean[1], info.mean[2]}, at::TensorOptions(device)).view({1, 3, 1, 1});
+  const at::Tensor stdev = at::tensor({info.std[0], info.std[1], info.std[2]}, at::TensorOptions(device)).view({1, 3, 1, 1});
+  auto checkpoint = [&] {
+    share_running_statistics(comm, net);
+    if (comm.rank() == 0) {
+      train::TrainingState state{step, identity, net.state(), optimizer.state(), o.seed};
+      train::save_checkpoint(checkpoint_path, state);
+    }
+    comm.barrier();
+  };
+
+  // ---- the steps ----
+  TrainSummary summary;
+  Progress progress("train", o.steps, comm.rank() == 0, "steps");
+  progress.advance(step);
+  std::unique_ptr<dataset::BatchLoader> loader;
+  int64_t loader_epoch = -1;
+  const int64_t log_every = std::max<int64_t>(1, o.steps / 20);
+  bool stopped = false;
+  while (step < o.steps) {
+    const int64_t epoch = step / steps_per_epoch, position = step % steps_per_epoch;
+    if (!loader || epoch != loader_epoch) {
+      // This rank's share of the epoch from `position` on; the incomplete last batch is
+      // dropped, so every rank's every batch has per_rank samples.
+      std::vector<int64_t> order = dataset::shard_epoch(pool, epoch, o.seed, comm.rank(), comm.size());
+      order = std::vector<int64_t>(order.begin() + position * per_rank, order.begin() + steps_per_epoch * per_rank);
+      loader.reset();  // one reading thread at a time
+      loader = std::make_unique<dataset::BatchLoader>(
+          reader, std::move(order), per_rank, 2, [&, first = step](dataset::Batch& batch, int64_t number) {
+            augment_batch(batch, augmentation, o.seed, first + number, classes, o.data);
+          });
+      loader_epoch = epoch;
+    }
+    const auto step_start = Clock::now();
+    const std::optional<dataset::Batch> batch = loader->next();
+    STYLESEG_CHECK(batch.has_value(), Error, "train: the data loader ended early (step " + std::to_string(step) + ")");
+    const at::Tensor images = (batch->images.to(device) - mean) / stdev;
+    const at::Tensor labels = batch->masks.to(device);
+
+    optimizer.zero_grad();
+    at::Tensor loss;
+    {
+      AutocastScope autocast(device, precision);
+      loss = segmentation_loss(net.forward(images), labels, header.ignore_label);
+    }
+    loss.backward();
+    sync.average(comm);
+    const double lr = train::poly_learning_rate(o.lr, step, o.steps, o.lr_power);
+    optimizer.step(lr);
+    ++step;
+
+    // One collective for the log and the stop decision: [loss sum, time limit passed on rank 0].
+    const bool over_time = comm.rank() == 0 && o.time_limit > 0 && seconds_since(start_time) > o.time_limit;
+    at::Tensor shared = at::stack({loss.detach().to(at::kCPU, at::kDouble), at::scalar_tensor(over_time ? 1.0 : 0.0, at::kDouble)})
+                            .to(comm.device());
+    comm.allreduce(shared);
+    const at::Tensor host = shared.to(at::kCPU);
+    summary.final_loss = host[0].item<double>() / comm.size();
+    stopped = host[1].item<double>() > 0 && step < o.steps;
+    const double step_seconds = seconds_since(step_start);
+    if (metrics)
+      metrics->append({{"step", step}, {"epoch", epoch}, {"loss", summary.final_loss}, {"lr", lr},
+                       {"images_per_second", static_cast<double>(o.batch) / step_seconds}, {"seconds", seconds_since(start_time)}});
+    progress.advance(1);
+    if (step % log_every == 0) log::info("step {}/{}: loss {:.4f}, lr {:.3g}", step, o.steps, summary.final_loss, lr);
+    fault_injection_point("train-step", comm.rank(), step);
+
+    if (step == o.steps || stopped || step % o.checkpoint_every == 0) checkpoint();
+    if (held > 0 && (step == o.steps || step % o.val_every == 0)) {
+      share_running_statistics(comm, net);
+      const Validation v = run_validation(net, info, reader, held_out, comm, device, precision);
+      summary.val_miou = v.miou;
+      if (metrics) metrics->append({{"step", step}, {"val_miou", v.miou}, {"val_pixel_accuracy", v.pixel_accuracy}, {"val_iou", v.iou}});
+      log::info("step {}: validation mIoU {:.4f}, pixel accuracy {:.4f} on {} held-out samples", step, v.miou,
+                v.pixel_accuracy, held_out.size());
+    }
+    if (stopped) break;
+  }
+  loader.reset();
+  summary.steps_done = step;
+  summary.seconds = seconds_since(start_time);
+  if (stopped) {
+    summary.complete = false;
+    log::warn("stopped at --time-limit after step {} of {}; run again with --resume to continue from {}", step, o.steps,
+              checkpoint_path);
+    return summary;
+  }
+  progress.finish();
+
+  // ---- the exported model (rank 0's weights are every rank's) ----
+  share_running_statistics(comm, net);
+  if (comm.rank() == 0) {
+    info.provenance = {{"dataset", o.data}, {"dataset_samples", header.count}, {"options", provenance},
+                       {"batch", o.batch}, {"ranks", comm.size()}, {"steps", o.steps}, {"final_loss", summary.final_loss},
+                       {"weights_sha256", weights_digest(net)}, {"styleseg_version", STYLESEG_VERSION}};
+    if (summary.val_miou >= 0) info.provenance["val_miou"] = summary.val_miou;
+    segmenter::save_model(o.out, net, info);
+    write_curves(metrics_path, curves_path);
+    log::info("wrote the model {} (weights SHA-256 {}), metrics {} and curves {}", o.out,
+              info.provenance["weights_sha256"].get<std::string>().substr(0, 16), metrics_path, curves_path);
+  }
+  comm.barrier();
+  return summary;
+}
+
+}  // namespace styleseg::stages

@@ -1,0 +1,81 @@
+// Stage 6, train: distils the synthetic dataset (dataset/dataset_file.h) into the dilated
+// ResNet-18 segmenter, data-parallel over ranks.
+//
+// Every rank holds the whole model (identical initial weights: rank 0's, broadcast). Each
+// step, rank r takes its share of the global batch (global / ranks samples: the global
+// batch, and so the result, does not depend on the number of ranks), augments it
+// (train/augment.h, keyed by (seed, step, sample)), computes the cross-entropy (ignore
+// label 255) and its gradient, and the gradients are averaged over ranks in flat buckets
+// (train/gradient_sync.h) before the same optimiser step on every rank. BatchNorm uses
+// each rank's own batch statistics by default; `sync_bn` uses the union batch's
+// (train/sync_batchnorm.h), which also makes N ranks compute what one rank does.
+//
+// Outputs:
+//   out                    the exported model (models/segmenter/model_file.h), at the end
+//   checkpoint             rank 0, atomically, every `checkpoint_every` steps and at the end
+//                          (train/checkpoint.h); `resume` continues from it to the same
+//                          weights an uninterrupted run ends with
+//   metrics                JSONL: loss, learning rate and speed per step; validation mIoU
+//                          every `val_every` steps on the held-out last `val_count` samples
+//   curves                 PNG of the loss and validation mIoU curves
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace styleseg::comm {
+class Communicator;
+}
+
+namespace styleseg::stages {
+
+struct TrainOptions {
+  std::string data;                 // dataset.h5
+  std::string out;                  // the exported model (seg.pt)
+  std::string checkpoint;           // "": OUT.checkpoint
+  std::string metrics;              // "": OUT.metrics.jsonl
+  std::string curves;               // "": OUT.curves.png
+  std::string init;                 // torchvision resnet18 state dict for the backbone ("": random)
+  int64_t steps = 1000;             // the seed's 1000 iterations
+  int64_t batch = 16;               // global batch (split evenly over ranks)
+  std::string optimizer = "adam";   // adam | sgd
+  double lr = 1e-4;
+  double weight_decay = 1e-4;
+  double momentum = 0.9;            // SGD
+  double lr_power = 0.9;            // poly decay
+  bool sync_bn = false;
+  // Augmentation (train/augment.h).
+  int64_t crop = 0;                 // 0: the dataset's size
+  double scale_min = 0.75, scale_max = 1.25;
+  double flip = 0.5;
+  std::string flip_pairs;           // "3:4,5:6"
+  double brightness = 0.2, contrast = 0.2, saturation = 0.2;
+  double blur = 0.2, blur_sigma = 1.5;
+  double noise = 0.02;
+  // Validation and bookkeeping.
+  int64_t val_count = 64;           // held-out samples (the last available ones); 0: none
+  int64_t val_every = 200;
+  int64_t checkpoint_every = 100;
+  uint64_t seed = 0;
+  std::string device = "auto";
+  std::string precision = "float32";  // or bfloat16 (autocast; on GPUs)
+  bool resume = false;
+  bool force = false;
+  double time_limit = 0;            // seconds; stop at a checkpoint after it passes (exit 75)
+};
+
+struct TrainSummary {
+  int64_t steps_done = 0;
+  bool complete = true;
+  double final_loss = 0;
+  double val_miou = -1;             // last validation (-1: none)
+  double seconds = 0;
+};
+
+// Collective.
+TrainSummary train(const TrainOptions& options, comm::Communicator& comm, const nlohmann::json& provenance);
+
+}  // namespace styleseg::stages
