@@ -108,10 +108,9 @@ void augment_batch(dataset::Batch& batch, const train::AugmentOptions& a, uint64
   batch.masks = at::stack(masks);
 }
 
-// Cross-entropy averaged over the pixels that are not ignored (0 when all are).
-at::Tensor segmentation_loss(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_label) {
-  const at::Tensor total = at::cross_entropy_loss(logits.to(at::kFloat), labels, {}, at::Reduction::Sum, ignore_label);
-  return total / (labels != ignore_label).sum().clamp_min(1);
+// Cross-entropy summed over the pixels that are not ignored.
+at::Tensor cross_entropy_sum(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_label) {
+  return at::cross_entropy_loss(logits.to(at::kFloat), labels, {}, at::Reduction::Sum, ignore_label);
 }
 
 std::vector<at::Tensor> buffers_and_parameters(const segmenter::Segmenter& net) {
@@ -329,26 +328,30 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     STYLESEG_CHECK(batch.has_value(), Error, "train: the data loader ended early (step " + std::to_string(step) + ")");
     const at::Tensor images = (batch->images.to(device) - mean) / stdev;
     const at::Tensor labels = batch->masks.to(device);
-
+    // The loss is the mean over every labelled pixel of the global batch (crops padded with
+    // the ignore label leave ranks with different counts): rank r's share is its sum over
+    // the global count, times the ranks, since gradients are averaged.
+    const int64_t labelled = std::max<int64_t>(
+        1, comm::allreduce_sum(comm, (batch->masks != header.ignore_label).sum().item<int64_t>()));
     optimizer.zero_grad();
     at::Tensor loss;
     {
       AutocastScope autocast(device, precision);
-      loss = segmentation_loss(net.forward(images), labels, header.ignore_label);
+      loss = cross_entropy_sum(net.forward(images), labels, header.ignore_label) / static_cast<double>(labelled);
     }
-    loss.backward();
+    (loss * static_cast<double>(comm.size())).backward();
     sync.average(comm);
     const double lr = train::poly_learning_rate(o.lr, step, o.steps, o.lr_power);
     optimizer.step(lr);
     ++step;
 
-    // One collective for the log and the stop decision: [loss sum, time limit passed on rank 0].
+    // One collective for the log and the stop decision: [loss, time limit passed on rank 0].
     const bool over_time = comm.rank() == 0 && o.time_limit > 0 && seconds_since(start_time) > o.time_limit;
     at::Tensor shared = at::stack({loss.detach().to(at::kCPU, at::kDouble), at::scalar_tensor(over_time ? 1.0 : 0.0, at::kDouble)})
                             .to(comm.device());
     comm.allreduce(shared);
     const at::Tensor host = shared.to(at::kCPU);
-    summary.final_loss = host[0].item<double>() / comm.size();
+    summary.final_loss = host[0].item<double>();
     stopped = host[1].item<double>() > 0 && step < o.steps;
     const double step_seconds = seconds_since(step_start);
     if (metrics)

@@ -31,7 +31,9 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
                             at::Tensor running_mean, at::Tensor running_var, double momentum, double eps,
                             comm::Communicator* comm) {
     const int64_t channels = x.size(1);
-    const at::Tensor xf = x.to(at::kFloat);
+    // Reduced precision (autocast) is computed in float32, as nn.BatchNorm2d does.
+    const at::ScalarType compute = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    const at::Tensor xf = x.to(compute);
     const double local_count = static_cast<double>(x.numel() / channels);
     const at::Tensor local = at::stack({xf.sum({0, 2, 3}).to(at::kDouble), (xf * xf).sum({0, 2, 3}).to(at::kDouble),
                                         at::full({channels}, local_count, xf.options().dtype(at::kDouble))});
@@ -45,12 +47,12 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
       running_mean.mul_(1 - momentum).add_(mean.to(running_mean.scalar_type()), momentum);
       running_var.mul_(1 - momentum).add_((var * count / (count - 1).clamp_min(1)).to(running_var.scalar_type()), momentum);
     }
-    const at::Tensor mean_f = mean.to(at::kFloat).view({1, -1, 1, 1}), invstd_f = invstd.to(at::kFloat).view({1, -1, 1, 1});
+    const at::Tensor mean_f = mean.to(compute).view({1, -1, 1, 1}), invstd_f = invstd.to(compute).view({1, -1, 1, 1});
     const at::Tensor x_hat = (xf - mean_f) * invstd_f;
-    ctx->save_for_backward({x_hat, weight, invstd.to(at::kFloat)});
+    ctx->save_for_backward({x_hat, weight, invstd.to(compute)});
     ctx->saved_data["comm"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(comm));
     ctx->saved_data["count"] = count[0].item<double>();
-    return (x_hat * weight.to(at::kFloat).view({1, -1, 1, 1}) + bias.to(at::kFloat).view({1, -1, 1, 1})).to(x.scalar_type());
+    return (x_hat * weight.to(compute).view({1, -1, 1, 1}) + bias.to(compute).view({1, -1, 1, 1})).to(x.scalar_type());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -59,12 +61,12 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     const at::Tensor& weight = saved[1];
     const at::Tensor& invstd = saved[2];
     const double count = ctx->saved_data["count"].toDouble();
-    const at::Tensor dy = grad_outputs[0].to(at::kFloat);
+    const at::Tensor dy = grad_outputs[0].to(x_hat.scalar_type());
     const at::Tensor local_dy = dy.sum({0, 2, 3}), local_dy_xhat = (dy * x_hat).sum({0, 2, 3});
-    const at::Tensor total = allreduce_sums(communicator_of(ctx), at::stack({local_dy, local_dy_xhat})).to(at::kFloat);
+    const at::Tensor total = allreduce_sums(communicator_of(ctx), at::stack({local_dy, local_dy_xhat})).to(x_hat.scalar_type());
     const at::Tensor mean_dy = (total[0] / count).view({1, -1, 1, 1});
     const at::Tensor mean_dy_xhat = (total[1] / count).view({1, -1, 1, 1});
-    const at::Tensor dx = (dy - mean_dy - x_hat * mean_dy_xhat) * (weight.to(at::kFloat) * invstd).view({1, -1, 1, 1});
+    const at::Tensor dx = (dy - mean_dy - x_hat * mean_dy_xhat) * (weight.to(x_hat.scalar_type()) * invstd).view({1, -1, 1, 1});
     // Parameter gradients are this rank's own: GradientSync averages them like all others.
     return {dx.to(grad_outputs[0].scalar_type()), local_dy_xhat.to(weight.scalar_type()),
             local_dy.to(weight.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};

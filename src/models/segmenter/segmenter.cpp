@@ -136,6 +136,7 @@ int64_t Segmenter::classes() const { return impl_->classes; }
 void Segmenter::train(bool on) { impl_->net->train(on); }
 void Segmenter::set_batch_norm_override(BatchNormOverride normalise) { *impl_->net->norm_override = std::move(normalise); }
 void Segmenter::to(c10::Device device) { impl_->net->to(device); }
+void Segmenter::to(c10::ScalarType dtype) { impl_->net->to(dtype); }
 std::vector<at::Tensor> Segmenter::parameters() const { return impl_->net->parameters(); }
 
 NamedTensors Segmenter::state() const {

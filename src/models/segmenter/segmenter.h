@@ -52,6 +52,7 @@ class Segmenter {
   // batch's statistics (empty: nn.BatchNorm2d's behaviour). Evaluation mode is unchanged.
   void set_batch_norm_override(BatchNormOverride normalise);
   void to(c10::Device device);
+  void to(c10::ScalarType dtype);  // float64 for exact comparisons in tests
   std::vector<at::Tensor> parameters() const;   // trainable, in a fixed order
   NamedTensors state() const;                   // parameters and buffers, by name
 
