@@ -17,7 +17,7 @@ int evaluate_main(const std::vector<std::string>& args) {
       .add("classes", &o.classes, "ground-truth classes (0: the largest label seen + 1)")
       .add("labels", &o.labels, "predicted labels (0: the largest label seen + 1)")
       .add("ignore-label", &o.ignore_label, "ground-truth value that is not scored")
-      .add_optional("merge", &o.merge, "merge ground-truth classes first: celebamask-hq, openeds, a file, or '0:bg;4,5:eyes'")
+      .add_optional("merge", &o.merge, "merge ground-truth classes first: celebamask-hq, celeba-mask8, openeds, a file, or '0:bg;4,5:eyes'")
       .add_optional("out", &o.out, "JSON report")
       .add_optional("confusion", &o.confusion, "PNG of the row-normalised confusion matrix");
   return run_command(set, args, [&](comm::Communicator& comm) {

@@ -83,6 +83,8 @@ const char* merge_preset(const std::string& name) {
   if (name == "celebamask-hq")
     return "0:background;1:skin;2:nose;3:eyeglasses;4,5:eyes;6,7:brows;8,9:ears;10:mouth;11:upper lip;"
            "12:lower lip;13:hair;14:hat;17:neck;18:cloth";
+  if (name == "celeba-mask8")
+    return "0,3,14,15,16,17,18:background;1:skin;4,5:eyes;6,7:brows;8,9:ears;2:nose;10,11,12:mouth;13:hair";
   if (name == "openeds") return "0:background;1:sclera;2:iris;3:pupil";
   return nullptr;
 }

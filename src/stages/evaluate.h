@@ -32,6 +32,10 @@ struct EvaluateOptions {
 //    3 eyeglasses, 4/5 left/right eye, 6/7 brows, 8/9 ears, 10 mouth, 11 upper lip, 12 lower
 //    lip, 13 hair, 14 hat, 15 earring, 16 necklace, 17 neck, 18 cloth) with left and right
 //    merged and earring and necklace dropped, as the paper evaluates it: 14 classes.
+//  celeba-mask8: the 8 classes of the semi-supervised face-parsing benchmarks the paper
+//    compares with (Repurposing GANs, semanticGAN): background, skin, eyes, brows, ears,
+//    nose, mouth (mouth and both lips), hair. Labels with no class there (eyeglasses, hat,
+//    earring, necklace, neck, cloth) count as background.
 //  openeds: background, sclera, iris, pupil as they are.
 const char* merge_preset(const std::string& name);
 

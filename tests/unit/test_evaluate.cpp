@@ -121,5 +121,26 @@ TEST(EvaluateStage, CelebAMaskHqPresetMergesLeftAndRightAndDropsJewellery) {
   EXPECT_THROW(stages::run_evaluate(o), ConfigError);
 }
 
+TEST(EvaluateStage, CelebAMask8PresetHasEightClassesWithLipsInTheMouthAndClothInTheBackground) {
+  const std::string dir = test::scratch_dir("evaluate_mask8");
+  // gt: cloth, skin, l_eye, r_brow, u_lip, l_lip, hair, eyeglasses
+  write_png(dir + "/gt/a.png", grid({18, 1, 4, 7, 11, 12, 13, 3}, 1, 8).to(at::kByte).unsqueeze(2).contiguous());
+  // prediction in the 8 classes: background, skin, eyes, brows, mouth, mouth, hair, then skin (wrong)
+  write_png(dir + "/pred/a.png", grid({0, 1, 2, 3, 6, 6, 7, 1}, 1, 8).to(at::kByte).unsqueeze(2).contiguous());
+  stages::EvaluateOptions o;
+  o.pred = dir + "/pred";
+  o.gt = dir + "/gt";
+  o.mapping = "identity";
+  o.labels = 8;
+  o.merge = "celeba-mask8";
+  o.out = dir + "/report.json";
+  const auto summary = stages::run_evaluate(o);
+  EXPECT_NEAR(summary.pixel_accuracy, 7.0 / 8, 1e-12);  // only the eyeglasses pixel (background) is wrong
+  std::ifstream in(o.out);
+  const nlohmann::json report = nlohmann::json::parse(in);
+  EXPECT_EQ(report["classes"], 8);
+  EXPECT_EQ(report["class_names"], (std::vector<std::string>{"background", "skin", "eyes", "brows", "ears", "nose", "mouth", "hair"}));
+}
+
 }  // namespace
 }  // namespace styleseg::evaluate
