@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "io/torch_file.h"
 #include "mpi/communicator.h"
+#include "models/segmenter/model_file.h"
 #include "models/stylegan2/checkpoint.h"
 #include "models/stylegan2/feature_layer.h"
 #include "stages/inspect_dataset.h"
@@ -18,6 +19,7 @@ int inspect_main(const std::vector<std::string>& args) {
   OptionSet set("inspect",
                 "styleseg inspect --checkpoint G.pt: the generator layout and architecture styleseg reads from a\n"
                 "checkpoint, the feature layers it offers, and with --tree the whole object tree with tensor shapes.\n"
+                "styleseg inspect --checkpoint SEG.pt: a segmenter's classes, input size and training provenance.\n"
                 "styleseg inspect DATASET.h5: a synthetic dataset's samples, completeness, classes with their pixel\n"
                 "shares and provenance; --grid draws the first samples beside their masks.");
   set.add("checkpoint", &checkpoint, "checkpoint file (.pt)")
@@ -38,6 +40,10 @@ int inspect_main(const std::vector<std::string>& args) {
     }
     const io::PyValue root = io::load_torch_file(checkpoint);
     if (tree) std::printf("%s\n", io::describe_tree(root, depth).c_str());
+    if (segmenter::is_model_file(root)) {
+      std::printf("%s", segmenter::describe_model(checkpoint, segmenter::load_model(checkpoint).info).c_str());
+      return 0;
+    }
     const stylegan2::Generator g = stylegan2::generator_from_checkpoint(root, checkpoint);
     const auto& arch = g.architecture();
     std::printf("checkpoint:     %s\nlayout:         %s\narchitecture:   %s\nnum_ws:         %d\n"

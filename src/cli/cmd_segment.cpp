@@ -9,7 +9,7 @@ int segment_main(const std::vector<std::string>& args) {
   OptionSet set("segment",
                 "Applies a segmenter of `styleseg train` to PNG/JPEG images of any size (resized to the model's input\n"
                 "size and the prediction resized back). Writes OUT/NAME.png (index mask: pixel = class),\n"
-                "OUT/overlay/NAME.png (classes coloured over the image) and OUT/legend.png. Unreadable images are\n"
+                "OUT/overlay/NAME.png (classes coloured over the image) and OUT/overlay/_legend.png. Unreadable images are\n"
                 "named and skipped; the exit code is 3 when any failed. Ranks split the images.");
   set.add("model", &o.model, "seg.pt of `styleseg train`")
       .add_list("input", &o.inputs, "image files and folders of them (also as arguments without a name)")

@@ -84,7 +84,7 @@ SegmentSummary segment(const SegmentOptions& o, comm::Communicator& comm) {
   const std::vector<std::string> files = list_input_images(o.inputs);
   if (comm.rank() == 0) {
     fs::create_directories(o.out);
-    write_png((fs::path(o.out) / "legend.png").string(), make_legend(model.info.classes, colours, 480));
+    write_png((fs::path(o.out) / "overlay" / "_legend.png").string(), make_legend(model.info.classes, colours, 480));
   }
   log::info("segmenting {} images with {} ({} classes, input {}x{}) on {}", files.size(), o.model, model.info.classes.size(),
             model.info.input_size, model.info.input_size, device.str());

@@ -2,7 +2,8 @@
 // images of any size. For each input image NAME.ext it writes
 //   OUT/NAME.png           the index mask (grey PNG, pixel = class index; `evaluate --pred OUT` reads it)
 //   OUT/overlay/NAME.png   the image with the class colours blended over it
-// and OUT/legend.png (the classes and their colours). Ranks take every size-th image.
+// and OUT/overlay/_legend.png (the classes and their colours): OUT holds masks only, so
+// `evaluate --pred OUT` reads it as it is. Ranks take every size-th image.
 // An image that cannot be read is reported by name and skipped; the others are still done.
 #pragma once
 

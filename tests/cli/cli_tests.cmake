@@ -235,6 +235,60 @@ cli_test(synthesize_needs_generator_clusters ${EXPECT} 2 "holds clusters of a fe
          "${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset z --clusters 2 --out ${CLI_DIR}/clusters_z.h5 && ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_z.h5 --count 2 --out ${CLI_DIR}/never.h5")
 set_tests_properties(cli.synthesize_needs_generator_clusters PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_gen_np1")
 
+# ---- train, segment -----------------------------------------------------------------------
+# The segmenter on the dataset above (10 samples: 8 to train, 2 held out), 4 steps of a
+# global batch of 4 on 1 and 2 ranks.
+set(TRAIN_ARGS train --data ${CLI_DIR}/dataset_np1.h5 --steps 4 --batch 4 --val-count 2 --val-every 2
+    --checkpoint-every 2 --crop 32 --device cpu --seed 3)
+string(REPLACE ";" " " TRAIN_LINE "${TRAIN_ARGS}")
+foreach(np 1 2)
+  cli_test(train_np${np} ${EXPECT} 0 "validation mIoU [0-9.]+.*on 2 held-out samples(.|\n)*wrote the model .*seg.pt" -- bash -c
+           "rm -rf ${CLI_DIR}/train_np${np} && ${MPIRUN_LINE} ${np} ${S} ${TRAIN_LINE} --out ${CLI_DIR}/train_np${np}/seg.pt")
+  set_tests_properties(cli.train_np${np} PROPERTIES FIXTURES_REQUIRED cli_syn_np1 FIXTURES_SETUP cli_train_np${np}
+                       PROCESSORS ${np})
+endforeach()
+cli_test(inspect_segmenter ${EXPECT} 0 "input size: +40x40(.|\n)*classes: +2\n +0 +a +#[0-9a-f]+\n +1 +b(.|\n)*weights_sha256: +[0-9a-f]{64}" --
+         ${S} inspect --checkpoint ${CLI_DIR}/train_np1/seg.pt)
+set_tests_properties(cli.inspect_segmenter PROPERTIES FIXTURES_REQUIRED cli_train_np1)
+# Killed (rank 1 of 2, kill -9 after step 3), a resume with another learning rate refused,
+# then resumed from the step-2 checkpoint: the same weights as the uninterrupted run.
+cli_test(train_killed ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
+         "rm -rf ${CLI_DIR}/train_killed && STYLESEG_KILL_AT=train-step:1:3 ${MPIRUN_LINE} 2 ${S} ${TRAIN_LINE} --out ${CLI_DIR}/train_killed/seg.pt")
+set_tests_properties(cli.train_killed PROPERTIES FIXTURES_REQUIRED cli_syn_np1 FIXTURES_SETUP cli_train_killed)
+cli_test(train_resume_refused ${EXPECT} 2 "different training job \\(options.lr: 0.001 now, 0.0001 in the checkpoint\\)" --
+         ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --lr 0.001 --resume --out ${CLI_DIR}/train_killed/seg.pt)
+set_tests_properties(cli.train_resume_refused PROPERTIES FIXTURES_REQUIRED cli_train_killed FIXTURES_SETUP cli_train_refused)
+cli_test(train_resume ${EXPECT} 0 "resuming from .*at step 2 of 4" --
+         ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --resume --out ${CLI_DIR}/train_killed/seg.pt)
+set_tests_properties(cli.train_resume PROPERTIES FIXTURES_REQUIRED "cli_train_killed;cli_train_refused"
+                     FIXTURES_SETUP cli_train_resumed)
+cli_test(train_resumed_same_weights bash -c
+         "a=$(${S} inspect --checkpoint ${CLI_DIR}/train_np2/seg.pt | grep weights_sha256) && b=$(${S} inspect --checkpoint ${CLI_DIR}/train_killed/seg.pt | grep weights_sha256) && echo \"$a / $b\" && [ -n \"$a\" ] && [ \"$a\" = \"$b\" ] && echo same")
+set_tests_properties(cli.train_resumed_same_weights PROPERTIES FIXTURES_REQUIRED "cli_train_np2;cli_train_resumed"
+                     PASS_REGULAR_EXPRESSION "\nsame")
+cli_test(train_existing_output_refused ${EXPECT} 4 "holds a training run: --resume continues it, --force starts afresh" --
+         ${S} ${TRAIN_ARGS} --out ${CLI_DIR}/train_np1/seg.pt)
+set_tests_properties(cli.train_existing_output_refused PROPERTIES FIXTURES_REQUIRED cli_train_np1)
+cli_test(train_uneven_batch ${EXPECT} 2 "--batch 3 must be divisible by the number of ranks \\(2\\)" --
+         ${MPIRUN} 2 ${S} train --data ${CLI_DIR}/dataset_np1.h5 --batch 3 --out ${CLI_DIR}/never/seg.pt)
+set_tests_properties(cli.train_uneven_batch PROPERTIES FIXTURES_REQUIRED cli_syn_np1)
+cli_test(train_not_a_dataset ${EXPECT} 3 "g.pt" -- ${S} train --data ${CLI_DIR}/g.pt --out ${CLI_DIR}/never/seg.pt)
+set_tests_properties(cli.train_not_a_dataset PROPERTIES FIXTURES_REQUIRED cli_generator)
+
+# segment: the generated PNGs (32x32; the model's input is 40x40) and an unreadable file on
+# 2 ranks: masks and overlays for every readable image, the bad one named, exit 3; the
+# masks are what evaluate reads.
+cli_test(segment_np2 ${EXPECT} 3 "skipped: cannot read image .*broken.png(.|\n)*segmented 10 images .*1 failed" -- bash -c
+         "rm -rf ${CLI_DIR}/segmented && echo junk > ${CLI_DIR}/broken.png && ${MPIRUN_LINE} 2 ${S} segment --model ${CLI_DIR}/train_np1/seg.pt --input ${CLI_DIR}/png_np1 ${CLI_DIR}/broken.png --out ${CLI_DIR}/segmented --batch 3")
+set_tests_properties(cli.segment_np2 PROPERTIES FIXTURES_REQUIRED "cli_train_np1;cli_gen_np1" FIXTURES_SETUP cli_segmented)
+cli_test(segment_outputs ${EXPECT} 0 "^10 10 1$" -- bash -c
+         "echo $(ls ${CLI_DIR}/segmented/*.png | wc -l) $(ls ${CLI_DIR}/segmented/overlay/sample_*.png | wc -l) $(ls ${CLI_DIR}/segmented/overlay/_legend.png | wc -l)")
+set_tests_properties(cli.segment_outputs PROPERTIES FIXTURES_REQUIRED cli_segmented)
+cli_test(segment_masks_evaluate ${EXPECT} 0 "evaluated 10 image\\(s\\)(.|\n)*mIoU 100.00%" --
+         ${S} evaluate --pred ${CLI_DIR}/segmented --gt ${CLI_DIR}/segmented --mapping identity --classes 2 --labels 2)
+set_tests_properties(cli.segment_masks_evaluate PROPERTIES FIXTURES_REQUIRED cli_segmented)
+cli_test(segment_missing_model ${EXPECT} 3 "nope.pt" -- ${S} segment --model ${CLI_DIR}/nope.pt --input ${CLI_DIR} --out ${CLI_DIR}/never)
+
 # ---- evaluate ----------------------------------------------------------------------------
 cli_test(evaluate_missing_folder ${EXPECT} 3 "--gt .*no_such_gt: not a folder" --
          ${S} evaluate --pred ${CLI_DIR} --gt ${CLI_DIR}/no_such_gt)

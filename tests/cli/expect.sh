@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # expect.sh EXIT REGEX -- COMMAND...
 # Runs COMMAND (with a time limit, so a hang fails); passes when its exit code is EXIT
-# ("nonzero" for any failure) and its output matches REGEX.
+# ("nonzero" for any failure) and its output (stdout and stderr, as one text) matches REGEX.
 set -u
 want=$1; regex=$2; shift 3
 out=$(timeout 120 "$@" 2>&1); code=$?
@@ -12,5 +12,6 @@ if [ "$want" = nonzero ]; then
 else
   [ $code -eq "$want" ] || { echo "expect.sh: expected exit $want, got $code"; exit 1; }
 fi
-echo "$out" | grep -Eq -- "$regex" || { echo "expect.sh: output does not match /$regex/"; exit 1; }
+# Bash's own extended regex over the whole output: '.' and '\n' in REGEX span lines.
+[[ $out =~ $regex ]] || { echo "expect.sh: output does not match /$regex/"; exit 1; }
 echo "expect.sh: ok (exit $code)"

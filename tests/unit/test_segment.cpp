@@ -108,7 +108,7 @@ TEST(Segment, WritesMasksAndOverlaysAndSkipsUnreadableImagesByName) {
   const at::Tensor expected = predict_labels(loaded.net, loaded.info, {read_image(dir + "/in/wide.png")}, c10::Device(c10::kCPU))[0];
   EXPECT_TRUE(at::equal(mask.to(at::kLong), expected));
   EXPECT_EQ(read_image(dir + "/out/overlay/small.png").sizes(), (std::vector<int64_t>{20, 20, 3}));
-  EXPECT_TRUE(std::filesystem::exists(dir + "/out/legend.png"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/out/overlay/_legend.png"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/out/broken.png"));
 }
 

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <ATen/core/ivalue.h>
 
+#include <cstdio>
+
 #include "core/error.h"
 #include "io/torch_file.h"
 #include "io/torch_save.h"
@@ -41,10 +43,36 @@ void save_model(const std::string& path, const Segmenter& net, const ModelInfo& 
   io::save_torch_file(path, root);
 }
 
+bool is_model_file(const io::PyValue& root) {
+  return root.is_dict() && root.contains("format") && root.at("format").is_string() && root.at("format").as_string() == kFormat;
+}
+
+std::string describe_model(const std::string& path, const ModelInfo& info) {
+  std::string text = "segmenter:      " + path + " (dilated ResNet-18, output stride 8)\n";
+  text += "input size:     " + std::to_string(info.input_size) + "x" + std::to_string(info.input_size) + "\n";
+  char line[160];
+  std::snprintf(line, sizeof(line), "normalisation:  mean %.3f %.3f %.3f, std %.3f %.3f %.3f\n", info.mean[0], info.mean[1],
+                info.mean[2], info.std[0], info.std[1], info.std[2]);
+  text += line;
+  text += "classes:        " + std::to_string(info.classes.size()) + "\n";
+  for (size_t c = 0; c < info.classes.size(); ++c) {
+    std::snprintf(line, sizeof(line), "  %3zu  %-20s #%02x%02x%02x\n", c, info.classes[c].c_str(), info.palette[c][0],
+                  info.palette[c][1], info.palette[c][2]);
+    text += line;
+  }
+  for (const char* key : {"dataset", "steps", "batch", "ranks", "final_loss", "val_miou", "weights_sha256", "styleseg_version"})
+    if (info.provenance.contains(key)) {
+      const auto& value = info.provenance[key];
+      std::snprintf(line, sizeof(line), "%-16s%s\n", (std::string(key) + ":").c_str(),
+                    value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
+      text += line;
+    }
+  return text;
+}
+
 LoadedModel load_model(const std::string& path) {
   const io::PyValue root = io::load_torch_file(path);
-  STYLESEG_CHECK(root.is_dict() && root.contains("format") && root.at("format").is_string() &&
-                     root.at("format").as_string() == kFormat,
+  STYLESEG_CHECK(is_model_file(root),
                  InputError, path + " is not a styleseg segmenter (no format '" + kFormat + "'; export one with styleseg train)");
   const int64_t version = root.at("format_version").as_int();
   STYLESEG_CHECK(version <= kFormatVersion, InputError,

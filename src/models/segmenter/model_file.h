@@ -20,6 +20,10 @@
 
 #include "models/segmenter/segmenter.h"
 
+namespace styleseg::io {
+class PyValue;
+}
+
 namespace styleseg::segmenter {
 
 struct ModelInfo {
@@ -43,6 +47,12 @@ void save_model(const std::string& path, const Segmenter& net, const ModelInfo& 
 // Throws InputError naming the file and what is wrong (not a model file, a missing entry,
 // weights that do not fit the class count).
 LoadedModel load_model(const std::string& path);
+
+// True when `root` (a loaded torch file) is an exported segmenter.
+bool is_model_file(const io::PyValue& root);
+
+// What `styleseg inspect` prints: classes and colours, input size, normalisation, provenance.
+std::string describe_model(const std::string& path, const ModelInfo& info);
 
 // The colour table as uint8 [classes, 3], for visualize.h.
 at::Tensor palette_tensor(const ModelInfo& info);
