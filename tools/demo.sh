@@ -21,10 +21,13 @@ run() {
 }
 run init-gan --job "$JOB" --out "$OUT/generator.pt"
 run generate --job "$JOB" --checkpoint "$OUT/generator.pt" --out "$OUT/samples.h5" --grid "$OUT/samples.png" \
-  --feature-grid "$OUT/features.png"
+  --feature-grid "$OUT/features.png" --png-dir "$OUT/samples"
 run cluster --job "$JOB" --checkpoint "$OUT/generator.pt" --out "$OUT/clusters.h5" --preview "$OUT/clusters.png"
 run synthesize --job "$JOB" --checkpoint "$OUT/generator.pt" --clusters "$OUT/clusters.h5" --out "$OUT/dataset.h5" \
   --grid "$OUT/dataset.png" --force
+run train --job "$JOB" --data "$OUT/dataset.h5" --out "$OUT/seg.pt" --force
+run segment --job "$JOB" --model "$OUT/seg.pt" --input "$OUT/samples" --out "$OUT/segmented"
+"$BIN" inspect --checkpoint "$OUT/seg.pt" > "$OUT/segmenter.txt"
 "$BIN" inspect "$OUT/dataset.h5" > "$OUT/dataset.txt"
 "$BIN" inspect --checkpoint "$OUT/generator.pt" > "$OUT/generator.txt"
 cat > "$OUT/report.md" <<REPORT
@@ -37,8 +40,13 @@ cat > "$OUT/report.md" <<REPORT
   (samples beside their cluster maps, legend with each cluster's pixel share)
 - synthetic dataset (samples and their masks, one class per cluster): \`$OUT/dataset.h5\`, summary in
   \`$OUT/dataset.txt\`, picture \`$OUT/dataset.png\`
+- segmenter trained on it: \`$OUT/seg.pt\` (summary with its validation mIoU in \`$OUT/segmenter.txt\`), loss
+  and validation curves \`$OUT/seg.curves.png\`, per-step metrics \`$OUT/seg.metrics.jsonl\`
+- the segmenter applied to the samples: masks in \`$OUT/segmented/\`, overlays in \`$OUT/segmented/overlay/\`
 
-Job file: \`$JOB\`. Later stages (name, distill) extend this report.
+Job file: \`$JOB\`. Later stages (rare classes, naming, the eye domain) extend this report.
 REPORT
 echo
-echo "demo done. Report: $OUT/report.md (pictures: $OUT/samples.png, $OUT/features.png, $OUT/clusters.png, $OUT/dataset.png)"
+echo "demo done. Report: $OUT/report.md (pictures: $OUT/samples.png, $OUT/features.png, $OUT/clusters.png, $OUT/dataset.png,"
+echo "  $OUT/seg.curves.png, $OUT/segmented/overlay/)"
+grep -E "^val_miou" "$OUT/segmenter.txt" | sed 's/^/segmenter /' || true

@@ -6,6 +6,10 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <algorithm>
 #include <cstdlib>
 #include <thread>
@@ -55,6 +59,17 @@ int configure_threads(int requested, int ranks_on_node) {
   }
   at::set_num_threads(threads);
   return threads;
+}
+
+void set_threads_of_this_thread(int threads) {
+  // LibTorch sets a thread's OpenMP thread count the first time the thread asks for it
+  // (to the process-wide value): ask first, then override for this thread.
+  at::get_num_threads();
+#ifdef _OPENMP
+  omp_set_num_threads(std::max(1, threads));
+#else
+  (void)threads;
+#endif
 }
 
 }  // namespace styleseg

@@ -19,6 +19,12 @@ c10::ScalarType parse_precision(const std::string& text, const std::string& opti
 // the node divided among its ranks.
 int configure_threads(int requested, int ranks_on_node);
 
+// Intra-op threads of LibTorch ops run by the calling thread only (OpenMP's per-thread
+// setting): a helper thread such as the data loader uses 1, so that its small ops do not
+// start a second team of threads competing with the compute threads for the cores.
+// No effect where LibTorch brings its own OpenMP runtime.
+void set_threads_of_this_thread(int threads);
+
 }  // namespace styleseg
 
 namespace styleseg {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/seeding.h"
 #include "io/h5.h"
@@ -80,6 +81,8 @@ BatchLoader::~BatchLoader() {
 }
 
 void BatchLoader::run() {
+  // Reading and augmenting are small ops: one thread, leaving the cores to the training step.
+  set_threads_of_this_thread(1);
   try {
     for (size_t start = 0; start < order_.size(); start += static_cast<size_t>(batch_size_)) {
       {

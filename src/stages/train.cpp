@@ -200,14 +200,11 @@ Start decide_start(const TrainOptions& o, const std::string& checkpoint) {
     fs::remove(checkpoint, ignored);
     return Start::Fresh;
   }
-  if (o.resume) {
-    if (have_checkpoint) return Start::Resume;
-    log::warn("--resume: no checkpoint {}; starting afresh", checkpoint);
-    return Start::Fresh;
-  }
+  if (o.resume && have_checkpoint) return Start::Resume;
   if (have_checkpoint)
     throw OutputError(checkpoint + " holds a training run: --resume continues it, --force starts afresh");
   if (fs::exists(o.out)) throw OutputError(o.out + " exists: --force replaces it");
+  if (o.resume) log::warn("--resume: no checkpoint {}; starting afresh", checkpoint);
   return Start::Fresh;
 }
 
