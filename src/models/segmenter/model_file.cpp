@@ -63,7 +63,7 @@ std::string describe_model(const std::string& path, const ModelInfo& info) {
   for (const char* key : {"dataset", "steps", "batch", "ranks", "final_loss", "val_miou", "weights_sha256", "styleseg_version"})
     if (info.provenance.contains(key)) {
       const auto& value = info.provenance[key];
-      std::snprintf(line, sizeof(line), "%-16s%s\n", (std::string(key) + ":").c_str(),
+      std::snprintf(line, sizeof(line), "%-18s%s\n", (std::string(key) + ":").c_str(),
                     value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
       text += line;
     }
