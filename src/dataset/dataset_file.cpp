@@ -14,9 +14,9 @@ namespace styleseg::dataset {
 
 void create_datasets(h5::File& file, const DatasetLayout& l) {
   const h5::Allocation data = l.compression > 0 ? h5::Allocation::Incremental : h5::Allocation::EarlyUnfilled;
-  file.create_dataset("images", h5::DType::U8, {l.count, l.size, l.size, 3}, {1, l.size, l.size, 3}, l.compression, data);
-  file.create_dataset("masks", l.mask_uint16 ? h5::DType::U16 : h5::DType::U8, {l.count, l.size, l.size},
-                      {1, l.size, l.size}, l.compression, data);
+  file.create_dataset("images", h5::DType::U8, {l.count, l.height, l.width, 3}, {1, l.height, l.width, 3}, l.compression, data);
+  file.create_dataset("masks", l.mask_uint16 ? h5::DType::U16 : h5::DType::U8, {l.count, l.height, l.width},
+                      {1, l.height, l.width}, l.compression, data);
   if (l.num_ws > 0)
     file.create_dataset("latents", h5::DType::F32, {l.count, l.num_ws, l.w_dim}, {1, l.num_ws, l.w_dim}, 0, data);
   // Zeroed: "not done" must be what a fresh file says.
@@ -26,16 +26,16 @@ void create_datasets(h5::File& file, const DatasetLayout& l) {
 void write_dataset(const std::string& path, const at::Tensor& images, const at::Tensor& masks,
                    const std::vector<std::string>& classes, const std::vector<std::array<uint8_t, 3>>& palette,
                    const nlohmann::json& attributes) {
-  const int64_t n = images.size(0), r = images.size(1);
-  STYLESEG_CHECK(images.dim() == 4 && images.size(2) == r && images.size(3) == 3 && images.scalar_type() == at::kByte &&
-                     masks.dim() == 3 && masks.size(0) == n && masks.size(1) == r && masks.size(2) == r,
-                 Error, "write_dataset: expected uint8 images [N, R, R, 3] and masks [N, R, R]");
+  STYLESEG_CHECK(images.dim() == 4 && images.size(3) == 3 && images.scalar_type() == at::kByte && masks.dim() == 3 &&
+                     masks.sizes() == images.sizes().slice(0, 3),
+                 Error, "write_dataset: expected uint8 images [N, H, W, 3] and masks [N, H, W]");
+  const int64_t n = images.size(0), height = images.size(1), width = images.size(2);
   STYLESEG_CHECK(!classes.empty() && classes.size() == palette.size() && classes.size() <= 255, Error,
                  "write_dataset: one palette colour per class, 1 to 255 classes");
   AtomicOutput output(path);
   {
     h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);
-    create_datasets(file, {n, r, 0, 0, false, 0});
+    create_datasets(file, {n, height, width, 0, 0, false, 0});
     h5::write_tensor_rows(file, "images", 0, images.contiguous());
     h5::write_tensor_rows(file, "masks", 0, masks.to(at::kByte).contiguous());
     h5::write_tensor_rows(file, "done", 0, at::ones({n}, at::kByte));
@@ -44,7 +44,9 @@ void write_dataset(const std::string& path, const at::Tensor& images, const at::
     file.write_string_attribute("/", "classes", nlohmann::json(classes).dump());
     file.write_string_attribute("/", "palette", colours.dump());
     file.write_int_attribute("/", "ignore_label", 255);
-    file.write_int_attribute("/", "size", r);
+    if (height == width) file.write_int_attribute("/", "size", height);
+    file.write_int_attribute("/", "height", height);
+    file.write_int_attribute("/", "width", width);
     file.write_int_attribute("/", "count", n);
     for (const auto& [name, value] : attributes.items())
       file.write_string_attribute("/", name, value.is_string() ? value.get<std::string>() : value.dump());
@@ -60,12 +62,13 @@ DatasetHeader read_header(const h5::File& file) {
     STYLESEG_CHECK(file.exists(name), InputError, path + ": no dataset '" + name + "' (not a styleseg dataset)");
   DatasetHeader h;
   const auto images = file.info("images").shape, masks = file.info("masks").shape, done = file.info("done").shape;
-  STYLESEG_CHECK(images.size() == 4 && images[3] == 3 && images[1] == images[2], InputError,
-                 path + ": 'images' must be [N, R, R, 3]");
+  STYLESEG_CHECK(images.size() == 4 && images[3] == 3, InputError, path + ": 'images' must be [N, H, W, 3]");
   h.count = images[0];
-  h.size = images[1];
-  STYLESEG_CHECK(masks == (std::vector<int64_t>{h.count, h.size, h.size}), InputError,
-                 path + ": 'masks' must be [N, R, R] like 'images'");
+  h.height = images[1];
+  h.width = images[2];
+  h.size = h.height == h.width ? h.height : 0;
+  STYLESEG_CHECK(masks == (std::vector<int64_t>{h.count, h.height, h.width}), InputError,
+                 path + ": 'masks' must be [N, H, W] like 'images'");
   STYLESEG_CHECK(done == std::vector<int64_t>{h.count}, InputError, path + ": 'done' must be [N]");
   h.mask_uint16 = file.info("masks").dtype != h5::DType::U8;
   for (const std::string& name : file.attribute_names("/")) {

@@ -1,8 +1,9 @@
 // dataset.h5: the synthetic dataset `styleseg synthesize` writes (all ranks into one file)
 // and training reads (dataset/reader.h). h5py reads it as it is.
 //
-//   images   uint8   [N, R, R, 3]          the samples, resized to R when R differs from the generator's
-//   masks    uint8   [N, R, R]             class per pixel (uint16 when there are more than 255
+//   images   uint8   [N, H, W, 3]          the samples (synthesize: H = W = R, resized to R when R differs
+//                                          from the generator's; make-eyes: any H x W)
+//   masks    uint8   [N, H, W]             class per pixel (uint16 when there are more than 255
 //                                          classes); the ignore label (255 / 65535) for dropped clusters
 //   latents  float32 [N, num_ws, w_dim]    per-layer latents used; with the checkpoint, `noise` and
 //                                          `seed` attributes they regenerate sample i (absent from
@@ -37,7 +38,8 @@ namespace styleseg::dataset {
 
 struct DatasetLayout {
   int64_t count = 0;
-  int64_t size = 0;        // R
+  int64_t height = 0;
+  int64_t width = 0;
   int64_t num_ws = 0;      // 0: no latents dataset
   int64_t w_dim = 0;
   bool mask_uint16 = false;
@@ -49,7 +51,9 @@ void create_datasets(h5::File& file, const DatasetLayout& layout);
 
 struct DatasetHeader {
   int64_t count = 0;
-  int64_t size = 0;
+  int64_t height = 0;
+  int64_t width = 0;
+  int64_t size = 0;            // height when the samples are square, else 0
   bool complete = false;
   bool mask_uint16 = false;
   int64_t ignore_label = 255;
@@ -59,7 +63,7 @@ struct DatasetHeader {
 };
 
 // Writes a whole dataset held in memory (procedural data, labelled images), serially and
-// atomically, complete: images uint8 [N, R, R, 3], masks integer [N, R, R] (values < 256,
+// atomically, complete: images uint8 [N, H, W, 3], masks integer [N, H, W] (values < 256,
 // or the ignore label 255), one name and colour per class. `attributes` are added as root
 // attributes (strings as they are, other JSON values as JSON text). Throws OutputError
 // naming the file, or Error for inconsistent arguments.

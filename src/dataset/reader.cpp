@@ -34,11 +34,11 @@ DatasetReader::DatasetReader(const std::string& path, bool allow_incomplete)
 DatasetReader::~DatasetReader() = default;
 
 Batch DatasetReader::read(const std::vector<int64_t>& indices) const {
-  const int64_t n = static_cast<int64_t>(indices.size()), r = header_.size;
+  const int64_t n = static_cast<int64_t>(indices.size()), h = header_.height, w = header_.width;
   Batch batch;
   batch.indices = at::tensor(indices, at::kLong);
-  batch.images = at::empty({n, r, r, 3}, at::kByte);
-  batch.masks = at::empty({n, r, r}, at::kLong);
+  batch.images = at::empty({n, h, w, 3}, at::kByte);
+  batch.masks = at::empty({n, h, w}, at::kLong);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   for (int64_t j = 0; j < n; ++j) {
     const int64_t i = indices[static_cast<size_t>(j)];

@@ -31,8 +31,8 @@ namespace styleseg::dataset {
 
 struct Batch {
   at::Tensor indices;  // int64 [B]
-  at::Tensor images;   // uint8 [B, R, R, 3]
-  at::Tensor masks;    // int64 [B, R, R] (class labels; the ignore label stays as stored)
+  at::Tensor images;   // uint8 [B, H, W, 3]
+  at::Tensor masks;    // int64 [B, H, W] (class labels; the ignore label stays as stored)
 };
 
 class DatasetReader {

@@ -18,7 +18,7 @@ std::string inspect_dataset(const InspectDatasetOptions& o) {
   const std::vector<int64_t>& done = reader.available();
   std::ostringstream out;
   out << "dataset:     " << o.path << "\n"
-      << "samples:     " << h.count << " of " << h.size << "x" << h.size << " pixels, " << done.size() << " done"
+      << "samples:     " << h.count << " of " << h.width << "x" << h.height << " pixels, " << done.size() << " done"
       << (h.complete ? " (complete)" : " (INCOMPLETE: synthesize --resume continues it)") << "\n"
       << "masks:       " << (h.mask_uint16 ? "uint16" : "uint8") << ", ignore label " << h.ignore_label << "\n";
 

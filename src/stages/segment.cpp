@@ -87,7 +87,7 @@ SegmentSummary segment(const SegmentOptions& o, comm::Communicator& comm) {
     write_png((fs::path(o.out) / "overlay" / "_legend.png").string(), make_legend(model.info.classes, colours, 480));
   }
   log::info("segmenting {} images with {} ({} classes, input {}x{}) on {}", files.size(), o.model, model.info.classes.size(),
-            model.info.input_size, model.info.input_size, device.str());
+            model.info.input_width, model.info.input_height, device.str());
 
   std::vector<std::string> mine;
   for (size_t i = static_cast<size_t>(comm.rank()); i < files.size(); i += static_cast<size_t>(comm.size())) mine.push_back(files[i]);

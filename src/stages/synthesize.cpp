@@ -140,7 +140,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
       }
     }
     h5::File created = h5::File::create(output.temp_path(), comm::mpi_comm_of(comm));
-    dataset::create_datasets(created, {o.count, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression});
+    dataset::create_datasets(created, {o.count, size, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression});
     nlohmann::json palette_json = nlohmann::json::array();
     for (int64_t c = 0; c < classes.num_classes(); ++c)
       palette_json.push_back({colours[c][0].item<int>(), colours[c][1].item<int>(), colours[c][2].item<int>()});

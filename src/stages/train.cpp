@@ -243,12 +243,13 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   segmenter::ModelInfo info;
   info.classes = header.classes;
   info.palette = header.palette;
-  info.input_size = header.size;
+  info.input_height = header.height;
+  info.input_width = header.width;
   info.ignore_label = header.ignore_label;
 
   // What a checkpoint must have been made with to be continued.
   nlohmann::json identity_json{{"options", provenance}, {"batch", o.batch}, {"classes", header.classes},
-                               {"samples", header.count}, {"size", header.size}};
+                               {"samples", header.count}, {"height", header.height}, {"width", header.width}};
   if (header.attributes.contains("identity")) identity_json["dataset_identity"] = header.attributes["identity"];
   const std::string identity = identity_json.dump();
 
@@ -284,7 +285,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   if (comm.rank() == 0) metrics.emplace(metrics_path, start == Start::Resume ? step : -1);
   log::info("training on {} ({} ranks, {} per rank, global batch {}): {} training and {} held-out samples of {} ({}x{}, "
             "{} classes), {} steps ({:.1f} epochs), {} lr {}", device.str(), comm.size(), per_rank, o.batch, pool.size(),
-            held_out.size(), o.data, header.size, header.size, classes, o.steps,
+            held_out.size(), o.data, header.width, header.height, classes, o.steps,
             static_cast<double>(o.steps) / static_cast<double>(steps_per_epoch), o.optimizer, o.lr);
 
   const at::Tensor mean = at::tensor({info.mean[0], info.mean[1], info.mean[2]}, at::TensorOptions(device)).view({1, 3, 1, 1});

@@ -50,17 +50,18 @@ Augmented augment(const at::Tensor& image_u8, const at::Tensor& mask_in, const A
     mask = at::upsample_nearest2d(mask.to(at::kFloat).unsqueeze(0).unsqueeze(0), {h, w})[0][0].round().to(at::kLong);
   }
   // Crop (padding with black and the ignore label where the sample is smaller).
-  const int64_t side = o.crop > 0 ? o.crop : std::max(height, width);
-  if (o.crop > 0 || image.size(1) != side || image.size(2) != side) {
-    const int64_t pad_h = std::max<int64_t>(0, side - image.size(1)), pad_w = std::max<int64_t>(0, side - image.size(2));
+  // Output: crop x crop, or the input's own size.
+  const int64_t out_h = o.crop > 0 ? o.crop : height, out_w = o.crop > 0 ? o.crop : width;
+  if (o.crop > 0 || image.size(1) != out_h || image.size(2) != out_w) {
+    const int64_t pad_h = std::max<int64_t>(0, out_h - image.size(1)), pad_w = std::max<int64_t>(0, out_w - image.size(2));
     if (pad_h > 0 || pad_w > 0) {
       image = at::constant_pad_nd(image, {0, pad_w, 0, pad_h}, 0.0);
       mask = at::constant_pad_nd(mask, {0, pad_w, 0, pad_h}, o.ignore_label);
     }
-    const int64_t top = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(image.size(1) - side + 1));
-    const int64_t left = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(image.size(2) - side + 1));
-    image = image.narrow(1, top, side).narrow(2, left, side);
-    mask = mask.narrow(0, top, side).narrow(1, left, side);
+    const int64_t top = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(image.size(1) - out_h + 1));
+    const int64_t left = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(image.size(2) - out_w + 1));
+    image = image.narrow(1, top, out_h).narrow(2, left, out_w);
+    mask = mask.narrow(0, top, out_h).narrow(1, left, out_w);
   }
   // Flip, swapping left/right classes.
   if (rng.next_uniform() < o.flip_probability) {

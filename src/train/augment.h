@@ -21,7 +21,7 @@ class SampleRng;
 namespace styleseg::train {
 
 struct AugmentOptions {
-  int64_t crop = 0;                  // output side; 0: the input size (no crop)
+  int64_t crop = 0;                  // output side (square); 0: the input's size (H x W)
   double scale_min = 1.0;            // random scale of the sample before cropping
   double scale_max = 1.0;
   double flip_probability = 0.5;     // horizontal flip
@@ -36,8 +36,8 @@ struct AugmentOptions {
 };
 
 struct Augmented {
-  at::Tensor image;  // float [3, S, S] in [0, 1] (S: crop, or the input size)
-  at::Tensor mask;   // int64 [S, S]
+  at::Tensor image;  // float [3, S, S] in [0, 1] (S: crop), or [3, H, W] without crop
+  at::Tensor mask;   // int64, the same size
 };
 
 // image uint8 [H, W, 3], mask integer [H, W].

@@ -18,11 +18,12 @@
 namespace styleseg::segmenter {
 namespace {
 
-ModelInfo three_classes(int64_t input_size) {
+ModelInfo three_classes(int64_t input_size) {  // square
   ModelInfo info;
   info.classes = {"background", "disc", "square"};
   info.palette = {{{0, 0, 0}}, {{230, 25, 75}}, {{60, 180, 75}}};
-  info.input_size = input_size;
+  info.input_height = input_size;
+  info.input_width = input_size;
   info.provenance = {{"note", "test"}};
   return info;
 }
@@ -41,7 +42,8 @@ TEST(ModelFile, SavedModelLoadsWithItsWeightsAndMetadata) {
   LoadedModel loaded = load_model(dir + "/seg.pt");
   EXPECT_EQ(loaded.info.classes, three_classes(32).classes);
   EXPECT_EQ(loaded.info.palette[1], (std::array<uint8_t, 3>{230, 25, 75}));
-  EXPECT_EQ(loaded.info.input_size, 32);
+  EXPECT_EQ(loaded.info.input_height, 32);
+  EXPECT_EQ(loaded.info.input_width, 32);
   EXPECT_EQ(loaded.info.provenance["note"], "test");
   EXPECT_FLOAT_EQ(loaded.info.mean[1], kImageMean[1]);
   const auto a = net.state(), b = loaded.net.state();

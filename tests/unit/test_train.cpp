@@ -153,7 +153,8 @@ TEST(Train, ResumedRunEndsWithBitwiseEqualWeights) {
   EXPECT_EQ(losses(dir + "/parts/seg.metrics.jsonl").size(), 6u);
   EXPECT_TRUE(std::filesystem::exists(dir + "/parts/seg.curves.png"));
   EXPECT_EQ(a.info.classes, (std::vector<std::string>{"background", "disc", "square"}));
-  EXPECT_EQ(a.info.input_size, 32);
+  EXPECT_EQ(a.info.input_height, 32);
+  EXPECT_EQ(a.info.input_width, 32);
 }
 
 TEST(Train, RefusesToOverwriteOrToResumeAnotherJob) {

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   try {
     const styleseg::dataset::DatasetReader reader(argv[1]);
     const auto& h = reader.header();
-    const double bytes_per_sample = static_cast<double>(h.size * h.size * (3 + (h.mask_uint16 ? 2 : 1)));
+    const double bytes_per_sample = static_cast<double>(h.height * h.width * (3 + (h.mask_uint16 ? 2 : 1)));
     std::printf("| order | samples/s | MB/s |\n|---|---:|---:|\n");
     for (const bool shuffle : {false, true}) {
       int64_t samples = 0;

@@ -35,7 +35,8 @@ void save_model(const std::string& path, const Segmenter& net, const ModelInfo& 
   root.insert("state_dict", weights);
   root.insert("classes", classes);
   root.insert("palette", palette);
-  root.insert("input_size", info.input_size);
+  root.insert("input_height", info.input_height);
+  root.insert("input_width", info.input_width);
   root.insert("mean", mean);
   root.insert("std", std);
   root.insert("ignore_label", info.ignore_label);
@@ -49,7 +50,7 @@ bool is_model_file(const io::PyValue& root) {
 
 std::string describe_model(const std::string& path, const ModelInfo& info) {
   std::string text = "segmenter:      " + path + " (dilated ResNet-18, output stride 8)\n";
-  text += "input size:     " + std::to_string(info.input_size) + "x" + std::to_string(info.input_size) + "\n";
+  text += "input size:     " + std::to_string(info.input_width) + "x" + std::to_string(info.input_height) + " (width x height)\n";
   char line[160];
   std::snprintf(line, sizeof(line), "normalisation:  mean %.3f %.3f %.3f, std %.3f %.3f %.3f\n", info.mean[0], info.mean[1],
                 info.mean[2], info.std[0], info.std[1], info.std[2]);
@@ -84,7 +85,8 @@ LoadedModel load_model(const std::string& path) {
     for (const auto& rgb : root.at("palette").items())
       info.palette.push_back({static_cast<uint8_t>(rgb.items().at(0).as_int()), static_cast<uint8_t>(rgb.items().at(1).as_int()),
                               static_cast<uint8_t>(rgb.items().at(2).as_int())});
-    info.input_size = root.at("input_size").as_int();
+    info.input_height = root.at("input_height").as_int();
+    info.input_width = root.at("input_width").as_int();
     for (int c = 0; c < 3; ++c) {
       info.mean[c] = static_cast<float>(root.at("mean").items().at(c).as_float());
       info.std[c] = static_cast<float>(root.at("std").items().at(c).as_float());
@@ -96,7 +98,8 @@ LoadedModel load_model(const std::string& path) {
   } catch (const std::exception& e) {
     throw InputError(path + ": the model's metadata cannot be read (" + e.what() + ")");
   }
-  STYLESEG_CHECK(!info.classes.empty() && info.palette.size() == info.classes.size() && info.input_size > 0, InputError,
+  STYLESEG_CHECK(!info.classes.empty() && info.palette.size() == info.classes.size() && info.input_height > 0 &&
+                     info.input_width > 0, InputError,
                  path + ": the model needs classes, one palette colour per class and a positive input size");
   LoadedModel model{Segmenter(static_cast<int64_t>(info.classes.size())), std::move(info)};
   model.net.load_state(io::tensor_items(root.at("state_dict")), /*backbone_only=*/false, path);

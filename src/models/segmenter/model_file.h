@@ -3,11 +3,11 @@
 //
 //   {"format": "styleseg-segmenter", "format_version": 1, "architecture": "resnet18-os8",
 //    "state_dict": {torchvision names + classifier.*: tensors},
-//    "classes": [names], "palette": [[r, g, b], ...], "input_size": R,
+//    "classes": [names], "palette": [[r, g, b], ...], "input_height": H, "input_width": W,
 //    "mean": [3 floats], "std": [3 floats], "ignore_label": 255,
 //    "provenance": JSON text (dataset, options, step, validation scores)}
 //
-// Images are resized to input_size x input_size (the training resolution), normalised
+// Images are resized to input_height x input_width (the training resolution), normalised
 // with mean/std after scaling to [0, 1], and the logits resized back.
 #pragma once
 
@@ -29,7 +29,8 @@ namespace styleseg::segmenter {
 struct ModelInfo {
   std::vector<std::string> classes;
   std::vector<std::array<uint8_t, 3>> palette;  // one colour per class
-  int64_t input_size = 0;
+  int64_t input_height = 0;
+  int64_t input_width = 0;
   std::array<float, 3> mean{kImageMean[0], kImageMean[1], kImageMean[2]};
   std::array<float, 3> std{kImageStd[0], kImageStd[1], kImageStd[2]};
   int64_t ignore_label = 255;

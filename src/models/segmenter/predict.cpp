@@ -10,17 +10,17 @@ namespace styleseg::segmenter {
 std::vector<at::Tensor> predict_labels(Segmenter& net, const ModelInfo& info, const std::vector<at::Tensor>& images,
                                        c10::Device device, c10::ScalarType precision) {
   if (images.empty()) return {};
-  const int64_t side = info.input_size;
+  const int64_t height = info.input_height, width = info.input_width;
   std::vector<at::Tensor> resized;
   for (const at::Tensor& image : images) {
     STYLESEG_CHECK(image.dim() == 3 && image.size(2) == 3 && image.scalar_type() == at::kByte, Error,
                    "predict_labels: expected uint8 images [H, W, 3]");
     at::Tensor x = image.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);
-    if (x.size(2) != side || x.size(3) != side) {
+    if (x.size(2) != height || x.size(3) != width) {
       // Antialiased when shrinking, as the synthetic images were made (no aliasing that
       // training never saw).
-      x = side < x.size(2) || side < x.size(3) ? at::_upsample_bilinear2d_aa(x, {side, side}, false)
-                                               : at::upsample_bilinear2d(x, {side, side}, false);
+      x = height < x.size(2) || width < x.size(3) ? at::_upsample_bilinear2d_aa(x, {height, width}, false)
+                                                  : at::upsample_bilinear2d(x, {height, width}, false);
     }
     resized.push_back(x);
   }
@@ -37,7 +37,7 @@ std::vector<at::Tensor> predict_labels(Segmenter& net, const ModelInfo& info, co
   for (size_t i = 0; i < images.size(); ++i) {
     at::Tensor l = logits.narrow(0, static_cast<int64_t>(i), 1);
     const int64_t h = images[i].size(0), w = images[i].size(1);
-    if (h != side || w != side) l = at::upsample_bilinear2d(l, {h, w}, /*align_corners=*/false);
+    if (h != height || w != width) l = at::upsample_bilinear2d(l, {h, w}, /*align_corners=*/false);
     labels.push_back(l.argmax(1)[0].to(at::kCPU));
   }
   return labels;
