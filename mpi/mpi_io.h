@@ -8,8 +8,11 @@
 
 namespace styleseg::comm {
 
-// Every backend spans the ranks of MPI_COMM_WORLD (NCCL is bootstrapped over it), so the
-// collective file operations of all ranks of `comm` run over it.
-inline MPI_Comm mpi_comm_of(const Communicator& /*comm*/) { return MPI_COMM_WORLD; }
+// Every distributed backend spans the ranks of MPI_COMM_WORLD (NCCL is bootstrapped over
+// it), so the collective file operations of all ranks of `comm` run over it. The local
+// backend (one rank, maybe without MPI) gets MPI_COMM_NULL: a plain serial file.
+inline MPI_Comm mpi_comm_of(const Communicator& comm) {
+  return comm.backend() == Backend::Local ? MPI_COMM_NULL : MPI_COMM_WORLD;
+}
 
 }  // namespace styleseg::comm

@@ -57,5 +57,6 @@ int synthesize_main(const std::vector<std::string>& args);
 int evaluate_main(const std::vector<std::string>& args);
 int train_main(const std::vector<std::string>& args);
 int segment_main(const std::vector<std::string>& args);
+int make_eyes_main(const std::vector<std::string>& args);
 
 }  // namespace styleseg::cli

@@ -23,6 +23,23 @@ void create_datasets(h5::File& file, const DatasetLayout& l) {
   file.create_dataset("done", h5::DType::U8, {l.count}, {}, 0, h5::Allocation::EarlyZeroed);
 }
 
+void write_dataset_attributes(h5::File& file, const std::vector<std::string>& classes,
+                              const std::vector<std::array<uint8_t, 3>>& palette, int64_t count, int64_t height,
+                              int64_t width, const nlohmann::json& extra) {
+  nlohmann::json colours = nlohmann::json::array();
+  for (const auto& rgb : palette) colours.push_back({rgb[0], rgb[1], rgb[2]});
+  file.write_string_attribute("/", "classes", nlohmann::json(classes).dump());
+  file.write_string_attribute("/", "palette", colours.dump());
+  file.write_int_attribute("/", "ignore_label", 255);
+  if (height == width) file.write_int_attribute("/", "size", height);
+  file.write_int_attribute("/", "height", height);
+  file.write_int_attribute("/", "width", width);
+  file.write_int_attribute("/", "count", count);
+  for (const auto& [name, value] : extra.items())
+    file.write_string_attribute("/", name, value.is_string() ? value.get<std::string>() : value.dump());
+  file.write_int_attribute("/", "complete", 0);
+}
+
 void write_dataset(const std::string& path, const at::Tensor& images, const at::Tensor& masks,
                    const std::vector<std::string>& classes, const std::vector<std::array<uint8_t, 3>>& palette,
                    const nlohmann::json& attributes) {
@@ -39,17 +56,7 @@ void write_dataset(const std::string& path, const at::Tensor& images, const at::
     h5::write_tensor_rows(file, "images", 0, images.contiguous());
     h5::write_tensor_rows(file, "masks", 0, masks.to(at::kByte).contiguous());
     h5::write_tensor_rows(file, "done", 0, at::ones({n}, at::kByte));
-    nlohmann::json colours = nlohmann::json::array();
-    for (const auto& rgb : palette) colours.push_back({rgb[0], rgb[1], rgb[2]});
-    file.write_string_attribute("/", "classes", nlohmann::json(classes).dump());
-    file.write_string_attribute("/", "palette", colours.dump());
-    file.write_int_attribute("/", "ignore_label", 255);
-    if (height == width) file.write_int_attribute("/", "size", height);
-    file.write_int_attribute("/", "height", height);
-    file.write_int_attribute("/", "width", width);
-    file.write_int_attribute("/", "count", n);
-    for (const auto& [name, value] : attributes.items())
-      file.write_string_attribute("/", name, value.is_string() ? value.get<std::string>() : value.dump());
+    write_dataset_attributes(file, classes, palette, n, height, width, attributes);
     file.write_int_attribute("/", "complete", 1);
     file.close();
   }

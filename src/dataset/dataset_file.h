@@ -62,6 +62,13 @@ struct DatasetHeader {
   nlohmann::json attributes;   // every root attribute, JSON strings parsed
 };
 
+// The root attributes of a dataset (classes, palette, ignore label 255, size, count, and
+// `extra`: strings as they are, other JSON values as JSON text), and complete = 0. Collective
+// on a parallel file.
+void write_dataset_attributes(h5::File& file, const std::vector<std::string>& classes,
+                              const std::vector<std::array<uint8_t, 3>>& palette, int64_t count, int64_t height,
+                              int64_t width, const nlohmann::json& extra);
+
 // Writes a whole dataset held in memory (procedural data, labelled images), serially and
 // atomically, complete: images uint8 [N, H, W, 3], masks integer [N, H, W] (values < 256,
 // or the ignore label 255), one name and colour per class. `attributes` are added as root

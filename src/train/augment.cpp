@@ -8,25 +8,12 @@
 
 #include "core/error.h"
 #include "core/seeding.h"
+#include "io/image_filters.h"
 
 namespace styleseg::train {
 namespace {
 
 double uniform(SampleRng& rng, double lo, double hi) { return lo + (hi - lo) * rng.next_uniform(); }
-
-// Depthwise Gaussian blur of [3, H, W] with a (2 * ceil(3 sigma) + 1)-tap kernel.
-at::Tensor blur(const at::Tensor& image, double sigma) {
-  const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sigma)));
-  at::Tensor taps = at::arange(-radius, radius + 1, image.options());
-  taps = at::exp(-taps.pow(2) / (2 * sigma * sigma));
-  taps = taps / taps.sum();
-  const at::Tensor x = image.unsqueeze(0);
-  const at::Tensor horizontal = taps.view({1, 1, 1, -1}).expand({3, 1, 1, 2 * radius + 1}).contiguous();
-  const at::Tensor vertical = taps.view({1, 1, -1, 1}).expand({3, 1, 2 * radius + 1, 1}).contiguous();
-  at::Tensor y = at::conv2d(at::reflection_pad2d(x, {radius, radius, 0, 0}), horizontal, {}, at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{1}, 3);
-  y = at::conv2d(at::reflection_pad2d(y, {0, 0, radius, radius}), vertical, {}, at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{1}, 3);
-  return y[0];
-}
 
 at::Tensor grey(const at::Tensor& image) {  // ITU-R 601 luma, [1, H, W]
   return (image[0] * 0.299 + image[1] * 0.587 + image[2] * 0.114).unsqueeze(0);
@@ -85,7 +72,7 @@ Augmented augment(const at::Tensor& image_u8, const at::Tensor& mask_in, const A
     const double s = uniform(rng, 1 - o.saturation, 1 + o.saturation);
     image = (image - grey(image)) * s + grey(image);
   }
-  if (o.blur_probability > 0 && rng.next_uniform() < o.blur_probability) image = blur(image, uniform(rng, 0.1, o.blur_sigma));
+  if (o.blur_probability > 0 && rng.next_uniform() < o.blur_probability) image = gaussian_blur(image, uniform(rng, 0.1, o.blur_sigma));
   if (o.noise > 0) {
     at::Tensor noise = at::empty(image.sizes(), at::kFloat);
     rng.fill_normal(noise.data_ptr<float>(), static_cast<size_t>(noise.numel()));

@@ -289,6 +289,22 @@ cli_test(segment_masks_evaluate ${EXPECT} 0 "evaluated 10 image\\(s\\)(.|\n)*mIo
 set_tests_properties(cli.segment_masks_evaluate PROPERTIES FIXTURES_REQUIRED cli_segmented)
 cli_test(segment_missing_model ${EXPECT} 3 "nope.pt" -- ${S} segment --model ${CLI_DIR}/nope.pt --input ${CLI_DIR} --out ${CLI_DIR}/never)
 
+# ---- make-eyes ---------------------------------------------------------------------------
+# The procedural eye dataset: 1 and 2 ranks (chunks of 5, uneven rounds) write the same file.
+set(EYES_ARGS make-eyes --count 23 --height 40 --width 56 --seed 4 --batch 5 --force)
+foreach(np 1 2)
+  cli_test(make_eyes_np${np} ${EXPECT} 0 "wrote 23 eye images \\(56x40, near-infrared grey\\)" --
+           ${MPIRUN} ${np} ${S} ${EYES_ARGS} --out ${CLI_DIR}/eyes_np${np}.h5)
+  set_tests_properties(cli.make_eyes_np${np} PROPERTIES FIXTURES_SETUP cli_eyes_np${np} PROCESSORS ${np})
+endforeach()
+cli_test(make_eyes_same_np1_np2 ${SAME} ${CLI_DIR}/eyes_np1.h5 ${CLI_DIR}/eyes_np2.h5 /images /masks /done)
+set_tests_properties(cli.make_eyes_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_eyes_np1;cli_eyes_np2")
+cli_test(make_eyes_inspect ${EXPECT} 0 "samples: +23 of 56x40 pixels(.|\n)*classes: +4(.|\n)*sclera" --
+         ${S} inspect ${CLI_DIR}/eyes_np1.h5)
+set_tests_properties(cli.make_eyes_inspect PROPERTIES FIXTURES_REQUIRED cli_eyes_np1)
+cli_test(make_eyes_bad_size ${EXPECT} 2 "--height and --width \\(or --size\\) must be in 16..4096" --
+         ${S} make-eyes --out ${CLI_DIR}/never.h5 --size 8)
+
 # ---- evaluate ----------------------------------------------------------------------------
 cli_test(evaluate_missing_folder ${EXPECT} 3 "--gt .*no_such_gt: not a folder" --
          ${S} evaluate --pred ${CLI_DIR} --gt ${CLI_DIR}/no_such_gt)
