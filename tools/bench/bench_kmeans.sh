@@ -12,20 +12,8 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN:-build/styleseg}
 OUT=${OUT:-out/bench/kmeans}
 
-PACKAGES=(python3-faiss python3-sklearn python3-h5py python3-numpy)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  # A fresh container has no package lists; only update when the install cannot proceed.
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-    { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; }
-fi
+source tools/bench/packages.sh
+ensure_packages python3-faiss python3-sklearn python3-h5py python3-numpy
 
 # The Debian packages live in the system interpreter; the first python3 on PATH may be
 # another one (pyenv) without them.

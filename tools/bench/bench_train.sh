@@ -15,19 +15,8 @@ BIN=${BIN:-build/styleseg}
 OUT=${OUT:-out/bench/train}
 mkdir -p "$OUT"
 
-PACKAGES=(python3-torch python3-h5py python3-numpy)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-    { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; }
-fi
+source tools/bench/packages.sh
+ensure_packages python3-torch python3-h5py python3-numpy
 
 # The data: 256 samples of a (random) 128x128 generator with their 8-cluster masks.
 if [ ! -f "$OUT/dataset.h5" ]; then
