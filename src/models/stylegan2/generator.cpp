@@ -7,12 +7,11 @@
 
 #include "core/error.h"
 #include "core/seeding.h"
+#include "models/stylegan2/ops.h"
 
 namespace styleseg::stylegan2 {
 namespace {
 
-constexpr double kLeakySlope = 0.2;
-const double kSqrt2 = std::sqrt(2.0);
 constexpr double kDemodEps = 1e-8;      // both references: rsqrt(sum(w^2) + 1e-8)
 constexpr double kPixelNormEps = 1e-8;  // PixelNorm / normalize_2nd_moment
 // Named arrays: brace lists like {0, 0} would also match conv2d's string-padding overload.
@@ -26,42 +25,6 @@ void emit(const ActivationSink* sink, const std::string& name, const at::Tensor&
 
 at::Tensor dense(const DenseWeights& layer, const at::Tensor& x) {
   return at::addmm(layer.bias * layer.bias_gain, x, (layer.weight * layer.weight_gain).t());
-}
-
-// Bias, leaky ReLU with gain sqrt(2), optional clamp: rosinality FusedLeakyReLU and NVlabs
-// bias_act(act='lrelu'). `bias` broadcasts over dim 1.
-// Without autograd the steps work in place on `x` (a fresh temporary of the caller's):
-// about a quarter of the generator's memory traffic on CPU.
-at::Tensor bias_leaky_relu(at::Tensor x, const at::Tensor& bias, std::optional<double> clamp) {
-  std::vector<int64_t> shape(x.dim(), 1);
-  shape[1] = bias.size(0);
-  if (!c10::GradMode::is_enabled()) {
-    x.add_(bias.view(shape));
-    at::leaky_relu_(x, kLeakySlope);
-    x.mul_(kSqrt2);
-    if (clamp) x.clamp_(-*clamp, *clamp);
-    return x;
-  }
-  at::Tensor y = at::leaky_relu(x + bias.view(shape), kLeakySlope) * kSqrt2;
-  if (clamp) y = at::clamp(y, -*clamp, *clamp);
-  return y;
-}
-
-// Depthwise FIR filter (true convolution, as upfirdn2d) with padding pad0 before and pad1
-// after along both axes; negative padding crops. `fir` is [kh, kw].
-at::Tensor fir_filter(const at::Tensor& x, const at::Tensor& fir, int64_t pad0, int64_t pad1) {
-  at::Tensor y = at::constant_pad_nd(x, {pad0, pad1, pad0, pad1}, 0.0);
-  const int64_t channels = x.size(1);
-  at::Tensor kernel = at::flip(fir, {0, 1}).to(x.scalar_type()).view({1, 1, fir.size(0), fir.size(1)});
-  return at::conv2d(y, kernel.expand({channels, 1, fir.size(0), fir.size(1)}), {}, /*stride=*/kOnes, /*padding=*/kZeros, /*dilation=*/kOnes,
-                    channels);
-}
-
-// Zero-insertion x2 up-sampling followed by the FIR filter (upfirdn2d with up=2).
-at::Tensor fir_upsample2x(const at::Tensor& x, const at::Tensor& fir, int64_t pad0, int64_t pad1) {
-  const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  at::Tensor y = at::constant_pad_nd(x.reshape({b, c, h, 1, w, 1}), {0, 1, 0, 0, 0, 1}, 0.0);
-  return fir_filter(y.reshape({b, c, h * 2, w * 2}), fir, pad0, pad1);
 }
 
 }  // namespace
