@@ -65,6 +65,22 @@ void Generator::to(c10::Device device, c10::ScalarType dtype) {
   if (weights_.w_avg.defined()) weights_.w_avg = weights_.w_avg.to(device, at::kFloat);
 }
 
+std::vector<at::Tensor> Generator::trainable_weights() const {
+  std::vector<at::Tensor> out;
+  auto dense = [&](const DenseWeights& d) { out.insert(out.end(), {d.weight, d.bias}); };
+  for (const auto& d : weights_.mapping) dense(d);
+  out.push_back(weights_.constant_input);
+  for (const auto& c : weights_.convs) {
+    dense(c.affine);
+    out.insert(out.end(), {c.weight, c.bias, c.noise_strength});
+  }
+  for (const auto& rgb : weights_.to_rgbs) {
+    dense(rgb.affine);
+    out.insert(out.end(), {rgb.weight, rgb.bias});
+  }
+  return out;
+}
+
 c10::Device Generator::device() const { return weights_.constant_input.device(); }
 c10::ScalarType Generator::dtype() const { return weights_.constant_input.scalar_type(); }
 

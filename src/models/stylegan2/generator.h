@@ -95,6 +95,11 @@ class Generator {
   GeneratorWeights& mutable_weights() { return weights_; }
   const GeneratorSettings& settings() const { return settings_; }
 
+  // The tensors training updates (mapping, constant input, convolutions, styles, biases,
+  // noise strengths, ToRGB), in a fixed order; not the FIR kernels, the noise buffers or
+  // the average latent.
+  std::vector<at::Tensor> trainable_weights() const;
+
   // Moves every weight to `device` and floating weights to `dtype`.
   void to(c10::Device device, c10::ScalarType dtype);
   c10::Device device() const;
