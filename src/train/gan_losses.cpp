@@ -1,0 +1,43 @@
+#include "train/gan_losses.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace styleseg::train {
+
+at::Tensor discriminator_logistic_loss(const at::Tensor& real_scores, const at::Tensor& fake_scores) {
+  return at::softplus(-real_scores).mean() + at::softplus(fake_scores).mean();
+}
+
+at::Tensor generator_nonsaturating_loss(const at::Tensor& fake_scores) { return at::softplus(-fake_scores).mean(); }
+
+at::Tensor r1_penalty(const at::Tensor& real_scores, const at::Tensor& images) {
+  const auto grads = torch::autograd::grad({real_scores.sum()}, {images}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+  return grads[0].pow(2).reshape({grads[0].size(0), -1}).sum(1).mean();
+}
+
+PathLength path_length_penalty(const at::Tensor& images, const at::Tensor& ws, const at::Tensor& noise, double running_mean,
+                               double decay) {
+  STYLESEG_CHECK(noise.sizes() == images.sizes(), Error, "path_length_penalty: the noise must be shaped like the images");
+  const double scale = 1.0 / std::sqrt(static_cast<double>(images.size(2) * images.size(3)));
+  const auto grads =
+      torch::autograd::grad({(images * (noise * scale)).sum()}, {ws}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+  const at::Tensor lengths = grads[0].pow(2).sum(2).mean(1).sqrt();  // [B]
+  PathLength out;
+  out.running_mean = running_mean + decay * (lengths.mean().item<double>() - running_mean);
+  out.penalty = (lengths - out.running_mean).pow(2).mean();
+  out.lengths = lengths.detach();
+  return out;
+}
+
+void ema_update(const std::vector<at::Tensor>& ema, const std::vector<at::Tensor>& current, double beta) {
+  STYLESEG_CHECK(ema.size() == current.size(), Error, "ema_update: the two lists differ in length");
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < ema.size(); ++i) at::Tensor(ema[i]).mul_(beta).add_(current[i].detach(), 1 - beta);
+}
+
+}  // namespace styleseg::train
