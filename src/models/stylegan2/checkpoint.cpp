@@ -213,14 +213,18 @@ Generator generator_from_checkpoint(const io::PyValue& root, const std::string& 
   if (!root.is_dict()) throw InputError(source + ": expected a dict of tensors, found " + root.describe());
   double lr_mapping = options.lr_mapping.value_or(0.01);
   std::optional<Generator> generator;
-  if (root.contains("g_ema")) {
+  const char* entry = options.training_generator ? "g" : "g_ema";
+  if (options.training_generator && !root.contains("g"))
+    throw InputError(source + ": no training generator 'g' (not a training checkpoint)");
+  if (root.contains(entry)) {
     if (root.contains("styleseg") && !options.lr_mapping) {
       const io::PyValue& meta = root.at("styleseg");
       if (meta.is_dict() && meta.contains("lr_mlp")) lr_mapping = meta.at("lr_mlp").as_float();
     }
     at::Tensor latent_avg;
     if (root.contains("latent_avg") && root.at("latent_avg").is_tensor()) latent_avg = root.at("latent_avg").as_tensor();
-    generator = load_rosinality(StateDict(root.at("g_ema"), source, "rosinality 'g_ema'"), latent_avg, source, lr_mapping);
+    generator = load_rosinality(StateDict(root.at(entry), source, std::string("rosinality '") + entry + "'"), latent_avg,
+                                source, lr_mapping);
   } else if (root.contains("G_ema") && root.at("G_ema").is_dict()) {
     generator = load_nvlabs(StateDict(root.at("G_ema"), source, "NVlabs 'G_ema'"), source, lr_mapping, options.conv_clamp);
   } else if (has_key_prefix(root, "synthesis.") && has_key_prefix(root, "mapping.")) {

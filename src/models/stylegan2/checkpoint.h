@@ -13,6 +13,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "models/stylegan2/generator.h"
 
@@ -29,6 +31,9 @@ struct LoadOptions {
   // NVlabs conv_clamp (not stored; the official configs use 256). Unset: 256 for NVlabs
   // files, none for rosinality. A value <= 0 turns clamping off.
   std::optional<double> conv_clamp;
+  // Read the non-EMA generator "g" of a rosinality training checkpoint instead of "g_ema"
+  // (to resume training it).
+  bool training_generator = false;
 };
 
 // Loads a generator (float32, CPU). Throws InputError naming the file and what is wrong.
@@ -37,6 +42,10 @@ Generator load_generator(const std::string& path, const LoadOptions& options = {
 // The same from an already-read file (`source` names it in error messages).
 Generator generator_from_checkpoint(const io::PyValue& root, const std::string& source,
                                     const LoadOptions& options = {});
+
+// The generator's weights as rosinality's state dict (names, stored values with
+// rosinality's gains undone, buffers), float32 on the CPU: a checkpoint's "g_ema" or "g".
+std::vector<std::pair<std::string, at::Tensor>> rosinality_state_dict(const Generator& generator);
 
 // Writes `generator` in the rosinality layout ({"g_ema", "latent_avg", "styleseg"}) as a
 // torch.save-compatible zip archive, atomically (temporary name, then rename).

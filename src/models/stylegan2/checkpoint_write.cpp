@@ -21,12 +21,12 @@ at::Tensor restore(const at::Tensor& weight, double gain, double rosinality_gain
 
 }  // namespace
 
-void save_generator(const Generator& generator, const std::string& path) {
+std::vector<std::pair<std::string, at::Tensor>> rosinality_state_dict(const Generator& generator) {
   const Architecture& arch = generator.architecture();
   const GeneratorWeights& wts = generator.weights();
   const double lr = generator.settings().lr_mapping;
-  c10::impl::GenericDict g_ema(c10::StringType::get(), c10::TensorType::get());
-  auto put = [&](const std::string& key, const at::Tensor& value) { g_ema.insert(key, value.contiguous()); };
+  std::vector<std::pair<std::string, at::Tensor>> state;
+  auto put = [&](const std::string& key, const at::Tensor& value) { state.emplace_back(key, value.detach().contiguous()); };
 
   for (size_t i = 0; i < wts.mapping.size(); ++i) {
     const DenseWeights& d = wts.mapping[i];
@@ -60,7 +60,13 @@ void save_generator(const Generator& generator, const std::string& path) {
   }
   for (int layer = 0; layer < arch.num_conv_layers(); ++layer)
     put("noises.noise_" + std::to_string(layer), wts.convs[layer].noise_const.to(at::kCPU, at::kFloat).unsqueeze(0).unsqueeze(0));
+  return state;
+}
 
+void save_generator(const Generator& generator, const std::string& path) {
+  c10::impl::GenericDict g_ema(c10::StringType::get(), c10::TensorType::get());
+  for (const auto& [key, value] : rosinality_state_dict(generator)) g_ema.insert(key, value);
+  const double lr = generator.settings().lr_mapping;
   c10::impl::GenericDict meta(c10::StringType::get(), c10::AnyType::get());
   meta.insert("format", std::string("styleseg-stylegan2"));
   meta.insert("format_version", int64_t{1});

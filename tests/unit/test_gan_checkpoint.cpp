@@ -1,0 +1,78 @@
+// train-gan's checkpoint: g, g_ema, d and the optimiser states round-trip, in rosinality's
+// train.py layout that `generate` (and rosinality's own loader) reads.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "io/torch_file.h"
+#include "models/stylegan2/checkpoint.h"
+#include "support/fixtures.h"
+#include "train/gan_checkpoint.h"
+#include "train/optimizer.h"
+
+namespace styleseg::train {
+namespace {
+
+stylegan2::Architecture tiny() {
+  stylegan2::Architecture a;
+  a.resolution = 16;
+  a.z_dim = 16;
+  a.w_dim = 16;
+  a.mapping_layers = 2;
+  a.channels = {{4, 16}, {8, 12}, {16, 8}};
+  return a;
+}
+
+at::Tensor render(const stylegan2::Generator& g) {
+  at::manual_seed(9);
+  const at::Tensor z = at::randn({2, 16});
+  at::NoGradGuard no_grad;
+  return g.synthesize(g.broadcast(g.map(z)), stylegan2::Noise::constant()).image;
+}
+
+TEST(GanCheckpoint, RoundTripsEveryPartInRosinalitysLayout) {
+  const std::string path = test::scratch_dir("gan_ckpt") + "/gan.pt";
+  stylegan2::Generator g = stylegan2::init_generator(tiny(), 1), g_ema = stylegan2::init_generator(tiny(), 2);
+  g_ema.set_average_latent(at::full({16}, 0.25));
+  at::manual_seed(3);
+  stylegan2::Discriminator d(16, {{4, 16}, {8, 12}, {16, 8}});
+  Optimizer d_optim(d.parameters(), {});
+  for (const auto& p : d.parameters()) at::Tensor(p).mutable_grad() = at::randn_like(p);
+  d_optim.step(1e-3);
+  GanTrainingState state;
+  state.step = 42;
+  state.identity = "{\"x\":1}";
+  state.seed = 7;
+  state.path_length_mean = 0.125;
+  state.d_optimizer = d_optim.state();
+  state.g_optimizer = {{"step", at::tensor(int64_t{5})}};
+  save_gan_checkpoint(path, g, g_ema, d, state);
+
+  const io::PyValue root = io::load_torch_file(path);
+  for (const char* key : {"g", "g_ema", "d", "latent_avg", "g_optim", "d_optim"}) EXPECT_TRUE(root.contains(key)) << key;
+  const LoadedGan loaded = load_gan_checkpoint(path);
+  EXPECT_TRUE(at::allclose(render(loaded.g), render(g), 1e-6, 1e-6));
+  EXPECT_TRUE(at::allclose(render(loaded.g_ema), render(g_ema), 1e-6, 1e-6));
+  EXPECT_FALSE(at::allclose(render(g), render(g_ema), 1e-3, 1e-3));  // and they are not the same network
+  EXPECT_TRUE(at::allclose(render(stylegan2::load_generator(path)), render(g_ema), 1e-6, 1e-6));  // what generate reads
+  at::manual_seed(4);
+  const at::Tensor images = at::randn({4, 3, 16, 16});
+  {
+    at::NoGradGuard no_grad;
+    EXPECT_TRUE(at::equal(loaded.d.forward(images), d.forward(images)));
+  }
+  EXPECT_EQ(loaded.state.step, 42);
+  EXPECT_EQ(loaded.state.identity, state.identity);
+  EXPECT_EQ(loaded.state.seed, 7u);
+  EXPECT_DOUBLE_EQ(loaded.state.path_length_mean, 0.125);
+  Optimizer restored(loaded.d.parameters(), {});
+  restored.load_state(loaded.state.d_optimizer, path);
+  EXPECT_EQ(restored.steps(), 1);
+  EXPECT_THROW(load_gan_checkpoint(test::scratch_dir("gan_ckpt_g") + "/missing.pt"), InputError);
+  const std::string plain = test::scratch_dir("gan_ckpt_plain") + "/g.pt";
+  stylegan2::save_generator(g_ema, plain);
+  EXPECT_THROW(load_gan_checkpoint(plain), InputError);  // a generator file, not a training checkpoint
+}
+
+}  // namespace
+}  // namespace styleseg::train
