@@ -74,6 +74,7 @@ const std::vector<Command>& commands() {
       {"segment", "apply a trained segmenter to PNG/JPEG images: index masks and colour overlays", segment_main},
       {"evaluate", "score predicted masks against ground truth (IoU, mIoU, Hungarian mapping, confusion)", evaluate_main},
       {"make-eyes", "a procedural eye dataset (NIR or colour) with exact masks, in the dataset layout", make_eyes_main},
+      {"train-gan", "train a StyleGAN2 from scratch on images, data-parallel (rosinality's recipe and checkpoint layout)", train_gan_main},
       {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
       {"inspect", "show what a checkpoint or a synthetic dataset holds (layout, classes, provenance, pictures)", inspect_main},
       {"check-comm", "check the communication layer across ranks (collectives, failure handling)", check_comm_main},

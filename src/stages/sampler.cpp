@@ -25,6 +25,37 @@ void validate(const SamplerOptions& o, const std::string& command) {
 }
 
 // Where the latents of a sample come from: (seed, i), or rows of an HDF5 file (opened once).
+namespace {
+
+std::vector<int64_t> sample_range(int64_t start, int64_t n) {
+  std::vector<int64_t> samples(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) samples[static_cast<size_t>(i)] = start + i;
+  return samples;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64_t seed, const std::vector<int64_t>& samples) {
+  const int64_t n = static_cast<int64_t>(samples.size());
+  std::vector<at::Tensor> layers;
+  for (int layer = 0; layer < arch.num_conv_layers(); ++layer) {
+    const int64_t res = arch.conv_layer_resolution(layer);
+    layers.push_back(at::empty({n, 1, res, res}, at::kFloat));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    SampleRng rng(seed, static_cast<uint64_t>(samples[static_cast<size_t>(i)]), Stream::Noise);
+    for (auto& layer : layers) rng.fill_normal(layer[i].data_ptr<float>(), static_cast<size_t>(layer[i].numel()));
+  }
+  return layers;
+}
+
+at::Tensor random_latents(int64_t dim, uint64_t seed, const std::vector<int64_t>& samples, Stream stream) {
+  at::Tensor z = at::empty({static_cast<int64_t>(samples.size()), dim}, at::kFloat);
+  for (size_t i = 0; i < samples.size(); ++i)
+    SampleRng(seed, static_cast<uint64_t>(samples[i]), stream).fill_normal(z[static_cast<int64_t>(i)].data_ptr<float>(), static_cast<size_t>(dim));
+  return z;
+}
+
 class Sampler::LatentSource {
  public:
   LatentSource(const SamplerOptions& o, const stylegan2::Architecture& arch) : seed_(o.seed), arch_(arch) {
@@ -58,10 +89,7 @@ class Sampler::LatentSource {
   at::Tensor w(int64_t start, int64_t n) const { return read_rows("w", start, n); }
 
   at::Tensor draw(int64_t start, int64_t n, Stream stream) const {
-    at::Tensor z = at::empty({n, arch_.z_dim}, at::kFloat);
-    for (int64_t i = 0; i < n; ++i)
-      SampleRng(seed_, static_cast<uint64_t>(start + i), stream).fill_normal(z[i].data_ptr<float>(), arch_.z_dim);
-    return z;
+    return random_latents(arch_.z_dim, seed_, sample_range(start, n), stream);
   }
 
  private:
@@ -81,20 +109,6 @@ class Sampler::LatentSource {
 
 namespace {
 
-// Per-layer noise of samples [start, start+n) from (seed, i): layer after layer, each
-// sample's own stream, so it is independent of batching.
-std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64_t seed, int64_t start, int64_t n) {
-  std::vector<at::Tensor> layers;
-  for (int layer = 0; layer < arch.num_conv_layers(); ++layer) {
-    const int64_t res = arch.conv_layer_resolution(layer);
-    layers.push_back(at::empty({n, 1, res, res}, at::kFloat));
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    SampleRng rng(seed, static_cast<uint64_t>(start + i), Stream::Noise);
-    for (auto& layer : layers) rng.fill_normal(layer[i].data_ptr<float>(), static_cast<size_t>(layer[i].numel()));
-  }
-  return layers;
-}
 
 stylegan2::Generator load(const SamplerOptions& o) {
   stylegan2::LoadOptions load_options;
@@ -160,7 +174,7 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
   const Noise noise = options_.noise == "const" ? Noise::constant()
                       : options_.noise == "none"
                           ? Noise::none()
-                          : Noise::explicit_tensors(random_noise(generator_.architecture(), options_.seed, start, n));
+                          : Noise::explicit_tensors(random_noise(generator_.architecture(), options_.seed, sample_range(start, n)));
   stylegan2::SynthesisResult result;
   {
     at::NoGradGuard no_grad;

@@ -8,6 +8,8 @@
 //   SampleBatch b = sampler.make(start, n);   // samples [start, start + n)
 #pragma once
 
+#include "core/seeding.h"
+
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
@@ -88,5 +90,11 @@ class Sampler {
 // Throws ConfigError naming the option for values outside their range. `command` names
 // the command in messages.
 void validate(const SamplerOptions& options, const std::string& command);
+
+// Per-layer noise [n, 1, R, R] of the given samples, each from its own stream (seed, i),
+// layer after layer: independent of batching and of which rank draws it.
+std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64_t seed, const std::vector<int64_t>& samples);
+// Latents [n, dim] of the given samples from (seed, i, stream).
+at::Tensor random_latents(int64_t dim, uint64_t seed, const std::vector<int64_t>& samples, Stream stream);
 
 }  // namespace styleseg::stages

@@ -65,6 +65,26 @@ void Generator::to(c10::Device device, c10::ScalarType dtype) {
   if (weights_.w_avg.defined()) weights_.w_avg = weights_.w_avg.to(device, at::kFloat);
 }
 
+Generator Generator::clone() const {
+  GeneratorWeights w = weights_;
+  auto copy = [](at::Tensor& t) {
+    if (t.defined()) t = t.detach().clone();
+  };
+  auto copy_dense = [&](DenseWeights& d) { copy(d.weight), copy(d.bias); };
+  for (auto& d : w.mapping) copy_dense(d);
+  copy(w.constant_input);
+  copy(w.w_avg);
+  for (auto& c : w.convs) {
+    copy_dense(c.affine);
+    for (at::Tensor* t : {&c.weight, &c.bias, &c.noise_strength, &c.noise_const, &c.fir}) copy(*t);
+  }
+  for (auto& rgb : w.to_rgbs) {
+    copy_dense(rgb.affine);
+    for (at::Tensor* t : {&rgb.weight, &rgb.bias, &rgb.fir}) copy(*t);
+  }
+  return Generator(arch_, layout_, std::move(w), settings_);
+}
+
 std::vector<at::Tensor> Generator::trainable_weights() const {
   std::vector<at::Tensor> out;
   auto dense = [&](const DenseWeights& d) { out.insert(out.end(), {d.weight, d.bias}); };

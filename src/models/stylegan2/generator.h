@@ -95,6 +95,9 @@ class Generator {
   GeneratorWeights& mutable_weights() { return weights_; }
   const GeneratorSettings& settings() const { return settings_; }
 
+  // A copy with its own weight tensors (a plain copy shares them): the EMA generator.
+  Generator clone() const;
+
   // The tensors training updates (mapping, constant input, convolutions, styles, biases,
   // noise strengths, ToRGB), in a fixed order; not the FIR kernels, the noise buffers or
   // the average latent.

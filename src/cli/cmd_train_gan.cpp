@@ -1,0 +1,42 @@
+#include "cli/cli.h"
+#include "stages/train_gan.h"
+
+namespace styleseg::cli {
+
+int train_gan_main(const std::vector<std::string>& args) {
+  stages::TrainGanOptions o;
+  OptionSet set("train-gan",
+                "Trains a StyleGAN2 from scratch on real images (a dataset file or a folder of PNG/JPEG), rosinality's\n"
+                "recipe: non-saturating logistic loss, lazy R1 and path-length regularisation, style mixing, an EMA\n"
+                "generator, Adam (beta1 0, beta2 0.99). Data-parallel over ranks (global batch constant). Writes OUT in\n"
+                "rosinality's train.py layout (`styleseg generate --checkpoint OUT` reads its g_ema), OUT.losses.csv and\n"
+                "sample grids at fixed latents in OUT.samples/. Presets: cpu64 (64x64, narrow), gpu256.");
+  set.add("data", &o.data, "dataset .h5 or a folder of PNG/JPEG images")
+      .add("out", &o.out, "checkpoint (gan.pt)")
+      .add("preset", &o.preset, "cpu64 or gpu256")
+      .add("resolution", &o.resolution, "image size (0: the preset's; smaller powers of two allowed)")
+      .add("steps", &o.steps, "training steps")
+      .add("batch", &o.batch, "global batch (divisible by the ranks; per rank <= 4 or a multiple of 4)")
+      .add("lr", &o.lr, "learning rate of both networks")
+      .add("r1-gamma", &o.r1_gamma, "R1 weight (< 0: 0.0002 * R^2 / batch)")
+      .add("r1-every", &o.r1_every, "steps between R1 penalties")
+      .add("pl-weight", &o.pl_weight, "path-length weight (0: off)")
+      .add("pl-every", &o.pl_every, "steps between path-length penalties")
+      .add("mixing", &o.mixing, "style-mixing probability")
+      .add("ema-half-life", &o.ema_half_life, "EMA generator half-life, images")
+      .add_flag("flip", &o.flip, "random horizontal flips of the real images")
+      .add("seed", &o.seed, "seed of the weights, data order and latents")
+      .add("device", &o.device, "auto, cpu, cuda or cuda:N")
+      .add("checkpoint-every", &o.checkpoint_every, "steps between checkpoints (and sample grids)")
+      .add("sample-every", &o.sample_every, "steps between sample grids")
+      .add_flag("resume", &o.resume, "continue from OUT; refused for another job")
+      .add_flag("force", &o.force, "replace OUT and start afresh")
+      .add("time-limit", &o.time_limit, "seconds; checkpoint and stop after the step that passes it, exit 75");
+  return run_command(set, args, [&](comm::Communicator& comm) {
+    std::set<std::string> exclude = non_result_options();
+    exclude.insert({"checkpoint-every", "sample-every", "device", "data"});
+    return stages::train_gan(o, comm, set.to_json(exclude)).complete ? 0 : kExitResumable;
+  });
+}
+
+}  // namespace styleseg::cli

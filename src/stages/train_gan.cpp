@@ -1,0 +1,340 @@
+#include "stages/train_gan.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/fault_injection.h"
+#include "core/json_diff.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/seeding.h"
+#include "dataset/reader.h"
+#include "io/image.h"
+#include "models/stylegan2/checkpoint.h"
+#include "models/stylegan2/discriminator.h"
+#include "mpi/communicator.h"
+#include "stages/sampler.h"
+#include "train/gan_checkpoint.h"
+#include "train/gan_losses.h"
+#include "train/gradient_sync.h"
+#include "train/optimizer.h"
+#include "train/training_images.h"
+
+namespace fs = std::filesystem;
+
+namespace styleseg::stages {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The networks of a preset, at `resolution` (the preset's table below it).
+struct Networks {
+  stylegan2::Architecture g;
+  std::map<int64_t, int64_t> d_channels;
+};
+
+Networks networks_for(const std::string& preset, int64_t resolution) {
+  Networks n;
+  std::map<int, int> table;
+  int64_t native = 0;
+  if (preset == "cpu64") {
+    // Narrow enough for 2 CPU cores: 64x64, 128-wide latents, 4 mapping layers.
+    native = 64;
+    table = {{4, 128}, {8, 128}, {16, 64}, {32, 64}, {64, 32}};
+    n.g.z_dim = n.g.w_dim = 128;
+    n.g.mapping_layers = 4;
+  } else if (preset == "gpu256") {
+    // config-f's layout with channel multiplier 1 (rosinality's --channel_multiplier 1).
+    native = 256;
+    for (const auto& [res, ch] : stylegan2::default_channels(256, 1)) table[res] = ch;
+    n.g.z_dim = n.g.w_dim = 512;
+    n.g.mapping_layers = 8;
+  } else {
+    throw ConfigError("train-gan: --preset must be cpu64 or gpu256, not '" + preset + "'");
+  }
+  n.g.resolution = static_cast<int>(resolution > 0 ? resolution : native);
+  STYLESEG_CHECK(n.g.resolution >= 8 && n.g.resolution <= native && (n.g.resolution & (n.g.resolution - 1)) == 0, ConfigError,
+                 "train-gan: --resolution must be a power of two from 8 to " + std::to_string(native) + " for preset " + preset);
+  for (const auto& [res, ch] : table)
+    if (res <= n.g.resolution) n.g.channels[res] = ch, n.d_channels[res] = ch;
+  return n;
+}
+
+// One random stream per (step, purpose): every rank keys the same numbers by global sample.
+uint64_t step_key(uint64_t seed, int64_t step, int purpose) {
+  return mix64(seed + mix64(static_cast<uint64_t>(step) * 16 + static_cast<uint64_t>(purpose)));
+}
+enum Purpose { kDiscriminatorPass = 1, kGeneratorPass = 2, kPathLengthPass = 3, kDecisions = 4, kImages = 5 };
+
+// Images of the generator for global samples `samples`: z (and a mixing z with a crossover
+// drawn per step, as rosinality does per batch), per-sample noise. Returns images and ws.
+struct Fake {
+  at::Tensor images, ws;
+};
+Fake generate(const stylegan2::Generator& g, uint64_t key, const std::vector<int64_t>& samples, double mixing,
+              c10::Device device, bool ws_require_grad = false) {
+  const auto& arch = g.architecture();
+  at::Tensor ws = g.broadcast(g.map(random_latents(arch.z_dim, key, samples, Stream::Latent).to(device)));
+  SampleRng decide(key, 0, Stream::Generic);
+  if (decide.next_uniform() < mixing) {
+    const int crossover = 1 + static_cast<int>(decide.next_u64() % static_cast<uint64_t>(arch.num_ws() - 1));
+    ws = g.mix(ws, g.broadcast(g.map(random_latents(arch.z_dim, key, samples, Stream::MixingLatent).to(device))), crossover);
+  }
+  if (ws_require_grad) ws = ws.detach().requires_grad_(true);
+  std::vector<at::Tensor> noise = random_noise(arch, key, samples);
+  for (auto& layer : noise) layer = layer.to(device);
+  return {g.synthesize(ws, stylegan2::Noise::explicit_tensors(std::move(noise))).image, ws};
+}
+
+void set_requires_grad(const std::vector<at::Tensor>& tensors, bool on) {
+  for (const at::Tensor& t : tensors) at::Tensor(t).requires_grad_(on);
+}
+
+// The lazy-regularisation adjustment of Adam (StyleGAN2 appendix B): with a regulariser
+// every k steps, lr * k/(k+1) and betas ^ (k/(k+1)).
+train::OptimizerOptions adam_for(int64_t every) {
+  const double ratio = static_cast<double>(every) / static_cast<double>(every + 1);
+  train::OptimizerOptions o;
+  o.kind = "adam";
+  o.weight_decay = 0;
+  o.beta1 = 0;
+  o.beta2 = std::pow(0.99, ratio);
+  return o;
+}
+
+void write_sample_grid(const stylegan2::Generator& g_ema, uint64_t seed, const std::string& path, c10::Device device) {
+  std::vector<int64_t> samples(16);
+  for (int64_t i = 0; i < 16; ++i) samples[static_cast<size_t>(i)] = i;
+  at::NoGradGuard no_grad;
+  const uint64_t key = mix64(seed ^ 0x5a3b1e5ULL);
+  const at::Tensor ws = g_ema.broadcast(g_ema.map(random_latents(g_ema.architecture().z_dim, key, samples, Stream::Latent).to(device)));
+  const at::Tensor images = g_ema.synthesize(ws, stylegan2::Noise::constant()).image;
+  const at::Tensor pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(at::kByte).permute({0, 2, 3, 1}).cpu().contiguous();
+  write_png(path, make_grid(pixels, 4, 2, 255));
+}
+
+}  // namespace
+
+TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
+  STYLESEG_CHECK(!o.data.empty() && !o.out.empty(), ConfigError, "train-gan: --data and --out are required");
+  STYLESEG_CHECK(o.steps > 0 && o.batch > 0 && o.lr > 0, ConfigError, "train-gan: --steps, --batch and --lr must be positive");
+  STYLESEG_CHECK(o.r1_every > 0 && o.pl_every > 0 && o.checkpoint_every > 0 && o.sample_every > 0, ConfigError,
+                 "train-gan: --r1-every, --pl-every, --checkpoint-every and --sample-every must be positive");
+  STYLESEG_CHECK(o.mixing >= 0 && o.mixing <= 1 && o.pl_weight >= 0 && o.ema_half_life > 0, ConfigError,
+                 "train-gan: --mixing is a probability, --pl-weight >= 0, --ema-half-life > 0");
+  STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "train-gan: --resume and --force exclude each other");
+  STYLESEG_CHECK(o.batch % comm.size() == 0, ConfigError,
+                 "train-gan: --batch " + std::to_string(o.batch) + " must be divisible by the number of ranks (" +
+                     std::to_string(comm.size()) + ")");
+  const int64_t per_rank = o.batch / comm.size();
+  STYLESEG_CHECK(per_rank <= 4 || per_rank % 4 == 0, ConfigError,
+                 "train-gan: each rank's batch (" + std::to_string(per_rank) + ") must be at most 4 or a multiple of 4 "
+                 "(the discriminator's minibatch-stddev groups)");
+  const auto start_time = Clock::now();
+  const c10::Device device = resolve_device(o.device, comm.local_rank());
+  const Networks nets = networks_for(o.preset, o.resolution);
+  const int64_t resolution = nets.g.resolution;
+  const double r1_gamma = o.r1_gamma >= 0 ? o.r1_gamma : 0.0002 * static_cast<double>(resolution * resolution) / static_cast<double>(o.batch);
+  const train::TrainingImages images(o.data, resolution);
+  STYLESEG_CHECK(images.size() >= o.batch, ConfigError,
+                 "train-gan: --batch " + std::to_string(o.batch) + " is larger than the " + std::to_string(images.size()) +
+                     " images of " + o.data);
+  std::vector<int64_t> pool(static_cast<size_t>(images.size()));
+  for (int64_t i = 0; i < images.size(); ++i) pool[static_cast<size_t>(i)] = i;
+  const int64_t steps_per_epoch = images.size() / o.batch;
+  const std::string identity =
+      nlohmann::json{{"options", provenance}, {"batch", o.batch}, {"images", images.size()}, {"resolution", resolution}}.dump();
+
+  fs::path stem(o.out);
+  stem.replace_extension("");
+  const std::string losses_path = stem.string() + ".losses.csv", samples_dir = stem.string() + ".samples";
+  const bool resume = comm::decide_on_root(comm, [&] {
+                        const bool exists = fs::exists(o.out);
+                        if (exists && o.resume) return std::string("1");
+                        if (exists && !o.force) throw OutputError(o.out + " exists: --resume continues that training, --force starts afresh");
+                        if (o.resume) log::warn("--resume: no checkpoint {}; starting afresh", o.out);
+                        return std::string("0");
+                      }) == "1";
+
+  // ---- networks and optimisers: fresh (seeded) or from the checkpoint ----
+  at::manual_seed(o.seed);
+  stylegan2::Generator g = stylegan2::init_generator(nets.g, o.seed);
+  stylegan2::Generator g_ema = g.clone();
+  at::manual_seed(o.seed + 1);
+  stylegan2::Discriminator d(resolution, nets.d_channels);
+  int64_t step = 0;
+  double path_mean = 0;
+  std::vector<std::pair<std::string, at::Tensor>> g_state, d_state;
+  if (resume) {
+    train::LoadedGan loaded = train::load_gan_checkpoint(o.out);
+    if (loaded.state.identity != identity)
+      throw ConfigError("--resume: " + o.out + " was made by a different training job (" +
+                        first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(loaded.state.identity),
+                                         "in the checkpoint") + "); --force starts afresh");
+    g = std::move(loaded.g);
+    g_ema = std::move(loaded.g_ema);
+    d.load_state(loaded.d.state(), o.out);
+    step = loaded.state.step;
+    path_mean = loaded.state.path_length_mean;
+    g_state = loaded.state.g_optimizer;
+    d_state = loaded.state.d_optimizer;
+    log::info("resuming {} at step {} of {}", o.out, step, o.steps);
+  }
+  g.to(device, at::kFloat);
+  g_ema.to(device, at::kFloat);
+  d.to(device);
+  const std::vector<at::Tensor> g_params = g.trainable_weights(), d_params = d.parameters(), ema_params = g_ema.trainable_weights();
+  set_requires_grad(g_params, true);
+  set_requires_grad(d_params, true);
+  train::GradientSync::broadcast(comm, g_params);
+  train::GradientSync::broadcast(comm, d_params);
+  train::GradientSync::broadcast(comm, ema_params);
+  train::Optimizer g_optim(g_params, adam_for(o.pl_every)), d_optim(d_params, adam_for(o.r1_every));
+  if (resume) {
+    g_optim.load_state(g_state, o.out);
+    d_optim.load_state(d_state, o.out);
+  }
+  const double g_lr = o.lr * static_cast<double>(o.pl_every) / static_cast<double>(o.pl_every + 1);
+  const double d_lr = o.lr * static_cast<double>(o.r1_every) / static_cast<double>(o.r1_every + 1);
+  train::GradientSync g_sync(g_params), d_sync(d_params);
+  const double ema_beta = std::pow(0.5, static_cast<double>(o.batch) / o.ema_half_life);
+
+  std::optional<std::ofstream> losses;
+  if (comm.rank() == 0) {
+    fs::create_directories(samples_dir);
+    losses.emplace(losses_path, resume ? std::ios::app : std::ios::trunc);
+    if (!resume) *losses << "step,d_loss,g_loss,r1,path_length,seconds\n";
+  }
+  log::info("training a {}x{} StyleGAN2 ({}) on {} images of {} ({} ranks, batch {} = {} per rank), {} steps, R1 gamma {:.3g}",
+            resolution, resolution, o.preset, images.size(), o.data, comm.size(), o.batch, per_rank, o.steps, r1_gamma);
+
+  auto save = [&] {
+    if (comm.rank() == 0) {
+      train::GanTrainingState state{step, identity, g_optim.state(), d_optim.state(), path_mean, o.seed};
+      train::save_gan_checkpoint(o.out, g, g_ema, d, state);
+      write_sample_grid(g_ema, o.seed, samples_dir + "/step_" + std::to_string(step) + ".png", device);
+    }
+    comm.barrier();
+  };
+
+  TrainGanSummary summary;
+  Progress progress("train-gan", o.steps, comm.rank() == 0, "steps");
+  progress.advance(step);
+  bool stopped = false;
+  while (step < o.steps) {
+    // This rank's global positions in the step's batch, and its real images.
+    std::vector<int64_t> positions, real_indices;
+    const std::vector<int64_t> order = dataset::shard_epoch(pool, step / steps_per_epoch, o.seed, comm.rank(), comm.size());
+    const int64_t within = step % steps_per_epoch;
+    std::vector<bool> flips;
+    for (int64_t j = 0; j < per_rank; ++j) {
+      const int64_t position = comm.rank() + comm.size() * j;
+      positions.push_back(position);
+      real_indices.push_back(order[static_cast<size_t>(within * per_rank + j)]);
+      flips.push_back(o.flip && SampleRng(step_key(o.seed, step, kImages), static_cast<uint64_t>(position), Stream::Generic).next_uniform() < 0.5);
+    }
+    const at::Tensor real = images.batch(real_indices, flips).to(device);
+
+    // ---- discriminator: logistic loss (and R1 every r1_every steps) ----
+    at::Tensor d_loss;
+    {
+      at::Tensor fake;
+      {
+        at::NoGradGuard no_grad;
+        fake = generate(g, step_key(o.seed, step, kDiscriminatorPass), positions, o.mixing, device).images;
+      }
+      d_optim.zero_grad();
+      d_loss = train::discriminator_logistic_loss(d.forward(real), d.forward(fake));
+      d_loss.backward();
+      d_sync.average(comm);
+      d_optim.step(d_lr);
+    }
+    double r1_value = std::nan("");
+    if (step % o.r1_every == 0) {
+      const at::Tensor real_grad = real.detach().requires_grad_(true);
+      const at::Tensor scores = d.forward(real_grad);
+      const at::Tensor r1 = train::r1_penalty(scores, real_grad);
+      d_optim.zero_grad();
+      (r1 * (r1_gamma / 2 * static_cast<double>(o.r1_every)) + scores[0][0] * 0).backward();
+      d_sync.average(comm);
+      d_optim.step(d_lr);
+      r1_value = r1.item<double>();
+    }
+
+    // ---- generator: non-saturating loss (and path length every pl_every steps) ----
+    set_requires_grad(d_params, false);
+    g_optim.zero_grad();
+    const at::Tensor g_loss = train::generator_nonsaturating_loss(
+        d.forward(generate(g, step_key(o.seed, step, kGeneratorPass), positions, o.mixing, device).images));
+    g_loss.backward();
+    g_sync.average(comm);
+    g_optim.step(g_lr);
+    double path_value = std::nan("");
+    if (step % o.pl_every == 0 && o.pl_weight > 0) {
+      // Half the batch (rosinality's path_batch_shrink 2), at least one sample per rank.
+      const std::vector<int64_t> few(positions.begin(), positions.begin() + std::max<int64_t>(1, per_rank / 2));
+      const uint64_t key = step_key(o.seed, step, kPathLengthPass);
+      const Fake fake = generate(g, key, few, o.mixing, device, /*ws_require_grad=*/true);
+      at::Tensor noise = at::empty(fake.images.sizes(), at::kFloat);
+      for (size_t j = 0; j < few.size(); ++j)
+        SampleRng(key, static_cast<uint64_t>(few[j]), Stream::Generic)
+            .fill_normal(noise[static_cast<int64_t>(j)].data_ptr<float>(), static_cast<size_t>(noise[0].numel()));
+      // The running mean moves with the mean over all ranks' lengths.
+      const train::PathLength pl = train::path_length_penalty(fake.images, fake.ws, noise.to(device), path_mean);
+      at::Tensor mean_length = pl.lengths.mean().to(comm.device(), at::kDouble).reshape({1});
+      comm.allreduce(mean_length);
+      path_mean = path_mean + 0.01 * (mean_length.item<double>() / comm.size() - path_mean);
+      g_optim.zero_grad();
+      (pl.penalty * (o.pl_weight * static_cast<double>(o.pl_every)) + fake.images[0][0][0][0] * 0).backward();
+      g_sync.average(comm);
+      g_optim.step(g_lr);
+      path_value = mean_length.item<double>() / comm.size();
+    }
+    set_requires_grad(d_params, true);
+    train::ema_update(ema_params, g_params, ema_beta);
+    ++step;
+
+    // One collective for the log and the stop decision.
+    const bool over_time = comm.rank() == 0 && o.time_limit > 0 &&
+                           std::chrono::duration<double>(Clock::now() - start_time).count() > o.time_limit;
+    at::Tensor shared = at::stack({d_loss.detach().to(at::kCPU, at::kDouble), g_loss.detach().to(at::kCPU, at::kDouble),
+                                   at::scalar_tensor(over_time ? 1.0 : 0.0, at::kDouble)})
+                            .to(comm.device());
+    comm.allreduce(shared);
+    const at::Tensor host = shared.to(at::kCPU);
+    summary.d_loss = host[0].item<double>() / comm.size();
+    summary.g_loss = host[1].item<double>() / comm.size();
+    stopped = host[2].item<double>() > 0 && step < o.steps;
+    if (losses) {
+      *losses << step << "," << summary.d_loss << "," << summary.g_loss << "," << r1_value << "," << path_value << ","
+              << std::chrono::duration<double>(Clock::now() - start_time).count() << "\n";
+      losses->flush();
+    }
+    progress.advance(1);
+    fault_injection_point("train-gan-step", comm.rank(), step);
+    if (step == o.steps || stopped || step % o.checkpoint_every == 0) save();
+    else if (step % o.sample_every == 0 && comm.rank() == 0)
+      write_sample_grid(g_ema, o.seed, samples_dir + "/step_" + std::to_string(step) + ".png", device);
+    if (stopped) break;
+  }
+  summary.steps_done = step;
+  summary.seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
+  if (stopped) {
+    summary.complete = false;
+    log::warn("stopped at --time-limit after step {} of {}; --resume continues from {}", step, o.steps, o.out);
+    return summary;
+  }
+  progress.finish();
+  log::info("trained {} steps in {:.1f} s: D loss {:.3f}, G loss {:.3f}; checkpoint {}, losses {}, sample grids in {}", step,
+            summary.seconds, summary.d_loss, summary.g_loss, o.out, losses_path, samples_dir);
+  return summary;
+}
+
+}  // namespace styleseg::stages

@@ -1,0 +1,65 @@
+// Stage 7, train-gan: trains a StyleGAN2 from scratch on real images (a dataset file or a
+// folder of PNG/JPEG), rosinality train.py's recipe: non-saturating logistic loss, lazy R1
+// on real images every `r1_every` steps, lazy path-length regularisation every `pl_every`
+// steps, style mixing, an EMA generator, equalised learning rates, Adam (beta1 0, beta2
+// 0.99, both adjusted for the lazy regularisation), optional horizontal flips.
+//
+// Data-parallel as the segmenter: rank r takes global-batch / ranks samples of each step
+// (shuffled shards of the images; latents drawn from streams keyed by (seed, step, global
+// sample), so the union batch is the same on any number of ranks), gradients averaged by
+// allreduce. The minibatch-stddev groups of 4 fall within a rank's batch; with the shard
+// order (rank r takes positions r, r + ranks, ...) they are the same groups on 1 rank of
+// batch 8 and 2 ranks of 4.
+//
+// Outputs: OUT (train/gan_checkpoint.h; `styleseg generate --checkpoint OUT` reads its
+// g_ema), written atomically by rank 0 every `checkpoint_every` steps and at the end;
+// `resume` continues from it to the same weights; OUT.losses.csv; OUT.samples/step_N.png,
+// grids of g_ema at fixed latents every `sample_every` steps.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace styleseg::comm {
+class Communicator;
+}
+
+namespace styleseg::stages {
+
+struct TrainGanOptions {
+  std::string data;                 // dataset.h5 or a folder of images
+  std::string out;                  // gan.pt
+  std::string preset = "cpu64";     // cpu64 (64x64, narrow, 2 CPU cores) | gpu256 (config-f-like, x1 channels)
+  int64_t resolution = 0;           // 0: the preset's; smaller powers of two use the preset's table below it
+  int64_t steps = 2000;
+  int64_t batch = 8;                // global
+  double lr = 0.002;
+  double r1_gamma = -1;             // < 0: NVlabs' heuristic 0.0002 * R^2 / batch
+  int64_t r1_every = 16;
+  double pl_weight = 2.0;
+  int64_t pl_every = 4;
+  double mixing = 0.9;
+  double ema_half_life = 10000;     // images (rosinality: 0.5^(32 / 10k) per batch of 32)
+  bool flip = false;
+  uint64_t seed = 0;
+  std::string device = "auto";
+  int64_t checkpoint_every = 200;
+  int64_t sample_every = 100;
+  bool resume = false;
+  bool force = false;
+  double time_limit = 0;
+};
+
+struct TrainGanSummary {
+  int64_t steps_done = 0;
+  bool complete = true;
+  double d_loss = 0, g_loss = 0;    // the last step's, averaged over ranks
+  double seconds = 0;
+};
+
+// Collective.
+TrainGanSummary train_gan(const TrainGanOptions& options, comm::Communicator& comm, const nlohmann::json& provenance);
+
+}  // namespace styleseg::stages

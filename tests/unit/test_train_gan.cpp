@@ -1,0 +1,117 @@
+// train-gan on one rank: a short run whose losses move as a GAN's do, a resumed run equal
+// to an uninterrupted one, and a checkpoint that generate's reader takes.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "models/stylegan2/checkpoint.h"
+#include "mpi/local_communicator.h"
+#include "stages/make_eyes.h"
+#include "stages/train_gan.h"
+#include "support/fixtures.h"
+#include "train/gan_checkpoint.h"
+
+namespace styleseg::stages {
+namespace {
+
+std::string eyes(const std::string& dir) {
+  MakeEyesOptions e;
+  e.out = dir + "/eyes.h5";
+  e.count = 64;
+  e.size = 16;
+  e.seed = 1;
+  comm::LocalCommunicator comm;
+  make_eyes(e, comm, {});
+  return e.out;
+}
+
+TrainGanOptions tiny(const std::string& data, const std::string& out) {
+  TrainGanOptions o;
+  o.data = data;
+  o.out = out;
+  o.resolution = 16;
+  o.steps = 6;
+  o.batch = 4;
+  o.r1_every = 2;
+  o.pl_every = 2;
+  o.checkpoint_every = 3;
+  o.device = "cpu";
+  o.seed = 3;
+  return o;
+}
+
+std::vector<std::vector<double>> losses(const std::string& csv) {
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<std::vector<double>> rows;
+  while (std::getline(in, line)) {
+    std::vector<double> row;
+    std::stringstream fields(line);
+    for (std::string f; std::getline(fields, f, ',');) row.push_back(f == "nan" ? std::nan("") : std::stod(f));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST(TrainGan, ShortRunLossesMoveAsAGansDo) {
+  const std::string dir = test::scratch_dir("train_gan_run");
+  TrainGanOptions o = tiny(eyes(dir), dir + "/gan.pt");
+  o.steps = 30;
+  o.checkpoint_every = 1000;
+  comm::LocalCommunicator comm;
+  const TrainGanSummary s = train_gan(o, comm, {});
+  ASSERT_TRUE(s.complete);
+  const auto rows = losses(dir + "/gan.losses.csv");
+  ASSERT_EQ(rows.size(), 30u);
+  // At the start D cannot tell (D loss near 2 ln 2 = 1.39); it learns faster than G, so its
+  // loss falls and G's rises.
+  EXPECT_GT(rows.front()[1], 0.9);
+  EXPECT_LT(rows.front()[1], 1.9);
+  double d_late = 0, g_late = 0;
+  for (size_t i = 20; i < 30; ++i) d_late += rows[i][1] / 10, g_late += rows[i][2] / 10;
+  EXPECT_LT(d_late, rows.front()[1] * 0.8);
+  EXPECT_GT(g_late, rows.front()[2]);
+  for (size_t i = 0; i < rows.size(); i += 2) EXPECT_TRUE(std::isfinite(rows[i][3]) && std::isfinite(rows[i][4])) << i;
+  // What generate reads: the EMA generator, at the training resolution.
+  const stylegan2::Generator g = stylegan2::load_generator(o.out);
+  EXPECT_EQ(g.architecture().resolution, 16);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/gan.samples/step_30.png"));
+}
+
+TEST(TrainGan, ResumedRunEqualsTheUninterruptedOne) {
+  const std::string dir = test::scratch_dir("train_gan_resume");
+  const std::string data = eyes(dir);
+  comm::LocalCommunicator comm;
+  const nlohmann::json provenance{{"lr", 0.002}};
+  train_gan(tiny(data, dir + "/whole.pt"), comm, provenance);
+  TrainGanOptions parts = tiny(data, dir + "/parts.pt");
+  parts.time_limit = 1e-9;  // stops after step 1, with a checkpoint
+  EXPECT_FALSE(train_gan(parts, comm, provenance).complete);
+  parts.time_limit = 0;
+  parts.resume = true;
+  EXPECT_TRUE(train_gan(parts, comm, provenance).complete);
+  const train::LoadedGan a = train::load_gan_checkpoint(dir + "/whole.pt"), b = train::load_gan_checkpoint(dir + "/parts.pt");
+  EXPECT_EQ(a.state.step, 6);
+  EXPECT_EQ(b.state.step, 6);
+  const auto ga = a.g_ema.trainable_weights(), gb = b.g_ema.trainable_weights();
+  for (size_t i = 0; i < ga.size(); ++i) EXPECT_TRUE(at::equal(ga[i], gb[i])) << "g_ema weight " << i;
+  const auto da = a.d.state(), db = b.d.state();
+  for (size_t i = 0; i < da.size(); ++i) EXPECT_TRUE(at::equal(da[i].second, db[i].second)) << da[i].first;
+  EXPECT_DOUBLE_EQ(a.state.path_length_mean, b.state.path_length_mean);
+  // Another job's checkpoint is refused, naming the option.
+  TrainGanOptions other = tiny(data, dir + "/parts.pt");
+  other.resume = true;
+  try {
+    train_gan(other, comm, {{"lr", 0.5}});
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("options.lr"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace styleseg::stages
