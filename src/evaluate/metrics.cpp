@@ -28,6 +28,12 @@ void Confusion::add(const at::Tensor& predicted, const at::Tensor& ground_truth)
   counts_ += at::bincount(g * labels + p, {}, classes * labels).reshape({classes, labels});
 }
 
+std::vector<int64_t> identity_mapping(int64_t labels, int64_t classes) {
+  std::vector<int64_t> mapping;
+  for (int64_t label = 0; label < labels; ++label) mapping.push_back(label < classes ? label : -1);
+  return mapping;
+}
+
 std::vector<int64_t> hungarian_mapping(const at::Tensor& counts) {
   // Kuhn-Munkres (the O(n^3) potentials form) minimising -overlap on the square matrix
   // padded with zeros: n = max(classes, labels).

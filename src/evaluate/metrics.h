@@ -34,6 +34,9 @@ class Confusion {
 // classes), maximising the total overlap with each class used at most once.
 std::vector<int64_t> hungarian_mapping(const at::Tensor& counts);
 
+// Labels taken as classes: label l -> class l, or -1 past the last class.
+std::vector<int64_t> identity_mapping(int64_t labels, int64_t classes);
+
 // The confusion of classes against classes [classes, classes] once labels are mapped
 // (columns of unmatched labels count as wrong for their rows: they are dropped, and the
 // pixels stay in the row totals).

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -53,6 +54,17 @@ void write_png(const std::string& path, const at::Tensor& image) {
   const at::Tensor pixels = image.contiguous();
   write_png(path, pixels.data_ptr<std::uint8_t>(), static_cast<int>(pixels.size(0)),
             static_cast<int>(pixels.size(1)), pixels.dim() == 2 ? 1 : static_cast<int>(pixels.size(2)));
+}
+
+std::vector<std::string> image_files_in(const std::string& folder) {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg")) files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 at::Tensor read_image(const std::string& path) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace styleseg {
 
@@ -17,6 +18,9 @@ void write_png(const std::string& path, const std::uint8_t* pixels, int height, 
 
 // The same for a uint8 CPU tensor [H, W, C] (C in 1..4) or [H, W] (grey).
 void write_png(const std::string& path, const at::Tensor& image);
+
+// The PNG and JPEG files directly in `folder` (by extension, any case), sorted.
+std::vector<std::string> image_files_in(const std::string& folder);
 
 // Reads a PNG, JPEG or BMP as uint8 [H, W, 3] (grey is expanded, alpha dropped, 16-bit
 // PNGs reduced to 8 bits). Throws InputError naming the file and why it cannot be read.

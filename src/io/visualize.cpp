@@ -72,6 +72,12 @@ at::Tensor palette(int64_t count) {
   return colours;
 }
 
+at::Tensor colour_table(const std::vector<std::array<uint8_t, 3>>& colours) {
+  at::Tensor table = at::empty({static_cast<int64_t>(colours.size()), 3}, at::kByte);
+  if (!colours.empty()) std::memcpy(table.data_ptr<uint8_t>(), colours.data(), colours.size() * 3);
+  return table;
+}
+
 at::Tensor colorize_labels(const at::Tensor& labels, const at::Tensor& colours) {
   STYLESEG_CHECK(labels.dim() == 3, Error, "colorize_labels: expected labels [N, H, W]");
   const int64_t k = colours.size(0);

@@ -20,6 +20,9 @@ at::Tensor features_to_rgb(const at::Tensor& features);
 // every run: 20 well-separated colours, then golden-ratio hues. uint8 [count, 3].
 at::Tensor palette(int64_t count);
 
+// A list of RGB colours as the uint8 [K, 3] table the functions below take.
+at::Tensor colour_table(const std::vector<std::array<uint8_t, 3>>& colours);
+
 // Label maps [N, H, W] (any integer dtype) -> uint8 RGB [N, H, W, 3] in `colours`
 // ([K, 3] uint8); labels outside [0, K) (e.g. the ignore label 255) are black.
 at::Tensor colorize_labels(const at::Tensor& labels, const at::Tensor& colours);

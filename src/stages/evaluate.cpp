@@ -141,7 +141,7 @@ EvaluateSummary run_evaluate(const EvaluateOptions& o) {
     mapping = evaluate::hungarian_mapping(confusion.counts());
     fitted = "hungarian, fitted on all " + std::to_string(confusion.counts().sum().item<int64_t>()) + " evaluated pixels";
   } else if (o.mapping == "identity") {
-    for (int64_t label = 0; label < labels; ++label) mapping.push_back(label < classes ? label : -1);
+    mapping = evaluate::identity_mapping(labels, classes);
     fitted = "identity";
   } else {
     mapping = read_mapping_file(o.mapping, labels, classes);

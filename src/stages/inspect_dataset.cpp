@@ -56,10 +56,7 @@ std::string inspect_dataset(const InspectDatasetOptions& o) {
   if (!o.grid.empty()) {
     std::vector<int64_t> first(done.begin(), done.begin() + std::min<int64_t>(n, o.grid_count));
     const dataset::Batch batch = reader.read(first);
-    at::Tensor colours = at::empty({static_cast<int64_t>(h.palette.size()), 3}, at::kByte);
-    for (size_t c = 0; c < h.palette.size(); ++c)
-      for (int j = 0; j < 3; ++j) colours[static_cast<int64_t>(c)][j] = h.palette[c][static_cast<size_t>(j)];
-    write_png(o.grid, make_segmentation_preview(batch.images, batch.masks, colours, entries));
+    write_png(o.grid, make_segmentation_preview(batch.images, batch.masks, colour_table(h.palette), entries));
     out << "grid:        " << o.grid << " (" << first.size() << " samples beside their masks)\n";
   }
   return out.str();

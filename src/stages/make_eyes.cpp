@@ -29,13 +29,6 @@ const std::vector<std::array<uint8_t, 3>>& eye_palette() {
   return colours;
 }
 
-at::Tensor palette_tensor() {
-  at::Tensor t = at::empty({eyes::kClasses, 3}, at::kByte);
-  for (int64_t c = 0; c < eyes::kClasses; ++c)
-    for (int k = 0; k < 3; ++k) t[c][k] = eye_palette()[static_cast<size_t>(c)][static_cast<size_t>(k)];
-  return t;
-}
-
 }  // namespace
 
 MakeEyesSummary make_eyes(const MakeEyesOptions& given, comm::Communicator& comm, const nlohmann::json& provenance) {
@@ -114,7 +107,7 @@ MakeEyesSummary make_eyes(const MakeEyesOptions& given, comm::Communicator& comm
     if (!o.grid.empty()) {
       const int64_t shown = std::min(o.grid_count, o.count);
       write_png(o.grid, make_segmentation_preview(h5::read_tensor(file, "images", 0, shown), h5::read_tensor(file, "masks", 0, shown),
-                                                  palette_tensor(), eyes::class_names()));
+                                                  colour_table(eye_palette()), eyes::class_names()));
     }
     if (o.baseline_test > 0) {
       const int64_t fit = o.count - o.baseline_test;
@@ -122,7 +115,7 @@ MakeEyesSummary make_eyes(const MakeEyesOptions& given, comm::Communicator& comm
       const at::Tensor predicted = eyes::apply_intensity_baseline(lookup, h5::read_tensor(file, "images", fit, o.baseline_test));
       evaluate::Confusion confusion(eyes::kClasses, eyes::kClasses);
       confusion.add(predicted, h5::read_tensor(file, "masks", fit, o.baseline_test).to(at::kLong));
-      const evaluate::Scores scores = evaluate::score(confusion.counts(), {0, 1, 2, 3});
+      const evaluate::Scores scores = evaluate::score(confusion.counts(), evaluate::identity_mapping(eyes::kClasses, eyes::kClasses));
       summary.baseline_miou = scores.mean_iou;
       summary.baseline_iou = scores.iou;
       log::info("intensity-threshold baseline (best class per grey level, fitted on {} images) on the last {}: mIoU {:.4f} "

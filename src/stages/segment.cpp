@@ -22,12 +22,6 @@ namespace fs = std::filesystem;
 namespace styleseg::stages {
 namespace {
 
-bool is_image_name(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
-}
-
 void write_outputs(const SegmentOptions& o, const std::string& input, const at::Tensor& image, const at::Tensor& labels,
                    const at::Tensor& colours) {
   const std::string stem = fs::path(input).stem().string();
@@ -45,9 +39,7 @@ std::vector<std::string> list_input_images(const std::vector<std::string>& input
   for (const std::string& input : inputs) {
     std::error_code error;
     if (fs::is_directory(input, error)) {
-      std::vector<std::string> found;
-      for (const auto& entry : fs::directory_iterator(input))
-        if (entry.is_regular_file() && is_image_name(entry.path())) found.push_back(entry.path().string());
+      const std::vector<std::string> found = image_files_in(input);
       if (found.empty()) log::warn("--input {}: no PNG or JPEG file in this folder", input);
       files.insert(files.end(), found.begin(), found.end());
     } else if (fs::exists(input, error)) {
@@ -80,7 +72,7 @@ SegmentSummary segment(const SegmentOptions& o, comm::Communicator& comm) {
   STYLESEG_CHECK(model.info.classes.size() <= 256, InputError, o.model + ": more than 256 classes do not fit 8-bit mask PNGs");
   model.net.to(device);
   model.net.train(false);
-  const at::Tensor colours = segmenter::palette_tensor(model.info);
+  const at::Tensor colours = colour_table(model.info.palette);
   const std::vector<std::string> files = list_input_images(o.inputs);
   if (comm.rank() == 0) {
     fs::create_directories(o.out);

@@ -155,9 +155,7 @@ Validation run_validation(segmenter::Segmenter& net, const segmenter::ModelInfo&
   net.train(true);
   at::Tensor counts = confusion.counts().to(comm.device()).contiguous();
   comm.allreduce(counts);
-  std::vector<int64_t> identity(static_cast<size_t>(classes));
-  for (int64_t c = 0; c < classes; ++c) identity[static_cast<size_t>(c)] = c;
-  const evaluate::Scores scores = evaluate::score(counts.to(at::kCPU), identity);
+  const evaluate::Scores scores = evaluate::score(counts.to(at::kCPU), evaluate::identity_mapping(classes, classes));
   return {scores.mean_iou, scores.pixel_accuracy, scores.iou};
 }
 
@@ -288,8 +286,6 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
             held_out.size(), o.data, header.width, header.height, classes, o.steps,
             static_cast<double>(o.steps) / static_cast<double>(steps_per_epoch), o.optimizer, o.lr);
 
-  const at::Tensor mean = at::tensor({info.mean[0], info.mean[1], info.mean[2]}, at::TensorOptions(device)).view({1, 3, 1, 1});
-  const at::Tensor stdev = at::tensor({info.std[0], info.std[1], info.std[2]}, at::TensorOptions(device)).view({1, 3, 1, 1});
   auto checkpoint = [&] {
     share_running_statistics(comm, net);
     if (comm.rank() == 0) {
@@ -324,7 +320,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     const auto step_start = Clock::now();
     const std::optional<dataset::Batch> batch = loader->next();
     STYLESEG_CHECK(batch.has_value(), Error, "train: the data loader ended early (step " + std::to_string(step) + ")");
-    const at::Tensor images = (batch->images.to(device) - mean) / stdev;
+    const at::Tensor images = segmenter::normalise(batch->images.to(device), info.mean, info.std);
     const at::Tensor labels = batch->masks.to(device);
     // The loss is the mean over every labelled pixel of the global batch (crops padded with
     // the ignore label leave ranks with different counts): rank r's share is its sum over

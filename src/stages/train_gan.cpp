@@ -228,10 +228,15 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   Progress progress("train-gan", o.steps, comm.rank() == 0, "steps");
   progress.advance(step);
   bool stopped = false;
+  std::vector<int64_t> order;  // this rank's share of the current epoch, shuffled once per epoch
+  int64_t order_epoch = -1;
   while (step < o.steps) {
     // This rank's global positions in the step's batch, and its real images.
+    if (step / steps_per_epoch != order_epoch) {
+      order_epoch = step / steps_per_epoch;
+      order = dataset::shard_epoch(pool, order_epoch, o.seed, comm.rank(), comm.size());
+    }
     std::vector<int64_t> positions, real_indices;
-    const std::vector<int64_t> order = dataset::shard_epoch(pool, step / steps_per_epoch, o.seed, comm.rank(), comm.size());
     const int64_t within = step % steps_per_epoch;
     std::vector<bool> flips;
     for (int64_t j = 0; j < per_rank; ++j) {

@@ -17,13 +17,7 @@ namespace styleseg::train {
 TrainingImages::TrainingImages(const std::string& path, int64_t resolution) : resolution_(resolution) {
   STYLESEG_CHECK(resolution >= 4, ConfigError, "training images: the resolution must be at least 4");
   if (fs::is_directory(path)) {
-    std::vector<std::string> files;
-    for (const auto& entry : fs::directory_iterator(path)) {
-      std::string ext = entry.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg")) files.push_back(entry.path().string());
-    }
-    std::sort(files.begin(), files.end());
+    const std::vector<std::string> files = image_files_in(path);
     STYLESEG_CHECK(!files.empty(), InputError, path + ": no PNG or JPEG image in this folder");
     memory_ = at::empty({static_cast<int64_t>(files.size()), resolution, resolution, 3}, at::kByte);
     for (size_t i = 0; i < files.size(); ++i) memory_[static_cast<int64_t>(i)].copy_(prepare(read_image(files[i]).unsqueeze(0))[0]);

@@ -6,22 +6,13 @@
 #include "core/error.h"
 #include "io/torch_file.h"
 #include "models/stylegan2/checkpoint.h"
+#include "support/tiny_generator.h"
 #include "support/fixtures.h"
 #include "train/gan_checkpoint.h"
 #include "train/optimizer.h"
 
 namespace styleseg::train {
 namespace {
-
-stylegan2::Architecture tiny() {
-  stylegan2::Architecture a;
-  a.resolution = 16;
-  a.z_dim = 16;
-  a.w_dim = 16;
-  a.mapping_layers = 2;
-  a.channels = {{4, 16}, {8, 12}, {16, 8}};
-  return a;
-}
 
 at::Tensor render(const stylegan2::Generator& g) {
   at::manual_seed(9);
@@ -32,7 +23,7 @@ at::Tensor render(const stylegan2::Generator& g) {
 
 TEST(GanCheckpoint, RoundTripsEveryPartInRosinalitysLayout) {
   const std::string path = test::scratch_dir("gan_ckpt") + "/gan.pt";
-  stylegan2::Generator g = stylegan2::init_generator(tiny(), 1), g_ema = stylegan2::init_generator(tiny(), 2);
+  stylegan2::Generator g = stylegan2::init_generator(test::tiny_generator_architecture(), 1), g_ema = stylegan2::init_generator(test::tiny_generator_architecture(), 2);
   g_ema.set_average_latent(at::full({16}, 0.25));
   at::manual_seed(3);
   stylegan2::Discriminator d(16, {{4, 16}, {8, 12}, {16, 8}});

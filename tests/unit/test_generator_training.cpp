@@ -4,22 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "models/stylegan2/checkpoint.h"
+#include "support/tiny_generator.h"
 
 namespace styleseg::stylegan2 {
 namespace {
 
-Architecture tiny() {
-  Architecture a;
-  a.resolution = 16;
-  a.z_dim = 16;
-  a.w_dim = 16;
-  a.mapping_layers = 2;
-  a.channels = {{4, 16}, {8, 12}, {16, 8}};
-  return a;
-}
-
 TEST(GeneratorTraining, AutogradPathMatchesInferenceAndReachesEveryWeight) {
-  Generator g = init_generator(tiny(), 1, 0.01);
+  Generator g = init_generator(test::tiny_generator_architecture(), 1, 0.01);
   at::manual_seed(2);
   const at::Tensor z = at::randn({3, 16});
   at::Tensor reference;

@@ -107,11 +107,4 @@ LoadedModel load_model(const std::string& path) {
   return model;
 }
 
-at::Tensor palette_tensor(const ModelInfo& info) {
-  at::Tensor colours = at::empty({static_cast<int64_t>(info.palette.size()), 3}, at::kByte);
-  for (size_t c = 0; c < info.palette.size(); ++c)
-    for (int k = 0; k < 3; ++k) colours[static_cast<int64_t>(c)][k] = info.palette[c][static_cast<size_t>(k)];
-  return colours;
-}
-
 }  // namespace styleseg::segmenter

@@ -55,7 +55,4 @@ bool is_model_file(const io::PyValue& root);
 // What `styleseg inspect` prints: classes and colours, input size, normalisation, provenance.
 std::string describe_model(const std::string& path, const ModelInfo& info);
 
-// The colour table as uint8 [classes, 3], for visualize.h.
-at::Tensor palette_tensor(const ModelInfo& info);
-
 }  // namespace styleseg::segmenter

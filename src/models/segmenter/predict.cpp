@@ -24,14 +24,12 @@ std::vector<at::Tensor> predict_labels(Segmenter& net, const ModelInfo& info, co
     }
     resized.push_back(x);
   }
-  const at::Tensor batch = at::cat(resized).to(device) / 255.0;
-  const at::Tensor mean = at::tensor({info.mean[0], info.mean[1], info.mean[2]}, batch.options()).view({1, 3, 1, 1});
-  const at::Tensor std = at::tensor({info.std[0], info.std[1], info.std[2]}, batch.options()).view({1, 3, 1, 1});
+  const at::Tensor batch = normalise(at::cat(resized).to(device) / 255.0, info.mean, info.std);
   at::Tensor logits;
   {
     at::NoGradGuard no_grad;
     AutocastScope autocast(device, precision);
-    logits = net.forward((batch - mean) / std).to(at::kFloat);
+    logits = net.forward(batch).to(at::kFloat);
   }
   std::vector<at::Tensor> labels;
   for (size_t i = 0; i < images.size(); ++i) {

@@ -166,11 +166,16 @@ void Segmenter::load_torchvision(const std::string& path) {
   load_state(io::tensor_items(dict), /*backbone_only=*/true, path);
 }
 
+at::Tensor normalise(const at::Tensor& images, const std::array<float, 3>& mean, const std::array<float, 3>& std) {
+  const auto column = [&](const std::array<float, 3>& v) {
+    return at::tensor({v[0], v[1], v[2]}, images.options()).view({1, 3, 1, 1});
+  };
+  return ((images - column(mean)) / column(std)).contiguous();
+}
+
 at::Tensor normalise_images(const at::Tensor& images) {
-  const at::Tensor x = images.permute({0, 3, 1, 2}).to(at::kFloat) / 255.0;
-  const at::Tensor mean = at::tensor({kImageMean[0], kImageMean[1], kImageMean[2]}, x.options()).view({1, 3, 1, 1});
-  const at::Tensor std = at::tensor({kImageStd[0], kImageStd[1], kImageStd[2]}, x.options()).view({1, 3, 1, 1});
-  return ((x - mean) / std).contiguous();
+  return normalise(images.permute({0, 3, 1, 2}).to(at::kFloat) / 255.0, {kImageMean[0], kImageMean[1], kImageMean[2]},
+                   {kImageStd[0], kImageStd[1], kImageStd[2]});
 }
 
 }  // namespace styleseg::segmenter

@@ -13,6 +13,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -73,7 +74,10 @@ class Segmenter {
 constexpr float kImageMean[3] = {0.485f, 0.456f, 0.406f};
 constexpr float kImageStd[3] = {0.229f, 0.224f, 0.225f};
 
-// uint8 images [B, H, W, 3] -> normalised float [B, 3, H, W].
+// float images [B, 3, H, W] in [0, 1] -> (x - mean) / std per channel.
+at::Tensor normalise(const at::Tensor& images, const std::array<float, 3>& mean, const std::array<float, 3>& std);
+
+// uint8 images [B, H, W, 3] -> float [B, 3, H, W] normalised as torchvision's weights expect.
 at::Tensor normalise_images(const at::Tensor& images);
 
 }  // namespace styleseg::segmenter
