@@ -75,6 +75,7 @@ const std::vector<Command>& commands() {
       {"evaluate", "score predicted masks against ground truth (IoU, mIoU, Hungarian mapping, confusion)", evaluate_main},
       {"make-eyes", "a procedural eye dataset (NIR or colour) with exact masks, in the dataset layout", make_eyes_main},
       {"train-gan", "train a StyleGAN2 from scratch on images, data-parallel (rosinality's recipe and checkpoint layout)", train_gan_main},
+      {"gan-quality", "Frechet and pixel-share distances of a generator's images to real ones, via a trained segmenter", gan_quality_main},
       {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
       {"inspect", "show what a checkpoint or a synthetic dataset holds (layout, classes, provenance, pictures)", inspect_main},
       {"check-comm", "check the communication layer across ranks (collectives, failure handling)", check_comm_main},

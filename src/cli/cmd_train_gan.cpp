@@ -24,17 +24,26 @@ int train_gan_main(const std::vector<std::string>& args) {
       .add("pl-every", &o.pl_every, "steps between path-length penalties")
       .add("mixing", &o.mixing, "style-mixing probability")
       .add("ema-half-life", &o.ema_half_life, "EMA generator half-life, images")
+      .add("ema-rampup", &o.ema_rampup, "half-life at most this fraction of the images seen so far (0: off)")
       .add_flag("flip", &o.flip, "random horizontal flips of the real images")
+      .add("diff-augment", &o.diff_augment,
+           "DiffAugment of every image D sees: color,translation,cutout (any of them), none, or preset\n"
+           "(cpu64: all three; gpu256: none)")
       .add("seed", &o.seed, "seed of the weights, data order and latents")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N")
       .add("checkpoint-every", &o.checkpoint_every, "steps between checkpoints (and sample grids)")
       .add("sample-every", &o.sample_every, "steps between sample grids")
+      .add_optional("quality-model", &o.quality_model,
+                    "segmenter trained on the real images: Frechet and pixel-share distances of g_ema's images\n"
+                    "to the real ones at step 0, every --quality-every steps and at the end (OUT.quality.csv)")
+      .add("quality-every", &o.quality_every, "steps between quality figures")
+      .add("quality-samples", &o.quality_samples, "real and generated images per quality figure")
       .add_flag("resume", &o.resume, "continue from OUT; refused for another job")
       .add_flag("force", &o.force, "replace OUT and start afresh")
       .add("time-limit", &o.time_limit, "seconds; checkpoint and stop after the step that passes it, exit 75");
   return run_command(set, args, [&](comm::Communicator& comm) {
     std::set<std::string> exclude = non_result_options();
-    exclude.insert({"checkpoint-every", "sample-every", "device", "data"});
+    exclude.insert({"checkpoint-every", "sample-every", "device", "data", "quality-model", "quality-every", "quality-samples"});
     return stages::train_gan(o, comm, set.to_json(exclude)).complete ? 0 : kExitResumable;
   });
 }

@@ -226,4 +226,16 @@ at::Tensor plot_curves(const std::vector<Curve>& curves, int64_t width, int64_t 
   return panels.empty() ? at::full({1, width, 3}, 255, at::kByte) : stack_vertically(panels);
 }
 
+Curve running_mean(const Curve& curve, std::string title) {
+  Curve smooth = curve;
+  smooth.title = std::move(title);
+  const size_t window = std::max<size_t>(1, curve.y.size() / 50);
+  double sum = 0;
+  for (size_t i = 0; i < curve.y.size(); ++i) {
+    sum += curve.y[i] - (i >= window ? curve.y[i - window] : 0.0);
+    smooth.y[i] = sum / static_cast<double>(std::min(i + 1, window));
+  }
+  return smooth;
+}
+
 }  // namespace styleseg

@@ -57,4 +57,8 @@ struct Curve {
 };
 at::Tensor plot_curves(const std::vector<Curve>& curves, int64_t width = 720, int64_t panel_height = 240);
 
+// The curve's running mean over ~2 % of its points, titled `title`: the trend of a noisy
+// per-step curve (a training loss), not each batch's noise.
+Curve running_mean(const Curve& curve, std::string title);
+
 }  // namespace styleseg

@@ -177,16 +177,7 @@ void write_curves(const std::string& metrics_path, const std::string& png) {
     if (record.contains("val_miou") && record["val_miou"].is_number())
       miou.x.push_back(record["step"].get<double>()), miou.y.push_back(record["val_miou"].get<double>());
   }
-  // A running mean over ~2 % of the steps: the trend, not each batch's noise.
-  Curve smooth = loss;
-  smooth.title = "training loss (running mean)";
-  const size_t window = std::max<size_t>(1, loss.y.size() / 50);
-  double sum = 0;
-  for (size_t i = 0; i < loss.y.size(); ++i) {
-    sum += loss.y[i] - (i >= window ? loss.y[i - window] : 0.0);
-    smooth.y[i] = sum / static_cast<double>(std::min(i + 1, window));
-  }
-  write_png(png, plot_curves({smooth, miou}));
+  write_png(png, plot_curves({running_mean(loss, "training loss (running mean)"), miou}));
 }
 
 enum class Start { Fresh, Resume };

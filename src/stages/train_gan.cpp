@@ -17,13 +17,17 @@
 #include "core/seeding.h"
 #include "dataset/reader.h"
 #include "io/image.h"
+#include "io/visualize.h"
 #include "models/stylegan2/checkpoint.h"
 #include "models/stylegan2/discriminator.h"
 #include "mpi/communicator.h"
+#include "stages/gan_quality.h"
 #include "stages/sampler.h"
 #include "train/gan_checkpoint.h"
+#include "train/diff_augment.h"
 #include "train/gan_losses.h"
 #include "train/gradient_sync.h"
+#include "train/metrics_log.h"
 #include "train/optimizer.h"
 #include "train/training_images.h"
 
@@ -38,6 +42,7 @@ using Clock = std::chrono::steady_clock;
 struct Networks {
   stylegan2::Architecture g;
   std::map<int64_t, int64_t> d_channels;
+  std::string diff_augment;  // the preset's DiffAugment policy
 };
 
 Networks networks_for(const std::string& preset, int64_t resolution) {
@@ -50,12 +55,16 @@ Networks networks_for(const std::string& preset, int64_t resolution) {
     table = {{4, 128}, {8, 128}, {16, 64}, {32, 64}, {64, 32}};
     n.g.z_dim = n.g.w_dim = 128;
     n.g.mapping_layers = 4;
+    // Batch 8 on a few thousand images: without augmentation D separates real from fake
+    // within a few hundred steps (D loss ~0.02, G loss ~10) and G learns slowly.
+    n.diff_augment = "color,translation,cutout";
   } else if (preset == "gpu256") {
     // config-f's layout with channel multiplier 1 (rosinality's --channel_multiplier 1).
     native = 256;
     for (const auto& [res, ch] : stylegan2::default_channels(256, 1)) table[res] = ch;
     n.g.z_dim = n.g.w_dim = 512;
     n.g.mapping_layers = 8;
+    n.diff_augment = "none";
   } else {
     throw ConfigError("train-gan: --preset must be cpu64 or gpu256, not '" + preset + "'");
   }
@@ -71,7 +80,10 @@ Networks networks_for(const std::string& preset, int64_t resolution) {
 uint64_t step_key(uint64_t seed, int64_t step, int purpose) {
   return mix64(seed + mix64(static_cast<uint64_t>(step) * 16 + static_cast<uint64_t>(purpose)));
 }
-enum Purpose { kDiscriminatorPass = 1, kGeneratorPass = 2, kPathLengthPass = 3, kDecisions = 4, kImages = 5 };
+enum Purpose {
+  kDiscriminatorPass = 1, kGeneratorPass = 2, kPathLengthPass = 3, kDecisions = 4, kImages = 5,
+  kAugmentReal = 6, kAugmentFakeForD = 7, kAugmentFakeForG = 8, kAugmentRealForR1 = 9
+};
 
 // Images of the generator for global samples `samples`: z (and a mixing z with a crossover
 // drawn per step, as rosinality does per batch), per-sample noise. Returns images and ws.
@@ -120,6 +132,27 @@ void write_sample_grid(const stylegan2::Generator& g_ema, uint64_t seed, const s
   write_png(path, make_grid(pixels, 4, 2, 255));
 }
 
+// OUT.curves.png: D and G losses (running means) and, when measured, the quality figures.
+void write_curves(const std::string& losses_path, const std::string& quality_path, const std::string& png) {
+  Curve d_loss{"D loss", {}, {}, {31, 119, 180}}, g_loss{"G loss", {}, {}, {255, 127, 14}};
+  for (const auto& r : train::MetricsLog::read(losses_path, /*drop_torn_tail=*/true)) {
+    d_loss.x.push_back(r["step"]), d_loss.y.push_back(r["d_loss"]);
+    g_loss.x.push_back(r["step"]), g_loss.y.push_back(r["g_loss"]);
+  }
+  std::vector<Curve> curves{running_mean(d_loss, "D loss (running mean)"), running_mean(g_loss, "G loss (running mean)")};
+  if (!quality_path.empty()) {
+    Curve frechet{"Frechet distance, segmenter features (real vs g_ema)", {}, {}, {214, 39, 40}};
+    Curve shares{"pixel-share distance (mean over classes)", {}, {}, {44, 160, 44}};
+    for (const auto& r : train::MetricsLog::read(quality_path, /*drop_torn_tail=*/true)) {
+      frechet.x.push_back(r["step"]), frechet.y.push_back(r["frechet"]);
+      shares.x.push_back(r["step"]), shares.y.push_back(r["share_distance"]);
+    }
+    curves.push_back(frechet);
+    curves.push_back(shares);
+  }
+  write_png(png, plot_curves(curves));
+}
+
 }  // namespace
 
 TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
@@ -127,8 +160,10 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   STYLESEG_CHECK(o.steps > 0 && o.batch > 0 && o.lr > 0, ConfigError, "train-gan: --steps, --batch and --lr must be positive");
   STYLESEG_CHECK(o.r1_every > 0 && o.pl_every > 0 && o.checkpoint_every > 0 && o.sample_every > 0, ConfigError,
                  "train-gan: --r1-every, --pl-every, --checkpoint-every and --sample-every must be positive");
-  STYLESEG_CHECK(o.mixing >= 0 && o.mixing <= 1 && o.pl_weight >= 0 && o.ema_half_life > 0, ConfigError,
-                 "train-gan: --mixing is a probability, --pl-weight >= 0, --ema-half-life > 0");
+  STYLESEG_CHECK(o.mixing >= 0 && o.mixing <= 1 && o.pl_weight >= 0 && o.ema_half_life > 0 && o.ema_rampup >= 0, ConfigError,
+                 "train-gan: --mixing is a probability, --pl-weight >= 0, --ema-half-life > 0, --ema-rampup >= 0");
+  STYLESEG_CHECK(o.quality_every > 0 && o.quality_samples >= 2, ConfigError,
+                 "train-gan: --quality-every must be positive and --quality-samples at least 2");
   STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "train-gan: --resume and --force exclude each other");
   STYLESEG_CHECK(o.batch % comm.size() == 0, ConfigError,
                  "train-gan: --batch " + std::to_string(o.batch) + " must be divisible by the number of ranks (" +
@@ -141,6 +176,8 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   const Networks nets = networks_for(o.preset, o.resolution);
   const int64_t resolution = nets.g.resolution;
+  const train::DiffAugmentPolicy augment =
+      train::parse_diff_augment(o.diff_augment == "preset" ? nets.diff_augment : o.diff_augment, "diff-augment");
   const double r1_gamma = o.r1_gamma >= 0 ? o.r1_gamma : 0.0002 * static_cast<double>(resolution * resolution) / static_cast<double>(o.batch);
   const train::TrainingImages images(o.data, resolution);
   STYLESEG_CHECK(images.size() >= o.batch, ConfigError,
@@ -155,6 +192,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   fs::path stem(o.out);
   stem.replace_extension("");
   const std::string losses_path = stem.string() + ".losses.csv", samples_dir = stem.string() + ".samples";
+  const std::string quality_path = stem.string() + ".quality.csv", curves_path = stem.string() + ".curves.png";
   const bool resume = comm::decide_on_root(comm, [&] {
                         const bool exists = fs::exists(o.out);
                         if (exists && o.resume) return std::string("1");
@@ -204,27 +242,55 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   const double g_lr = o.lr * static_cast<double>(o.pl_every) / static_cast<double>(o.pl_every + 1);
   const double d_lr = o.lr * static_cast<double>(o.r1_every) / static_cast<double>(o.r1_every + 1);
   train::GradientSync g_sync(g_params), d_sync(d_params);
-  const double ema_beta = std::pow(0.5, static_cast<double>(o.batch) / o.ema_half_life);
+  // D sees every image through the step's augmentation for that purpose (R1 included: its
+  // gradient is taken with respect to the un-augmented real images, as DiffAugment and ADA do).
+  auto discriminate = [&](const at::Tensor& images, int purpose, const std::vector<int64_t>& samples) {
+    return d.forward(train::diff_augment(images, augment, step_key(o.seed, step, purpose), samples));
+  };
 
-  std::optional<std::ofstream> losses;
+  std::optional<GanQualityProbe> quality;
+  if (!o.quality_model.empty()) quality.emplace(o.quality_model, images, o.quality_samples, o.seed, device, comm);
+  std::optional<train::MetricsLog> losses, quality_log;
   if (comm.rank() == 0) {
     fs::create_directories(samples_dir);
-    losses.emplace(losses_path, resume ? std::ios::app : std::ios::trunc);
-    if (!resume) *losses << "step,d_loss,g_loss,r1,path_length,seconds\n";
+    losses.emplace(losses_path, resume ? step : -1,
+                   std::vector<std::string>{"step", "d_loss", "g_loss", "r1", "path_length", "seconds"});
+    if (quality) {
+      std::vector<std::string> columns{"step", "frechet", "share_distance"};
+      for (const std::string& name : quality->classes()) columns.push_back("share_" + name);
+      quality_log.emplace(quality_path, resume ? step : -1, columns);
+    }
   }
-  log::info("training a {}x{} StyleGAN2 ({}) on {} images of {} ({} ranks, batch {} = {} per rank), {} steps, R1 gamma {:.3g}",
-            resolution, resolution, o.preset, images.size(), o.data, comm.size(), o.batch, per_rank, o.steps, r1_gamma);
+  log::info("training a {}x{} StyleGAN2 ({}) on {} images of {} ({} ranks, batch {} = {} per rank), {} steps, R1 gamma {:.3g}, "
+            "DiffAugment {}",
+            resolution, resolution, o.preset, images.size(), o.data, comm.size(), o.batch, per_rank, o.steps, r1_gamma,
+            augment.any() ? (o.diff_augment == "preset" ? nets.diff_augment : o.diff_augment) : "none");
 
+  TrainGanSummary summary;
+  auto measure_quality = [&] {  // collective
+    const evaluate::QualityFigures figures = quality->measure(g_ema, comm);
+    summary.frechet = figures.frechet;
+    summary.share_distance = figures.share_distance;
+    if (quality_log) {
+      nlohmann::json record{{"step", step}, {"frechet", figures.frechet}, {"share_distance", figures.share_distance}};
+      for (size_t k = 0; k < quality->classes().size(); ++k)
+        record["share_" + quality->classes()[k]] = figures.share_distance_per_class[k];
+      quality_log->append(record);
+    }
+    log::info("step {}: Frechet distance {:.3f}, pixel-share distance {:.4f} (segmenter {}, {} images)", step, figures.frechet,
+              figures.share_distance, o.quality_model, o.quality_samples);
+  };
   auto save = [&] {
     if (comm.rank() == 0) {
       train::GanTrainingState state{step, identity, g_optim.state(), d_optim.state(), path_mean, o.seed};
       train::save_gan_checkpoint(o.out, g, g_ema, d, state);
       write_sample_grid(g_ema, o.seed, samples_dir + "/step_" + std::to_string(step) + ".png", device);
+      write_curves(losses_path, quality ? quality_path : "", curves_path);
     }
     comm.barrier();
   };
+  if (quality && !resume) measure_quality();
 
-  TrainGanSummary summary;
   Progress progress("train-gan", o.steps, comm.rank() == 0, "steps");
   progress.advance(step);
   bool stopped = false;
@@ -256,7 +322,8 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
         fake = generate(g, step_key(o.seed, step, kDiscriminatorPass), positions, o.mixing, device).images;
       }
       d_optim.zero_grad();
-      d_loss = train::discriminator_logistic_loss(d.forward(real), d.forward(fake));
+      d_loss = train::discriminator_logistic_loss(discriminate(real, kAugmentReal, positions),
+                                                  discriminate(fake, kAugmentFakeForD, positions));
       d_loss.backward();
       d_sync.average(comm);
       d_optim.step(d_lr);
@@ -264,7 +331,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
     double r1_value = std::nan("");
     if (step % o.r1_every == 0) {
       const at::Tensor real_grad = real.detach().requires_grad_(true);
-      const at::Tensor scores = d.forward(real_grad);
+      const at::Tensor scores = discriminate(real_grad, kAugmentRealForR1, positions);
       const at::Tensor r1 = train::r1_penalty(scores, real_grad);
       d_optim.zero_grad();
       (r1 * (r1_gamma / 2 * static_cast<double>(o.r1_every)) + scores[0][0] * 0).backward();
@@ -276,8 +343,8 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
     // ---- generator: non-saturating loss (and path length every pl_every steps) ----
     set_requires_grad(d_params, false);
     g_optim.zero_grad();
-    const at::Tensor g_loss = train::generator_nonsaturating_loss(
-        d.forward(generate(g, step_key(o.seed, step, kGeneratorPass), positions, o.mixing, device).images));
+    const at::Tensor g_loss = train::generator_nonsaturating_loss(discriminate(
+        generate(g, step_key(o.seed, step, kGeneratorPass), positions, o.mixing, device).images, kAugmentFakeForG, positions));
     g_loss.backward();
     g_sync.average(comm);
     g_optim.step(g_lr);
@@ -303,7 +370,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       path_value = mean_length.item<double>() / comm.size();
     }
     set_requires_grad(d_params, true);
-    train::ema_update(ema_params, g_params, ema_beta);
+    train::ema_update(ema_params, g_params, train::ema_beta(o.batch, o.ema_half_life, o.ema_rampup, step * o.batch));
     ++step;
 
     // One collective for the log and the stop decision.
@@ -317,13 +384,12 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
     summary.d_loss = host[0].item<double>() / comm.size();
     summary.g_loss = host[1].item<double>() / comm.size();
     stopped = host[2].item<double>() > 0 && step < o.steps;
-    if (losses) {
-      *losses << step << "," << summary.d_loss << "," << summary.g_loss << "," << r1_value << "," << path_value << ","
-              << std::chrono::duration<double>(Clock::now() - start_time).count() << "\n";
-      losses->flush();
-    }
+    if (losses)
+      losses->append({{"step", step}, {"d_loss", summary.d_loss}, {"g_loss", summary.g_loss}, {"r1", r1_value},
+                      {"path_length", path_value}, {"seconds", std::chrono::duration<double>(Clock::now() - start_time).count()}});
     progress.advance(1);
     fault_injection_point("train-gan-step", comm.rank(), step);
+    if (quality && (step % o.quality_every == 0 || step == o.steps)) measure_quality();
     if (step == o.steps || stopped || step % o.checkpoint_every == 0) save();
     else if (step % o.sample_every == 0 && comm.rank() == 0)
       write_sample_grid(g_ema, o.seed, samples_dir + "/step_" + std::to_string(step) + ".png", device);

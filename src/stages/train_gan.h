@@ -14,7 +14,9 @@
 // Outputs: OUT (train/gan_checkpoint.h; `styleseg generate --checkpoint OUT` reads its
 // g_ema), written atomically by rank 0 every `checkpoint_every` steps and at the end;
 // `resume` continues from it to the same weights; OUT.losses.csv; OUT.samples/step_N.png,
-// grids of g_ema at fixed latents every `sample_every` steps.
+// grids of g_ema at fixed latents every `sample_every` steps; with a quality model,
+// OUT.quality.csv (Frechet distance and pixel-share distances of g_ema's images); and
+// OUT.curves.png, the losses and quality figures as pictures, redrawn at each checkpoint.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -42,11 +44,18 @@ struct TrainGanOptions {
   int64_t pl_every = 4;
   double mixing = 0.9;
   double ema_half_life = 10000;     // images (rosinality: 0.5^(32 / 10k) per batch of 32)
+  double ema_rampup = 0.05;         // half-life <= rampup * images seen (NVlabs ada); 0: off
   bool flip = false;
+  std::string diff_augment = "preset"; // color,translation,cutout | none | preset (cpu64: all three; gpu256: none)
   uint64_t seed = 0;
   std::string device = "auto";
   int64_t checkpoint_every = 200;
   int64_t sample_every = 100;
+  // Quality figures over training (stages/gan_quality.h): with a segmenter trained on the
+  // real images, at step 0, every `quality_every` steps and at the end.
+  std::string quality_model;
+  int64_t quality_every = 1000;
+  int64_t quality_samples = 1000;
   bool resume = false;
   bool force = false;
   double time_limit = 0;
@@ -56,6 +65,7 @@ struct TrainGanSummary {
   int64_t steps_done = 0;
   bool complete = true;
   double d_loss = 0, g_loss = 0;    // the last step's, averaged over ranks
+  double frechet = -1, share_distance = -1;  // the last quality figures (-1: not measured)
   double seconds = 0;
 };
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -32,6 +33,12 @@ PathLength path_length_penalty(const at::Tensor& images, const at::Tensor& ws, c
   out.penalty = (lengths - out.running_mean).pow(2).mean();
   out.lengths = lengths.detach();
   return out;
+}
+
+double ema_beta(int64_t batch, double half_life_images, double rampup, int64_t images_seen) {
+  double half_life = half_life_images;
+  if (rampup > 0) half_life = std::min(half_life, rampup * static_cast<double>(images_seen));
+  return std::pow(0.5, static_cast<double>(batch) / std::max(half_life, 1e-8));
 }
 
 void ema_update(const std::vector<at::Tensor>& ema, const std::vector<at::Tensor>& current, double beta) {

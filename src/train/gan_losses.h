@@ -10,6 +10,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace styleseg::train {
@@ -31,6 +32,12 @@ struct PathLength {
 // batch mean.
 PathLength path_length_penalty(const at::Tensor& images, const at::Tensor& ws, const at::Tensor& noise,
                                double running_mean, double decay = 0.01);
+
+// The EMA decay for one step of `batch` images: a half-life of `half_life_images`, ramped
+// up as NVlabs stylegan2-ada does (half-life min(half_life, rampup * images seen so far);
+// rampup <= 0: none), so that a short training's EMA generator is not dominated by its
+// random initial weights.
+double ema_beta(int64_t batch, double half_life_images, double rampup, int64_t images_seen);
 
 // ema = beta * ema + (1 - beta) * current, tensor by tensor (no autograd).
 void ema_update(const std::vector<at::Tensor>& ema, const std::vector<at::Tensor>& current, double beta);

@@ -4,6 +4,10 @@
 //   {"step": 100, "val_miou": 0.71, "val_pixel_accuracy": 0.93, "val_iou": [...]}
 // A resumed run first drops the lines past the step it resumes from (they belong to work
 // the crash undid), so the file always describes the run that produced the weights.
+//
+// A path ending in ".csv" is written as CSV instead, for spreadsheets and pandas: a header
+// of the given columns, then one line a record with its numbers in that order (an empty
+// field where a record has no such number, which pandas reads as NaN).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,8 +22,8 @@ namespace styleseg::train {
 class MetricsLog {
  public:
   // Starts the file afresh, or (resume_step >= 0) keeps the lines with step <= resume_step.
-  // Throws OutputError naming the file.
-  MetricsLog(std::string path, int64_t resume_step = -1);
+  // A CSV file needs its columns (the first must be "step"). Throws OutputError naming the file.
+  MetricsLog(std::string path, int64_t resume_step = -1, std::vector<std::string> csv_columns = {});
   void append(const nlohmann::json& record);
   const std::string& path() const { return path_; }
 
@@ -28,7 +32,10 @@ class MetricsLog {
   static std::vector<nlohmann::json> read(const std::string& path, bool drop_torn_tail = false);
 
  private:
+  std::string line_of(const nlohmann::json& record) const;
+
   std::string path_;
+  std::vector<std::string> columns_;  // CSV only
   std::ofstream file_;
 };
 

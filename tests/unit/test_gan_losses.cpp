@@ -50,5 +50,15 @@ TEST(GanLosses, EmaMovesTowardsTheCurrentWeights) {
   EXPECT_TRUE(at::allclose(ema, at::tensor({0.1, 9.0}, at::kDouble), 1e-12, 1e-12));
 }
 
+TEST(GanLosses, EmaHalfLifeRampsUpWithTheImagesSeen) {
+  // Without ramp-up: a batch of 32 with a 10k-image half-life, rosinality's 0.5^(32/10000).
+  EXPECT_NEAR(ema_beta(32, 10000, 0, 0), std::pow(0.5, 32.0 / 10000), 1e-15);
+  // With ramp-up 0.05: after 64k images the half-life is 3.2k images, so 32 images decay by 0.5^(1/100).
+  EXPECT_NEAR(ema_beta(32, 10000, 0.05, 64000), std::pow(0.5, 0.01), 1e-15);
+  // ... and capped by the half-life later on; at the start the EMA copies the weights.
+  EXPECT_NEAR(ema_beta(32, 10000, 0.05, 10000000), std::pow(0.5, 32.0 / 10000), 1e-15);
+  EXPECT_EQ(ema_beta(32, 10000, 0.05, 0), 0.0);
+}
+
 }  // namespace
 }  // namespace styleseg::train

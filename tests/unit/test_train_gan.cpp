@@ -12,6 +12,8 @@
 #include "stages/make_eyes.h"
 #include "stages/train_gan.h"
 #include "support/fixtures.h"
+#include "support/tiny_segmenter.h"
+#include "train/metrics_log.h"
 #include "train/gan_checkpoint.h"
 
 namespace styleseg::stages {
@@ -43,39 +45,38 @@ TrainGanOptions tiny(const std::string& data, const std::string& out) {
   return o;
 }
 
-std::vector<std::vector<double>> losses(const std::string& csv) {
-  std::ifstream in(csv);
-  std::string line;
-  std::getline(in, line);  // header
-  std::vector<std::vector<double>> rows;
-  while (std::getline(in, line)) {
-    std::vector<double> row;
-    std::stringstream fields(line);
-    for (std::string f; std::getline(fields, f, ',');) row.push_back(f == "nan" ? std::nan("") : std::stod(f));
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 TEST(TrainGan, ShortRunLossesMoveAsAGansDo) {
   const std::string dir = test::scratch_dir("train_gan_run");
   TrainGanOptions o = tiny(eyes(dir), dir + "/gan.pt");
   o.steps = 30;
   o.checkpoint_every = 1000;
+  o.quality_model = test::write_random_segmenter(dir + "/seg.pt", {"background", "sclera", "iris", "pupil"}, 16, 1);
+  o.quality_every = 15;
+  o.quality_samples = 16;
   comm::LocalCommunicator comm;
   const TrainGanSummary s = train_gan(o, comm, {});
   ASSERT_TRUE(s.complete);
-  const auto rows = losses(dir + "/gan.losses.csv");
+  const auto rows = train::MetricsLog::read(dir + "/gan.losses.csv");
   ASSERT_EQ(rows.size(), 30u);
   // At the start D cannot tell (D loss near 2 ln 2 = 1.39); it learns faster than G, so its
   // loss falls and G's rises.
-  EXPECT_GT(rows.front()[1], 0.9);
-  EXPECT_LT(rows.front()[1], 1.9);
+  const double d_first = rows.front()["d_loss"], g_first = rows.front()["g_loss"];
+  EXPECT_GT(d_first, 0.9);
+  EXPECT_LT(d_first, 1.9);
   double d_late = 0, g_late = 0;
-  for (size_t i = 20; i < 30; ++i) d_late += rows[i][1] / 10, g_late += rows[i][2] / 10;
-  EXPECT_LT(d_late, rows.front()[1] * 0.8);
-  EXPECT_GT(g_late, rows.front()[2]);
-  for (size_t i = 0; i < rows.size(); i += 2) EXPECT_TRUE(std::isfinite(rows[i][3]) && std::isfinite(rows[i][4])) << i;
+  for (size_t i = 20; i < 30; ++i) d_late += rows[i]["d_loss"].get<double>() / 10, g_late += rows[i]["g_loss"].get<double>() / 10;
+  EXPECT_LT(d_late, d_first * 0.8);
+  EXPECT_GT(g_late, g_first);
+  // R1 and the path length on every second step (steps 0, 2, ... are logged as 1, 3, ...).
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(rows[i].contains("r1"), i % 2 == 0) << i;
+  for (size_t i = 0; i < rows.size(); i += 2) EXPECT_TRUE(rows[i].contains("path_length")) << i;
+  // Quality figures at steps 0, 15 and 30, and the curves picture.
+  const auto quality = train::MetricsLog::read(dir + "/gan.quality.csv");
+  ASSERT_EQ(quality.size(), 3u);
+  EXPECT_EQ(quality[1]["step"].get<double>(), 15);
+  for (const auto& q : quality) EXPECT_TRUE(q["frechet"].get<double>() > 0 && q.contains("share_pupil")) << q.dump();
+  EXPECT_NEAR(s.frechet, quality[2]["frechet"].get<double>(), 1e-7 * s.frechet);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/gan.curves.png"));
   // What generate reads: the EMA generator, at the training resolution.
   const stylegan2::Generator g = stylegan2::load_generator(o.out);
   EXPECT_EQ(g.architecture().resolution, 16);

@@ -7,24 +7,29 @@
 
 namespace styleseg::segmenter {
 
+at::Tensor model_input(const at::Tensor& images, const ModelInfo& info) {
+  const int64_t height = info.input_height, width = info.input_width;
+  at::Tensor x = images;
+  if (x.size(2) != height || x.size(3) != width) {
+    // Antialiased when shrinking, as the synthetic images were made (no aliasing that
+    // training never saw).
+    x = height < x.size(2) || width < x.size(3) ? at::_upsample_bilinear2d_aa(x, {height, width}, false)
+                                                : at::upsample_bilinear2d(x, {height, width}, false);
+  }
+  return normalise(x, info.mean, info.std);
+}
+
 std::vector<at::Tensor> predict_labels(Segmenter& net, const ModelInfo& info, const std::vector<at::Tensor>& images,
                                        c10::Device device, c10::ScalarType precision) {
   if (images.empty()) return {};
   const int64_t height = info.input_height, width = info.input_width;
-  std::vector<at::Tensor> resized;
+  std::vector<at::Tensor> inputs;
   for (const at::Tensor& image : images) {
     STYLESEG_CHECK(image.dim() == 3 && image.size(2) == 3 && image.scalar_type() == at::kByte, Error,
                    "predict_labels: expected uint8 images [H, W, 3]");
-    at::Tensor x = image.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);
-    if (x.size(2) != height || x.size(3) != width) {
-      // Antialiased when shrinking, as the synthetic images were made (no aliasing that
-      // training never saw).
-      x = height < x.size(2) || width < x.size(3) ? at::_upsample_bilinear2d_aa(x, {height, width}, false)
-                                                  : at::upsample_bilinear2d(x, {height, width}, false);
-    }
-    resized.push_back(x);
+    inputs.push_back(model_input(image.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat) / 255.0, info));
   }
-  const at::Tensor batch = normalise(at::cat(resized).to(device) / 255.0, info.mean, info.std);
+  const at::Tensor batch = at::cat(inputs).to(device);
   at::Tensor logits;
   {
     at::NoGradGuard no_grad;

@@ -13,6 +13,10 @@
 
 namespace styleseg::segmenter {
 
+// Float images [B, 3, H, W] in [0, 1] -> the network's input: resized to the model's input
+// size (antialiased when shrinking, as the synthetic images were made) and normalised.
+at::Tensor model_input(const at::Tensor& images, const ModelInfo& info);
+
 // images: uint8 [H_i, W_i, 3] on the CPU, sizes may differ. Returns int64 label maps
 // [H_i, W_i] on the CPU. The network must be on `device` and in evaluation mode.
 // `precision` float32 or bfloat16 (autocast).

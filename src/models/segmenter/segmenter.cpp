@@ -127,9 +127,10 @@ Segmenter& Segmenter::operator=(Segmenter&&) noexcept = default;
 
 at::Tensor Segmenter::features(const at::Tensor& images) { return impl_->net->features(images); }
 
-at::Tensor Segmenter::forward(const at::Tensor& images) {
-  const at::Tensor logits = impl_->net->classifier(impl_->net->features(images));
-  return at::upsample_bilinear2d(logits, {images.size(2), images.size(3)}, /*align_corners=*/true);
+at::Tensor Segmenter::forward(const at::Tensor& images) { return classify(features(images), images.size(2), images.size(3)); }
+
+at::Tensor Segmenter::classify(const at::Tensor& features, int64_t height, int64_t width) {
+  return at::upsample_bilinear2d(impl_->net->classifier(features), {height, width}, /*align_corners=*/true);
 }
 
 int64_t Segmenter::classes() const { return impl_->classes; }

@@ -46,6 +46,9 @@ class Segmenter {
   at::Tensor forward(const at::Tensor& images);
   // The backbone's output: [B, 512, ceil(H / 8), ceil(W / 8)].
   at::Tensor features(const at::Tensor& images);
+  // The classifier on `features`, logits up-sampled to height x width: forward(x) is
+  // classify(features(x), H, W), for callers that want both without two passes.
+  at::Tensor classify(const at::Tensor& features, int64_t height, int64_t width);
 
   int64_t classes() const;
   void train(bool on = true);

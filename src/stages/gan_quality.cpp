@@ -1,0 +1,112 @@
+#include "stages/gan_quality.h"
+
+#include <ATen/ATen.h>
+
+#include <fstream>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "io/atomic_output.h"
+#include "models/stylegan2/checkpoint.h"
+#include "core/seeding.h"
+#include "models/segmenter/predict.h"
+#include "models/stylegan2/generator.h"
+#include "mpi/communicator.h"
+#include "stages/sampler.h"
+#include "train/training_images.h"
+
+namespace styleseg::stages {
+namespace {
+constexpr int64_t kBatch = 32;
+constexpr int64_t kFeatureDim = 512;  // the ResNet-18 backbone's channels
+
+std::vector<std::vector<int64_t>> batches_of(const std::vector<int64_t>& samples) {
+  std::vector<std::vector<int64_t>> out;
+  for (size_t i = 0; i < samples.size(); i += kBatch)
+    out.emplace_back(samples.begin() + static_cast<std::ptrdiff_t>(i),
+                     samples.begin() + static_cast<std::ptrdiff_t>(std::min(samples.size(), i + kBatch)));
+  return out;
+}
+}  // namespace
+
+GanQualityProbe::GanQualityProbe(const std::string& model_path, const train::TrainingImages& real, int64_t samples,
+                                 uint64_t seed, c10::Device device, comm::Communicator& comm)
+    : model_(segmenter::load_model(model_path)),
+      samples_(samples),
+      seed_(seed),
+      device_(device),
+      real_(kFeatureDim, static_cast<int64_t>(model_.info.classes.size())) {
+  STYLESEG_CHECK(samples >= 2, ConfigError, "quality figures need at least 2 samples");
+  STYLESEG_CHECK(real.size() >= samples, ConfigError,
+                 "quality figures: " + std::to_string(samples) + " samples asked for, but the real set has " +
+                     std::to_string(real.size()) + " images");
+  model_.net.to(device_);
+  model_.net.train(false);
+  for (const std::vector<int64_t>& batch : batches_of(my_samples(comm)))
+    add(real.batch(batch, std::vector<bool>(batch.size(), false)), real_);
+  real_.allreduce(comm);
+}
+
+std::vector<int64_t> GanQualityProbe::my_samples(comm::Communicator& comm) const {
+  std::vector<int64_t> mine;
+  for (int64_t i = comm.rank(); i < samples_; i += comm.size()) mine.push_back(i);
+  return mine;
+}
+
+void GanQualityProbe::add(const at::Tensor& images, evaluate::QualityStatistics& statistics) {
+  at::NoGradGuard no_grad;
+  // 8-bit levels, as every real image has and as a saved generated image would.
+  const at::Tensor pixels = ((images.to(at::kFloat).clamp(-1, 1) + 1) * 127.5).round() / 255.0;
+  const at::Tensor input = segmenter::model_input(pixels.to(at::kCPU), model_.info).to(device_);
+  const at::Tensor features = model_.net.features(input);
+  const at::Tensor labels = model_.net.classify(features, input.size(2), input.size(3)).argmax(1);
+  statistics.add(features.mean({2, 3}), labels);
+}
+
+evaluate::QualityFigures GanQualityProbe::measure(const stylegan2::Generator& g, comm::Communicator& comm) {
+  evaluate::QualityStatistics generated(kFeatureDim, static_cast<int64_t>(model_.info.classes.size()));
+  const uint64_t key = mix64(seed_ ^ 0x9a11e7ULL);
+  at::NoGradGuard no_grad;
+  for (const std::vector<int64_t>& batch : batches_of(my_samples(comm))) {
+    const auto& arch = g.architecture();
+    const at::Tensor ws = g.broadcast(g.map(random_latents(arch.z_dim, key, batch, Stream::Latent).to(g.device())));
+    std::vector<at::Tensor> noise = random_noise(arch, key, batch);
+    for (at::Tensor& layer : noise) layer = layer.to(g.device());
+    add(g.synthesize(ws, stylegan2::Noise::explicit_tensors(std::move(noise))).image, generated);
+  }
+  generated.allreduce(comm);
+  return evaluate::compare(real_, generated);
+}
+
+nlohmann::json gan_quality(const GanQualityOptions& o, comm::Communicator& comm) {
+  STYLESEG_CHECK(!o.checkpoint.empty() && !o.real.empty() && !o.model.empty(), ConfigError,
+                 "gan-quality: --checkpoint, --real and --model are required");
+  const c10::Device device = resolve_device(o.device, comm.local_rank());
+  stylegan2::Generator g = stylegan2::load_generator(o.checkpoint);
+  g.to(device, at::kFloat);
+  const train::TrainingImages real(o.real, g.architecture().resolution);
+  GanQualityProbe probe(o.model, real, o.samples, o.seed, device, comm);
+  nlohmann::json result = quality_json(probe.measure(g, comm), probe.classes());
+  result["checkpoint"] = o.checkpoint;
+  result["real"] = o.real;
+  result["model"] = o.model;
+  result["samples"] = o.samples;
+  if (comm.rank() == 0 && !o.out.empty()) {
+    AtomicOutput output(o.out);
+    std::ofstream file(output.temp_path());
+    file << result.dump(2) << '\n';
+    file.close();
+    STYLESEG_CHECK(file.good(), OutputError, o.out + ": cannot write the figures");
+    output.commit();
+  }
+  return result;
+}
+
+nlohmann::json quality_json(const evaluate::QualityFigures& figures, const std::vector<std::string>& classes) {
+  nlohmann::json per_class = nlohmann::json::object();
+  for (size_t k = 0; k < figures.share_distance_per_class.size() && k < classes.size(); ++k)
+    per_class[classes[k]] = figures.share_distance_per_class[k];
+  return {{"frechet", figures.frechet}, {"share_distance", figures.share_distance}, {"share_distance_per_class", per_class}};
+}
+
+}  // namespace styleseg::stages
