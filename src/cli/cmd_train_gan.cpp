@@ -27,8 +27,8 @@ int train_gan_main(const std::vector<std::string>& args) {
       .add("ema-rampup", &o.ema_rampup, "half-life at most this fraction of the images seen so far (0: off)")
       .add_flag("flip", &o.flip, "random horizontal flips of the real images")
       .add("diff-augment", &o.diff_augment,
-           "DiffAugment of every image D sees: color,translation,cutout (any of them), none, or preset\n"
-           "(cpu64: all three; gpu256: none)")
+           "DiffAugment of every image D sees: color,translation,cutout (any of them) or none; for small\n"
+           "image sets (a few thousand), where D otherwise memorises the real images")
       .add("seed", &o.seed, "seed of the weights, data order and latents")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N")
       .add("checkpoint-every", &o.checkpoint_every, "steps between checkpoints (and sample grids)")

@@ -42,7 +42,6 @@ using Clock = std::chrono::steady_clock;
 struct Networks {
   stylegan2::Architecture g;
   std::map<int64_t, int64_t> d_channels;
-  std::string diff_augment;  // the preset's DiffAugment policy
 };
 
 Networks networks_for(const std::string& preset, int64_t resolution) {
@@ -55,16 +54,12 @@ Networks networks_for(const std::string& preset, int64_t resolution) {
     table = {{4, 128}, {8, 128}, {16, 64}, {32, 64}, {64, 32}};
     n.g.z_dim = n.g.w_dim = 128;
     n.g.mapping_layers = 4;
-    // Batch 8 on a few thousand images: without augmentation D separates real from fake
-    // within a few hundred steps (D loss ~0.02, G loss ~10) and G learns slowly.
-    n.diff_augment = "color,translation,cutout";
   } else if (preset == "gpu256") {
     // config-f's layout with channel multiplier 1 (rosinality's --channel_multiplier 1).
     native = 256;
     for (const auto& [res, ch] : stylegan2::default_channels(256, 1)) table[res] = ch;
     n.g.z_dim = n.g.w_dim = 512;
     n.g.mapping_layers = 8;
-    n.diff_augment = "none";
   } else {
     throw ConfigError("train-gan: --preset must be cpu64 or gpu256, not '" + preset + "'");
   }
@@ -176,8 +171,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   const Networks nets = networks_for(o.preset, o.resolution);
   const int64_t resolution = nets.g.resolution;
-  const train::DiffAugmentPolicy augment =
-      train::parse_diff_augment(o.diff_augment == "preset" ? nets.diff_augment : o.diff_augment, "diff-augment");
+  const train::DiffAugmentPolicy augment = train::parse_diff_augment(o.diff_augment, "diff-augment");
   const double r1_gamma = o.r1_gamma >= 0 ? o.r1_gamma : 0.0002 * static_cast<double>(resolution * resolution) / static_cast<double>(o.batch);
   const train::TrainingImages images(o.data, resolution);
   STYLESEG_CHECK(images.size() >= o.batch, ConfigError,
@@ -264,7 +258,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   log::info("training a {}x{} StyleGAN2 ({}) on {} images of {} ({} ranks, batch {} = {} per rank), {} steps, R1 gamma {:.3g}, "
             "DiffAugment {}",
             resolution, resolution, o.preset, images.size(), o.data, comm.size(), o.batch, per_rank, o.steps, r1_gamma,
-            augment.any() ? (o.diff_augment == "preset" ? nets.diff_augment : o.diff_augment) : "none");
+            augment.any() ? o.diff_augment : "none");
 
   TrainGanSummary summary;
   auto measure_quality = [&] {  // collective
@@ -389,7 +383,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
                       {"path_length", path_value}, {"seconds", std::chrono::duration<double>(Clock::now() - start_time).count()}});
     progress.advance(1);
     fault_injection_point("train-gan-step", comm.rank(), step);
-    if (quality && (step % o.quality_every == 0 || step == o.steps)) measure_quality();
+    if (quality && (step % o.quality_every == 0 || step == o.steps || stopped)) measure_quality();
     if (step == o.steps || stopped || step % o.checkpoint_every == 0) save();
     else if (step % o.sample_every == 0 && comm.rank() == 0)
       write_sample_grid(g_ema, o.seed, samples_dir + "/step_" + std::to_string(step) + ".png", device);

@@ -46,13 +46,13 @@ struct TrainGanOptions {
   double ema_half_life = 10000;     // images (rosinality: 0.5^(32 / 10k) per batch of 32)
   double ema_rampup = 0.05;         // half-life <= rampup * images seen (NVlabs ada); 0: off
   bool flip = false;
-  std::string diff_augment = "preset"; // color,translation,cutout | none | preset (cpu64: all three; gpu256: none)
+  std::string diff_augment = "none";   // DiffAugment of D's inputs: color,translation,cutout (any) | none
   uint64_t seed = 0;
   std::string device = "auto";
   int64_t checkpoint_every = 200;
   int64_t sample_every = 100;
   // Quality figures over training (stages/gan_quality.h): with a segmenter trained on the
-  // real images, at step 0, every `quality_every` steps and at the end.
+  // real images, at step 0, every `quality_every` steps, at the end and at a --time-limit stop.
   std::string quality_model;
   int64_t quality_every = 1000;
   int64_t quality_samples = 1000;

@@ -1,4 +1,4 @@
-// train-gan across ranks: the same union batch (images, latents, noise, mixing, flips,
+// train-gan across ranks: the same union batch (images, latents, noise, mixing, flips, DiffAugment,
 // minibatch-stddev groups) on N ranks as on one, so the first step's losses agree and the
 // weights after it agree but for Adam's sign-like first step on near-zero gradients.
 #include <ATen/ATen.h>
@@ -38,6 +38,7 @@ TEST(TrainGanRanks, FirstStepMatchesOneRank) {
   // rank, the groups would differ, as they do in StyleGAN2 between GPU counts.
   o.batch = 4 * comm.size();
   o.flip = true;
+  o.diff_augment = "color,translation,cutout";  // keyed by (step, global sample): the same on any rank count
   o.device = "cpu";
   o.seed = 5;
   o.out = dir + "/alone" + std::to_string(comm.rank()) + ".pt";

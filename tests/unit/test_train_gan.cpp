@@ -40,6 +40,7 @@ TrainGanOptions tiny(const std::string& data, const std::string& out) {
   o.r1_every = 2;
   o.pl_every = 2;
   o.checkpoint_every = 3;
+  o.diff_augment = "color,translation,cutout";  // a resumed run must augment as the whole one did
   o.device = "cpu";
   o.seed = 3;
   return o;
