@@ -37,10 +37,10 @@ struct TrainGanOptions {
   int64_t resolution = 0;           // 0: the preset's; smaller powers of two use the preset's table below it
   int64_t steps = 2000;
   int64_t batch = 8;                // global
-  double lr = 0.002;
-  double r1_gamma = -1;             // < 0: NVlabs' heuristic 0.0002 * R^2 / batch
+  double lr = -1;                   // -1: the preset's (cpu64 0.0025, gpu256 0.002)
+  double r1_gamma = -1;             // < 0: the preset's (cpu64 10, gpu256 NVlabs' heuristic 0.0002 * R^2 / batch)
   int64_t r1_every = 16;
-  double pl_weight = 2.0;
+  double pl_weight = -1;            // -1: the preset's (cpu64 0: off, gpu256 2)
   int64_t pl_every = 4;
   double mixing = 0.9;
   double ema_half_life = 10000;     // images (rosinality: 0.5^(32 / 10k) per batch of 32)

@@ -39,6 +39,7 @@ TrainGanOptions tiny(const std::string& data, const std::string& out) {
   o.batch = 4;
   o.r1_every = 2;
   o.pl_every = 2;
+  o.pl_weight = 2;  // on (cpu64's default is off), so that resume and logging cover it
   o.checkpoint_every = 3;
   o.diff_augment = "color,translation,cutout";  // a resumed run must augment as the whole one did
   o.device = "cpu";
