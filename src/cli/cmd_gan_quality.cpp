@@ -12,8 +12,11 @@ int gan_quality_main(const std::vector<std::string>& args) {
                 "How close a generator's images are to real ones, with a segmenter trained on the real images in\n"
                 "place of FID's Inception network: the Frechet distance between Gaussian fits of the segmenter's\n"
                 "pooled backbone features, and per class the Wasserstein distance between the real and generated\n"
-                "distributions of the share of an image's pixels given that class. Prints JSON.");
-  set.add("checkpoint", &o.checkpoint, "generator checkpoint (rosinality, NVlabs, styleseg, train-gan's)")
+                "distributions of the share of an image's pixels given that class. Prints JSON. With --images\n"
+                "instead of --checkpoint, scores another image set (a second real set: the figures' floor).");
+  set.add_optional("checkpoint", &o.checkpoint, "generator checkpoint (rosinality, NVlabs, styleseg, train-gan's)")
+      .add_optional("images", &o.images, "another image set (dataset .h5 or folder) instead of a generator")
+      .add("resolution", &o.resolution, "with --images: the side both sets are resized to (0: 64)")
       .add("real", &o.real, "real images: dataset .h5 or a folder of PNG/JPEG")
       .add("model", &o.model, "segmenter trained on the real images (styleseg train)")
       .add("samples", &o.samples, "real and generated images")

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <fstream>
+#include <optional>
 
 #include "core/device.h"
 #include "core/error.h"
@@ -78,16 +79,32 @@ evaluate::QualityFigures GanQualityProbe::measure(const stylegan2::Generator& g,
   return evaluate::compare(real_, generated);
 }
 
+evaluate::QualityFigures GanQualityProbe::measure(const train::TrainingImages& images, comm::Communicator& comm) {
+  STYLESEG_CHECK(images.size() >= samples_, ConfigError,
+                 "quality figures: " + std::to_string(samples_) + " samples asked for, but the other set has " +
+                     std::to_string(images.size()) + " images");
+  evaluate::QualityStatistics other(kFeatureDim, static_cast<int64_t>(model_.info.classes.size()));
+  for (const std::vector<int64_t>& batch : batches_of(my_samples(comm)))
+    add(images.batch(batch, std::vector<bool>(batch.size(), false)), other);
+  other.allreduce(comm);
+  return evaluate::compare(real_, other);
+}
+
 nlohmann::json gan_quality(const GanQualityOptions& o, comm::Communicator& comm) {
-  STYLESEG_CHECK(!o.checkpoint.empty() && !o.real.empty() && !o.model.empty(), ConfigError,
-                 "gan-quality: --checkpoint, --real and --model are required");
+  STYLESEG_CHECK(o.checkpoint.empty() != o.images.empty(), ConfigError, "gan-quality: give --checkpoint or --images (one of them)");
+  STYLESEG_CHECK(!o.real.empty() && !o.model.empty(), ConfigError, "gan-quality: --real and --model are required");
   const c10::Device device = resolve_device(o.device, comm.local_rank());
-  stylegan2::Generator g = stylegan2::load_generator(o.checkpoint);
-  g.to(device, at::kFloat);
-  const train::TrainingImages real(o.real, g.architecture().resolution);
+  std::optional<stylegan2::Generator> g;
+  if (!o.checkpoint.empty()) {
+    g.emplace(stylegan2::load_generator(o.checkpoint));
+    g->to(device, at::kFloat);
+  }
+  const int64_t resolution = g ? g->architecture().resolution : (o.resolution > 0 ? o.resolution : 64);
+  const train::TrainingImages real(o.real, resolution);
   GanQualityProbe probe(o.model, real, o.samples, o.seed, device, comm);
-  nlohmann::json result = quality_json(probe.measure(g, comm), probe.classes());
-  result["checkpoint"] = o.checkpoint;
+  nlohmann::json result =
+      quality_json(g ? probe.measure(*g, comm) : probe.measure(train::TrainingImages(o.images, resolution), comm), probe.classes());
+  result[g ? "checkpoint" : "images"] = g ? o.checkpoint : o.images;
   result["real"] = o.real;
   result["model"] = o.model;
   result["samples"] = o.samples;

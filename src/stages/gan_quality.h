@@ -40,6 +40,9 @@ class GanQualityProbe {
 
   // Collective: the figures of `g`'s images against the real ones.
   evaluate::QualityFigures measure(const stylegan2::Generator& g, comm::Communicator& comm);
+  // Collective: the figures of the first `samples` images of another set (a second real set
+  // gives the figures' floor: what two samples of the same distribution score).
+  evaluate::QualityFigures measure(const train::TrainingImages& images, comm::Communicator& comm);
 
   const std::vector<std::string>& classes() const { return model_.info.classes; }
 
@@ -56,10 +59,12 @@ class GanQualityProbe {
 };
 
 // `styleseg gan-quality`: the figures of one generator checkpoint (any format `generate`
-// reads) against real images (a dataset file or a folder); written to `out` as JSON when
-// given. Collective.
+// reads), or of another image set, against real images (a dataset file or a folder);
+// written to `out` as JSON when given. Collective.
 struct GanQualityOptions {
-  std::string checkpoint, real, model, out;
+  std::string checkpoint, images;   // exactly one of them
+  std::string real, model, out;
+  int64_t resolution = 0;           // images only: the side both sets are resized to (0: 64)
   int64_t samples = 1000;
   uint64_t seed = 0;
   std::string device = "auto";

@@ -305,6 +305,30 @@ set_tests_properties(cli.make_eyes_inspect PROPERTIES FIXTURES_REQUIRED cli_eyes
 cli_test(make_eyes_bad_size ${EXPECT} 2 "--height and --width \\(or --size\\) must be in 16..4096" --
          ${S} make-eyes --out ${CLI_DIR}/never.h5 --size 8)
 
+# ---- train-gan: bad values are named (the training itself: tests/unit, tests/mpi) -----------
+cli_test(train_gan_bad_augment ${EXPECT} 2 "--diff-augment: 'colour' is not an augmentation" --
+         ${S} train-gan --data ${CLI_DIR}/eyes_np1.h5 --out ${CLI_DIR}/never_gan.pt --resolution 16 --diff-augment color,colour)
+set_tests_properties(cli.train_gan_bad_augment PROPERTIES FIXTURES_REQUIRED cli_eyes_np1)
+
+# ---- gan-quality -------------------------------------------------------------------------
+# A generator against the eye images through the trained segmenter, on 2 ranks; a second
+# real set instead of a generator; the errors name the option or the file.
+cli_test(gan_quality_np2 ${EXPECT} 0 "\"frechet\": [0-9.e+-]+,(.|\n)*\"share_distance_per_class\": \\{\n +\"a\": [0-9.e+-]+" --
+         ${MPIRUN} 2 ${S} gan-quality --checkpoint ${CLI_DIR}/g.pt --real ${CLI_DIR}/eyes_np1.h5
+         --model ${CLI_DIR}/train_np1/seg.pt --samples 20 --out ${CLI_DIR}/quality.json)
+set_tests_properties(cli.gan_quality_np2 PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_eyes_np1;cli_train_np1" PROCESSORS 2)
+cli_test(gan_quality_images ${EXPECT} 0 "\"images\": \".*eyes_np2.h5\"" --
+         ${S} gan-quality --images ${CLI_DIR}/eyes_np2.h5 --real ${CLI_DIR}/eyes_np1.h5 --model ${CLI_DIR}/train_np1/seg.pt --samples 20)
+set_tests_properties(cli.gan_quality_images PROPERTIES FIXTURES_REQUIRED "cli_eyes_np1;cli_eyes_np2;cli_train_np1")
+cli_test(gan_quality_one_source ${EXPECT} 2 "give --checkpoint or --images \\(one of them\\)" --
+         ${S} gan-quality --checkpoint ${CLI_DIR}/g.pt --images ${CLI_DIR}/eyes_np1.h5 --real ${CLI_DIR}/eyes_np1.h5 --model m.pt)
+cli_test(gan_quality_missing_model ${EXPECT} 3 "no_such_seg.pt: file not found" --
+         ${S} gan-quality --checkpoint ${CLI_DIR}/g.pt --real ${CLI_DIR}/eyes_np1.h5 --model ${CLI_DIR}/no_such_seg.pt)
+set_tests_properties(cli.gan_quality_missing_model PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_eyes_np1")
+cli_test(gan_quality_too_many ${EXPECT} 2 "50 samples asked for, but the real set has 23 images" --
+         ${S} gan-quality --images ${CLI_DIR}/eyes_np2.h5 --real ${CLI_DIR}/eyes_np1.h5 --model ${CLI_DIR}/train_np1/seg.pt --samples 50)
+set_tests_properties(cli.gan_quality_too_many PROPERTIES FIXTURES_REQUIRED "cli_eyes_np1;cli_eyes_np2;cli_train_np1")
+
 # ---- evaluate ----------------------------------------------------------------------------
 cli_test(evaluate_missing_folder ${EXPECT} 3 "--gt .*no_such_gt: not a folder" --
          ${S} evaluate --pred ${CLI_DIR} --gt ${CLI_DIR}/no_such_gt)

@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <map>
+
 #include "core/error.h"
 #include "io/torch_file.h"
 #include "models/stylegan2/checkpoint.h"
@@ -63,6 +66,27 @@ TEST(GanCheckpoint, RoundTripsEveryPartInRosinalitysLayout) {
   const std::string plain = test::scratch_dir("gan_ckpt_plain") + "/g.pt";
   stylegan2::save_generator(g_ema, plain);
   EXPECT_THROW(load_gan_checkpoint(plain), InputError);  // a generator file, not a training checkpoint
+}
+
+// What rosinality's Python code sees: torch.load opens the file and g_ema / g have the keys
+// and shapes of a checkpoint saved from rosinality's own Generator (the fixture), so its
+// load_state_dict takes them. Needs /usr/bin/python3 with torch (python3-torch; this machine has it, CI
+// does not, and skips with the reason).
+TEST(GanCheckpoint, PythonTorchLoadSeesRosinalitysGeneratorEntries) {
+  STYLESEG_REQUIRE_FIXTURE(reference, "stylegan2_rosinality/checkpoint.pt");
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "Debian's python3-torch is not installed: the torch.load check needs it";
+  const stylegan2::Generator g = stylegan2::load_generator(reference);
+  std::map<int64_t, int64_t> d_channels;
+  for (const auto& [res, ch] : g.architecture().channels) d_channels[res] = ch;
+  at::manual_seed(1);
+  stylegan2::Discriminator d(g.architecture().resolution, d_channels);
+  GanTrainingState state;
+  state.identity = "{}";
+  const std::string path = test::scratch_dir("gan_ckpt_python") + "/gan.pt";
+  save_gan_checkpoint(path, g, g.clone(), d, state);
+  const std::string command = "/usr/bin/python3 " + test::test_data_dir() + "/rosinality_layout.py " + reference + " " + path;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 
 }  // namespace
