@@ -43,9 +43,15 @@ GanQualityProbe::GanQualityProbe(const std::string& model_path, const train::Tra
                      std::to_string(real.size()) + " images");
   model_.net.to(device_);
   model_.net.train(false);
+  real_ = statistics_of(real, comm);
+}
+
+evaluate::QualityStatistics GanQualityProbe::statistics_of(const train::TrainingImages& images, comm::Communicator& comm) {
+  evaluate::QualityStatistics statistics(kFeatureDim, static_cast<int64_t>(model_.info.classes.size()));
   for (const std::vector<int64_t>& batch : batches_of(my_samples(comm)))
-    add(real.batch(batch, std::vector<bool>(batch.size(), false)), real_);
-  real_.allreduce(comm);
+    add(images.batch(batch, std::vector<bool>(batch.size(), false)), statistics);
+  statistics.allreduce(comm);
+  return statistics;
 }
 
 std::vector<int64_t> GanQualityProbe::my_samples(comm::Communicator& comm) const {
@@ -83,11 +89,7 @@ evaluate::QualityFigures GanQualityProbe::measure(const train::TrainingImages& i
   STYLESEG_CHECK(images.size() >= samples_, ConfigError,
                  "quality figures: " + std::to_string(samples_) + " samples asked for, but the other set has " +
                      std::to_string(images.size()) + " images");
-  evaluate::QualityStatistics other(kFeatureDim, static_cast<int64_t>(model_.info.classes.size()));
-  for (const std::vector<int64_t>& batch : batches_of(my_samples(comm)))
-    add(images.batch(batch, std::vector<bool>(batch.size(), false)), other);
-  other.allreduce(comm);
-  return evaluate::compare(real_, other);
+  return evaluate::compare(real_, statistics_of(images, comm));
 }
 
 nlohmann::json gan_quality(const GanQualityOptions& o, comm::Communicator& comm) {

@@ -49,6 +49,8 @@ class GanQualityProbe {
  private:
   // images float [B, 3, H, W] in [-1, 1]
   void add(const at::Tensor& images, evaluate::QualityStatistics& statistics);
+  // Collective: the sums over the first `samples` images of a set.
+  evaluate::QualityStatistics statistics_of(const train::TrainingImages& images, comm::Communicator& comm);
   std::vector<int64_t> my_samples(comm::Communicator& comm) const;
 
   segmenter::LoadedModel model_;
