@@ -27,4 +27,17 @@ at::Tensor gaussian_blur(const at::Tensor& image, double sigma) {
   return y[0];
 }
 
+at::Tensor resize_bilinear(const at::Tensor& images, int64_t height, int64_t width) {
+  if (images.size(2) == height && images.size(3) == width) return images;
+  return height < images.size(2) || width < images.size(3)
+             ? at::_upsample_bilinear2d_aa(images, {height, width}, /*align_corners=*/false)
+             : at::upsample_bilinear2d(images, {height, width}, /*align_corners=*/false);
+}
+
+at::Tensor resize_pixels(const at::Tensor& images, int64_t height, int64_t width) {
+  if (images.size(1) == height && images.size(2) == width) return images;
+  const at::Tensor y = resize_bilinear(images.permute({0, 3, 1, 2}).to(at::kFloat), height, width);
+  return y.round().clamp(0, 255).to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+}
+
 }  // namespace styleseg

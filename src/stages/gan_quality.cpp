@@ -63,8 +63,8 @@ std::vector<int64_t> GanQualityProbe::my_samples(comm::Communicator& comm) const
 void GanQualityProbe::add(const at::Tensor& images, evaluate::QualityStatistics& statistics) {
   at::NoGradGuard no_grad;
   // 8-bit levels, as every real image has and as a saved generated image would.
-  const at::Tensor pixels = ((images.to(at::kFloat).clamp(-1, 1) + 1) * 127.5).round() / 255.0;
-  const at::Tensor input = segmenter::model_input(pixels.to(at::kCPU), model_.info).to(device_);
+  const at::Tensor pixels = to_pixels(images).permute({0, 3, 1, 2}).to(device_, at::kFloat) / 255.0;
+  const at::Tensor input = segmenter::model_input(pixels, model_.info);
   const at::Tensor features = model_.net.features(input);
   const at::Tensor labels = model_.net.classify(features, input.size(2), input.size(3)).argmax(1);
   statistics.add(features.mean({2, 3}), labels);
@@ -74,13 +74,8 @@ evaluate::QualityFigures GanQualityProbe::measure(const stylegan2::Generator& g,
   evaluate::QualityStatistics generated(kFeatureDim, static_cast<int64_t>(model_.info.classes.size()));
   const uint64_t key = mix64(seed_ ^ 0x9a11e7ULL);
   at::NoGradGuard no_grad;
-  for (const std::vector<int64_t>& batch : batches_of(my_samples(comm))) {
-    const auto& arch = g.architecture();
-    const at::Tensor ws = g.broadcast(g.map(random_latents(arch.z_dim, key, batch, Stream::Latent).to(g.device())));
-    std::vector<at::Tensor> noise = random_noise(arch, key, batch);
-    for (at::Tensor& layer : noise) layer = layer.to(g.device());
-    add(g.synthesize(ws, stylegan2::Noise::explicit_tensors(std::move(noise))).image, generated);
-  }
+  for (const std::vector<int64_t>& batch : batches_of(my_samples(comm)))
+    add(keyed_images(g, key, batch, /*mixing=*/0, g.device()).images, generated);
   generated.allreduce(comm);
   return evaluate::compare(real_, generated);
 }

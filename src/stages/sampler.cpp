@@ -56,6 +56,25 @@ at::Tensor random_latents(int64_t dim, uint64_t seed, const std::vector<int64_t>
   return z;
 }
 
+KeyedImages keyed_images(const stylegan2::Generator& g, uint64_t key, const std::vector<int64_t>& samples, double mixing,
+                         c10::Device device, bool ws_require_grad) {
+  const auto& arch = g.architecture();
+  at::Tensor ws = g.broadcast(g.map(random_latents(arch.z_dim, key, samples, Stream::Latent).to(device)));
+  SampleRng decide(key, 0, Stream::Generic);
+  if (decide.next_uniform() < mixing) {
+    const int crossover = 1 + static_cast<int>(decide.next_u64() % static_cast<uint64_t>(arch.num_ws() - 1));
+    ws = g.mix(ws, g.broadcast(g.map(random_latents(arch.z_dim, key, samples, Stream::MixingLatent).to(device))), crossover);
+  }
+  if (ws_require_grad) ws = ws.detach().requires_grad_(true);
+  std::vector<at::Tensor> noise = random_noise(arch, key, samples);
+  for (auto& layer : noise) layer = layer.to(device);
+  return {g.synthesize(ws, Noise::explicit_tensors(std::move(noise))).image, ws};
+}
+
+at::Tensor to_pixels(const at::Tensor& images) {
+  return (images.to(at::kCPU, at::kFloat) * 127.5 + 128.0).clamp(0, 255).to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+}
+
 class Sampler::LatentSource {
  public:
   LatentSource(const SamplerOptions& o, const stylegan2::Architecture& arch) : seed_(o.seed), arch_(arch) {
@@ -181,7 +200,7 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
     result = generator_.synthesize(ws, noise, feature_layer_ ? feature_layer_->conv_layer : -1);
   }
   out.raw = result.image.to(at::kCPU, at::kFloat).contiguous();
-  out.images = (out.raw * 127.5 + 128.0).clamp(0, 255).to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+  out.images = to_pixels(out.raw);
   out.ws = ws.to(at::kCPU, at::kFloat).contiguous();
   if (feature_layer_) {
     at::Tensor f = result.features.to(at::kFloat);

@@ -97,4 +97,20 @@ std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64
 // Latents [n, dim] of the given samples from (seed, i, stream).
 at::Tensor random_latents(int64_t dim, uint64_t seed, const std::vector<int64_t>& samples, Stream stream);
 
+// Images of `g` for the global samples `samples`, everything drawn from streams keyed by
+// `key`: z, per-sample noise and, with probability `mixing` (one decision per call, as
+// rosinality draws one per batch), a second z from a random crossover layer on. Runs with
+// autograd as the caller's mode is; `ws_require_grad` makes ws leaves that require grad
+// (the path-length term differentiates with respect to them).
+struct KeyedImages {
+  at::Tensor images;  // float [n, 3, H, W], the generator's output
+  at::Tensor ws;      // [n, num_ws, w_dim]
+};
+KeyedImages keyed_images(const stylegan2::Generator& g, uint64_t key, const std::vector<int64_t>& samples, double mixing,
+                         c10::Device device, bool ws_require_grad = false);
+
+// Generator output [n, 3, H, W] (about [-1, 1]) -> uint8 [n, H, W, 3] on the CPU,
+// clamp(x * 127.5 + 128): NVlabs' convention, used for every saved generated image.
+at::Tensor to_pixels(const at::Tensor& images);
+
 }  // namespace styleseg::stages

@@ -19,6 +19,7 @@
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "io/image.h"
+#include "io/image_filters.h"
 #include "io/visualize.h"
 #include "mpi/communicator.h"
 #include "mpi/mpi_io.h"
@@ -40,15 +41,6 @@ void validate(const SynthesizeOptions& o) {
   STYLESEG_CHECK(o.grid_count > 0, ConfigError, "synthesize: --grid-count must be positive");
   STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "synthesize: --resume and --force exclude each other");
   STYLESEG_CHECK(o.merge.empty() || o.merge_file.empty(), ConfigError, "synthesize: give --merge or --merge-file, not both");
-}
-
-// uint8 images [n, H, W, 3] -> [n, R, R, 3]: area-like (antialiased) when shrinking, bilinear when growing.
-at::Tensor resize_images(const at::Tensor& images, int64_t size) {
-  if (images.size(1) == size && images.size(2) == size) return images;
-  const at::Tensor x = images.permute({0, 3, 1, 2}).to(at::kFloat);
-  const at::Tensor y = size < images.size(1) ? at::_upsample_bilinear2d_aa(x, {size, size}, /*align_corners=*/false)
-                                             : at::upsample_bilinear2d(x, {size, size}, /*align_corners=*/false);
-  return y.round().clamp(0, 255).to(at::kByte).permute({0, 2, 3, 1}).contiguous();
 }
 
 // What to do with the output paths, decided by rank 0 (one view of the file system).
@@ -195,7 +187,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     at::Tensor images, masks, latents, flags;
     if (n > 0) {
       const SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
-      images = resize_images(b.images, size);
+      images = resize_pixels(b.images, size, size);
       const at::Tensor labels = cluster::assign_maps(b.features, centroids, size).labels;
       masks = classes.apply(labels).to(at::kCPU, classes.needs_uint16() ? at::kInt : at::kByte);
       latents = b.ws;

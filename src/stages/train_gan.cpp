@@ -92,40 +92,25 @@ enum Purpose {
   kAugmentReal = 6, kAugmentFakeForD = 7, kAugmentFakeForG = 8, kAugmentRealForR1 = 9
 };
 
-// Images of the generator for global samples `samples`: z (and a mixing z with a crossover
-// drawn per step, as rosinality does per batch), per-sample noise. Returns images and ws.
-struct Fake {
-  at::Tensor images, ws;
-};
-Fake generate(const stylegan2::Generator& g, uint64_t key, const std::vector<int64_t>& samples, double mixing,
-              c10::Device device, bool ws_require_grad = false) {
-  const auto& arch = g.architecture();
-  at::Tensor ws = g.broadcast(g.map(random_latents(arch.z_dim, key, samples, Stream::Latent).to(device)));
-  SampleRng decide(key, 0, Stream::Generic);
-  if (decide.next_uniform() < mixing) {
-    const int crossover = 1 + static_cast<int>(decide.next_u64() % static_cast<uint64_t>(arch.num_ws() - 1));
-    ws = g.mix(ws, g.broadcast(g.map(random_latents(arch.z_dim, key, samples, Stream::MixingLatent).to(device))), crossover);
-  }
-  if (ws_require_grad) ws = ws.detach().requires_grad_(true);
-  std::vector<at::Tensor> noise = random_noise(arch, key, samples);
-  for (auto& layer : noise) layer = layer.to(device);
-  return {g.synthesize(ws, stylegan2::Noise::explicit_tensors(std::move(noise))).image, ws};
-}
-
 void set_requires_grad(const std::vector<at::Tensor>& tensors, bool on) {
   for (const at::Tensor& t : tensors) at::Tensor(t).requires_grad_(on);
 }
 
-// The lazy-regularisation adjustment of Adam (StyleGAN2 appendix B): with a regulariser
-// every k steps, lr * k/(k+1) and betas ^ (k/(k+1)).
-train::OptimizerOptions adam_for(int64_t every) {
+// Adam for a network regularised every `every` steps, with the lazy-regularisation
+// adjustment (StyleGAN2 appendix B): lr * k/(k+1) and betas ^ (k/(k+1)), k = every.
+struct LazyAdam {
+  train::OptimizerOptions options;
+  double lr = 0;
+};
+LazyAdam lazy_adam(double lr, int64_t every) {
   const double ratio = static_cast<double>(every) / static_cast<double>(every + 1);
-  train::OptimizerOptions o;
-  o.kind = "adam";
-  o.weight_decay = 0;
-  o.beta1 = 0;
-  o.beta2 = std::pow(0.99, ratio);
-  return o;
+  LazyAdam adam;
+  adam.options.kind = "adam";
+  adam.options.weight_decay = 0;
+  adam.options.beta1 = 0;
+  adam.options.beta2 = std::pow(0.99, ratio);
+  adam.lr = lr * ratio;
+  return adam;
 }
 
 void write_sample_grid(const stylegan2::Generator& g_ema, uint64_t seed, const std::string& path, c10::Device device) {
@@ -134,9 +119,7 @@ void write_sample_grid(const stylegan2::Generator& g_ema, uint64_t seed, const s
   at::NoGradGuard no_grad;
   const uint64_t key = mix64(seed ^ 0x5a3b1e5ULL);
   const at::Tensor ws = g_ema.broadcast(g_ema.map(random_latents(g_ema.architecture().z_dim, key, samples, Stream::Latent).to(device)));
-  const at::Tensor images = g_ema.synthesize(ws, stylegan2::Noise::constant()).image;
-  const at::Tensor pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(at::kByte).permute({0, 2, 3, 1}).cpu().contiguous();
-  write_png(path, make_grid(pixels, 4, 2, 255));
+  write_png(path, make_grid(to_pixels(g_ema.synthesize(ws, stylegan2::Noise::constant()).image), 4, 2, 255));
 }
 
 // OUT.curves.png: D and G losses (running means) and, when measured, the quality figures.
@@ -244,13 +227,12 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   train::GradientSync::broadcast(comm, g_params);
   train::GradientSync::broadcast(comm, d_params);
   train::GradientSync::broadcast(comm, ema_params);
-  train::Optimizer g_optim(g_params, adam_for(o.pl_every)), d_optim(d_params, adam_for(o.r1_every));
+  const LazyAdam g_adam = lazy_adam(lr, o.pl_every), d_adam = lazy_adam(lr, o.r1_every);
+  train::Optimizer g_optim(g_params, g_adam.options), d_optim(d_params, d_adam.options);
   if (resume) {
     g_optim.load_state(g_state, o.out);
     d_optim.load_state(d_state, o.out);
   }
-  const double g_lr = lr * static_cast<double>(o.pl_every) / static_cast<double>(o.pl_every + 1);
-  const double d_lr = lr * static_cast<double>(o.r1_every) / static_cast<double>(o.r1_every + 1);
   train::GradientSync g_sync(g_params), d_sync(d_params);
   // D sees every image through the step's augmentation for that purpose (R1 included: its
   // gradient is taken with respect to the un-augmented real images, as DiffAugment and ADA do).
@@ -329,14 +311,14 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       at::Tensor fake;
       {
         at::NoGradGuard no_grad;
-        fake = generate(g, step_key(o.seed, step, kDiscriminatorPass), positions, o.mixing, device).images;
+        fake = keyed_images(g, step_key(o.seed, step, kDiscriminatorPass), positions, o.mixing, device).images;
       }
       d_optim.zero_grad();
       d_loss = train::discriminator_logistic_loss(discriminate(real, kAugmentReal, positions),
                                                   discriminate(fake, kAugmentFakeForD, positions));
       d_loss.backward();
       d_sync.average(comm);
-      d_optim.step(d_lr);
+      d_optim.step(d_adam.lr);
     }
     double r1_value = std::nan("");
     if (step % o.r1_every == 0) {
@@ -346,7 +328,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       d_optim.zero_grad();
       (r1 * (r1_gamma / 2 * static_cast<double>(o.r1_every)) + scores[0][0] * 0).backward();
       d_sync.average(comm);
-      d_optim.step(d_lr);
+      d_optim.step(d_adam.lr);
       r1_value = r1.item<double>();
     }
 
@@ -354,16 +336,16 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
     set_requires_grad(d_params, false);
     g_optim.zero_grad();
     const at::Tensor g_loss = train::generator_nonsaturating_loss(discriminate(
-        generate(g, step_key(o.seed, step, kGeneratorPass), positions, o.mixing, device).images, kAugmentFakeForG, positions));
+        keyed_images(g, step_key(o.seed, step, kGeneratorPass), positions, o.mixing, device).images, kAugmentFakeForG, positions));
     g_loss.backward();
     g_sync.average(comm);
-    g_optim.step(g_lr);
+    g_optim.step(g_adam.lr);
     double path_value = std::nan("");
     if (step % o.pl_every == 0 && pl_weight > 0) {
       // Half the batch (rosinality's path_batch_shrink 2), at least one sample per rank.
       const std::vector<int64_t> few(positions.begin(), positions.begin() + std::max<int64_t>(1, per_rank / 2));
       const uint64_t key = step_key(o.seed, step, kPathLengthPass);
-      const Fake fake = generate(g, key, few, o.mixing, device, /*ws_require_grad=*/true);
+      const KeyedImages fake = keyed_images(g, key, few, o.mixing, device, /*ws_require_grad=*/true);
       at::Tensor noise = at::empty(fake.images.sizes(), at::kFloat);
       for (size_t j = 0; j < few.size(); ++j)
         SampleRng(key, static_cast<uint64_t>(few[j]), Stream::Generic)
@@ -376,7 +358,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       g_optim.zero_grad();
       (pl.penalty * (pl_weight * static_cast<double>(o.pl_every)) + fake.images[0][0][0][0] * 0).backward();
       g_sync.average(comm);
-      g_optim.step(g_lr);
+      g_optim.step(g_adam.lr);
       path_value = mean_length.item<double>() / comm.size();
     }
     set_requires_grad(d_params, true);

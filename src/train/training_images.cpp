@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "dataset/reader.h"
 #include "io/image.h"
+#include "io/image_filters.h"
 
 namespace fs = std::filesystem;
 
@@ -37,11 +38,8 @@ TrainingImages::~TrainingImages() = default;
 
 at::Tensor TrainingImages::prepare(const at::Tensor& images) const {
   const int64_t h = images.size(1), w = images.size(2), side = std::min(h, w);
-  at::Tensor x = images.narrow(1, (h - side) / 2, side).narrow(2, (w - side) / 2, side).permute({0, 3, 1, 2}).to(at::kFloat);
-  if (side != resolution_)
-    x = side > resolution_ ? at::_upsample_bilinear2d_aa(x, {resolution_, resolution_}, false)
-                           : at::upsample_bilinear2d(x, {resolution_, resolution_}, false);
-  return x.round().clamp(0, 255).to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+  return resize_pixels(images.narrow(1, (h - side) / 2, side).narrow(2, (w - side) / 2, side), resolution_, resolution_)
+      .contiguous();
 }
 
 at::Tensor TrainingImages::batch(const std::vector<int64_t>& indices, const std::vector<bool>& flip) const {

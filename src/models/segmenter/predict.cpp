@@ -4,19 +4,13 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "io/image_filters.h"
 
 namespace styleseg::segmenter {
 
 at::Tensor model_input(const at::Tensor& images, const ModelInfo& info) {
-  const int64_t height = info.input_height, width = info.input_width;
-  at::Tensor x = images;
-  if (x.size(2) != height || x.size(3) != width) {
-    // Antialiased when shrinking, as the synthetic images were made (no aliasing that
-    // training never saw).
-    x = height < x.size(2) || width < x.size(3) ? at::_upsample_bilinear2d_aa(x, {height, width}, false)
-                                                : at::upsample_bilinear2d(x, {height, width}, false);
-  }
-  return normalise(x, info.mean, info.std);
+  // Antialiased when shrinking, as the synthetic images were made.
+  return normalise(resize_bilinear(images, info.input_height, info.input_width), info.mean, info.std);
 }
 
 std::vector<at::Tensor> predict_labels(Segmenter& net, const ModelInfo& info, const std::vector<at::Tensor>& images,
