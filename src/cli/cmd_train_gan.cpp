@@ -8,9 +8,11 @@ int train_gan_main(const std::vector<std::string>& args) {
   OptionSet set("train-gan",
                 "Trains a StyleGAN2 from scratch on real images (a dataset file or a folder of PNG/JPEG), rosinality's\n"
                 "recipe: non-saturating logistic loss, lazy R1 and path-length regularisation, style mixing, an EMA\n"
-                "generator, Adam (beta1 0, beta2 0.99). Data-parallel over ranks (global batch constant). Writes OUT in\n"
-                "rosinality's train.py layout (`styleseg generate --checkpoint OUT` reads its g_ema), OUT.losses.csv and\n"
-                "sample grids at fixed latents in OUT.samples/. Presets: cpu64 (64x64, narrow), gpu256.");
+                "generator (half-life ramped up), Adam (beta1 0, beta2 0.99); DiffAugment as an option. Data-parallel\n"
+                "over ranks (global batch constant). Writes OUT in rosinality's train.py layout (`styleseg generate\n"
+                "--checkpoint OUT` reads its g_ema), OUT.losses.csv, sample grids at fixed latents in OUT.samples/,\n"
+                "with --quality-model the Frechet and pixel-share distances over training (OUT.quality.csv), and\n"
+                "OUT.curves.png. Presets: cpu64 (64x64, narrow, for 2 CPU cores), gpu256.");
   set.add("data", &o.data, "dataset .h5 or a folder of PNG/JPEG images")
       .add("out", &o.out, "checkpoint (gan.pt)")
       .add("preset", &o.preset, "cpu64 or gpu256")
