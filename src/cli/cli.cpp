@@ -66,6 +66,7 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> list{
+      {"run", "the whole method as one restartable job (stages skipped when up to date) ending in report.html", run_main},
       {"generate", "images, latents and layer features from a StyleGAN2 checkpoint, into one HDF5 file", generate_main},
       {"cluster", "k-means over per-pixel features of generator samples or a feature file (distributed)", cluster_main},
       {"assign", "nearest-centroid labels of every vector or pixel under a clusters file", assign_main},

@@ -7,7 +7,7 @@
 namespace styleseg::cli {
 
 int init_gan_main(const std::vector<std::string>& args) {
-  std::string out;
+  std::string out, from;
   int resolution = 256, z_dim = 512, w_dim = 512, mapping_layers = 8, channel_multiplier = 2, channel_max = 512;
   uint64_t seed = 0;
   double lr_mapping = 0.01;
@@ -15,7 +15,9 @@ int init_gan_main(const std::vector<std::string>& args) {
                 "Writes a freshly initialised StyleGAN2 generator (rosinality's initialisation) in styleseg's\n"
                 "checkpoint layout (rosinality {g_ema, latent_avg} plus a 'styleseg' entry), readable by\n"
                 "`styleseg generate` and by rosinality's Python code. Channels follow config-f:\n"
-                "min(channel-max, 512 up to 32x32, then 256*m at 64, 128*m at 128, ...).");
+                "min(channel-max, 512 up to 32x32, then 256*m at 64, 128*m at 128, ...). With --from it copies the\n"
+                "g_ema of a checkpoint instead (a train-gan checkpoint holds g, d and optimiser states too): the small\n"
+                "file a job needs to use the generator.");
   set.add("out", &out, "output checkpoint (.pt)")
       .add("resolution", &resolution, "image size (a power of two >= 8)")
       .add("z-dim", &z_dim, "latent z width")
@@ -24,9 +26,19 @@ int init_gan_main(const std::vector<std::string>& args) {
       .add("channel-multiplier", &channel_multiplier, "config-f channel multiplier m")
       .add("channel-max", &channel_max, "cap on the channels of every block")
       .add("lr-mapping", &lr_mapping, "mapping learning-rate multiplier (stored in the file)")
-      .add("seed", &seed, "initialisation seed");
+      .add("seed", &seed, "initialisation seed")
+      .add_optional("from", &from, "copy the g_ema of this checkpoint (the architecture options are then ignored)");
   return run_command(set, args, [&](comm::Communicator& comm) {
     STYLESEG_CHECK(!out.empty(), ConfigError, "init-gan: --out is required");
+    if (!from.empty()) {
+      if (comm.rank() == 0) {
+        const stylegan2::Generator g = stylegan2::load_generator(from);
+        stylegan2::save_generator(g, out);
+        log::info("wrote the g_ema of {} to {}: {}", from, out, g.architecture().describe());
+      }
+      comm.barrier();
+      return 0;
+    }
     STYLESEG_CHECK(resolution >= 8 && (resolution & (resolution - 1)) == 0, ConfigError,
                    "init-gan: --resolution must be a power of two >= 8, got " + std::to_string(resolution));
     STYLESEG_CHECK(z_dim > 0 && w_dim > 0 && mapping_layers > 0 && channel_multiplier > 0 && channel_max > 0,

@@ -11,7 +11,9 @@ int g_rank = 0;
 
 void configure(int rank, bool all_ranks, Level level) {
   g_rank = rank;
-  auto logger = spdlog::stderr_color_mt("styleseg");
+  // Configured again by each command `styleseg run` starts in the same process.
+  auto logger = spdlog::get("styleseg");
+  if (!logger) logger = spdlog::stderr_color_mt("styleseg");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%H:%M:%S] [rank " + std::to_string(rank) + "] [%^%l%$] %v");
   spdlog::level::level_enum spd = spdlog::level::info;

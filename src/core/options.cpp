@@ -50,6 +50,15 @@ namespace {
 
 // The [section] of an INI job file as "--key=value" tokens for the command-line parser.
 std::vector<std::string> job_file_tokens(const std::string& path, const std::string& section) {
+  std::vector<std::string> tokens;
+  for (const auto& entry : read_job_file(path))
+    if (entry.section == section) tokens.push_back("--" + entry.key + (entry.has_value ? "=" + entry.value : ""));
+  return tokens;
+}
+
+}  // namespace
+
+std::vector<JobEntry> read_job_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError("--job: cannot read job file '" + path + "'");
   po::options_description none;
@@ -59,18 +68,16 @@ std::vector<std::string> job_file_tokens(const std::string& path, const std::str
   } catch (const po::error& e) {
     throw ConfigError("job file '" + path + "': " + e.what());
   }
-  std::vector<std::string> tokens;
-  const std::string prefix = section + ".";
+  std::vector<JobEntry> entries;
   for (const auto& option : parsed.options) {
-    if (option.string_key.rfind(prefix, 0) != 0) continue;
-    const std::string key = option.string_key.substr(prefix.size());
-    for (const auto& value : option.value) tokens.push_back("--" + key + "=" + value);
-    if (option.value.empty()) tokens.push_back("--" + key);
+    const auto dot = option.string_key.find('.');
+    const std::string section = dot == std::string::npos ? "" : option.string_key.substr(0, dot);
+    const std::string key = dot == std::string::npos ? option.string_key : option.string_key.substr(dot + 1);
+    if (option.value.empty()) entries.push_back({section, key, "", false});
+    for (const auto& value : option.value) entries.push_back({section, key, value});
   }
-  return tokens;
+  return entries;
 }
-
-}  // namespace
 
 bool OptionSet::parse(const std::vector<std::string>& args) {
   po::variables_map cli;

@@ -74,4 +74,12 @@ class OptionSet {
   std::vector<Recorded> values_;
 };
 
+// Every `key = value` of a job file with its [section], in file order (`styleseg run` reads
+// the sections of all its stages). Throws ConfigError naming the file.
+struct JobEntry {
+  std::string section, key, value;
+  bool has_value = true;  // false for a bare key (a switch)
+};
+std::vector<JobEntry> read_job_file(const std::string& path);
+
 }  // namespace styleseg

@@ -34,6 +34,15 @@ std::vector<int64_t> identity_mapping(int64_t labels, int64_t classes) {
   return mapping;
 }
 
+std::vector<int64_t> majority_mapping(const at::Tensor& counts) {
+  const at::Tensor per_label = counts.to(at::kLong).t().contiguous();  // [labels, classes]
+  const at::Tensor best = std::get<1>(per_label.max(1)), total = per_label.sum(1);
+  std::vector<int64_t> mapping;
+  for (int64_t label = 0; label < per_label.size(0); ++label)
+    mapping.push_back(total[label].item<int64_t>() > 0 ? best[label].item<int64_t>() : -1);
+  return mapping;
+}
+
 std::vector<int64_t> hungarian_mapping(const at::Tensor& counts) {
   // Kuhn-Munkres (the O(n^3) potentials form) minimising -overlap on the square matrix
   // padded with zeros: n = max(classes, labels).

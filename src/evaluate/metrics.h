@@ -34,6 +34,10 @@ class Confusion {
 // classes), maximising the total overlap with each class used at most once.
 std::vector<int64_t> hungarian_mapping(const at::Tensor& counts);
 
+// Many-to-one: each label to the class it overlaps most (-1 for a label with no pixels).
+// For clusterings finer than the classes (K > C), where one-to-one matching must leave
+// K - C clusters unmatched, e.g. a brow or lid cluster that belongs to the background.
+std::vector<int64_t> majority_mapping(const at::Tensor& counts);
 // Labels taken as classes: label l -> class l, or -1 past the last class.
 std::vector<int64_t> identity_mapping(int64_t labels, int64_t classes);
 

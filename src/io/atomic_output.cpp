@@ -1,5 +1,7 @@
 #include "io/atomic_output.h"
 
+#include <fstream>
+
 #include <unistd.h>
 
 #include <atomic>
@@ -83,6 +85,17 @@ void AtomicOutput::commit() {
                       std::strerror(errno));
   }
   committed_ = true;
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  AtomicOutput output(path);
+  {
+    std::ofstream file(output.temp_path(), std::ios::binary);
+    file << text;
+    file.flush();
+    STYLESEG_CHECK(file.good(), OutputError, "cannot write " + output.temp_path() + " (disk full?)");
+  }
+  output.commit();
 }
 
 }  // namespace styleseg

@@ -60,4 +60,8 @@ class AtomicOutput {
   bool keep_ = false;
 };
 
+// `text` written to `path` atomically (a report, a record, a mapping). Throws OutputError
+// naming the file.
+void write_text_file(const std::string& path, const std::string& text);
+
 }  // namespace styleseg

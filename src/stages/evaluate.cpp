@@ -39,7 +39,7 @@ std::map<std::string, std::string> png_files(const std::string& folder, const ch
 
 std::vector<int64_t> read_mapping_file(const std::string& path, int64_t labels, int64_t classes) {
   std::ifstream in(path);
-  STYLESEG_CHECK(in, InputError, "--mapping " + path + ": cannot read it (expected hungarian, identity or a file)");
+  STYLESEG_CHECK(in, InputError, "--mapping " + path + ": cannot read it (expected hungarian, majority, identity or a file)");
   std::vector<int64_t> mapping(static_cast<size_t>(labels), -1);
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
@@ -47,12 +47,21 @@ std::vector<int64_t> read_mapping_file(const std::string& path, int64_t labels, 
     std::istringstream words(line);
     int64_t label = 0, cls = 0;
     if (!(words >> label)) continue;
-    STYLESEG_CHECK(words >> cls && label >= 0 && label < labels && cls >= 0 && cls < classes, InputError,
-                   path + ":" + std::to_string(number) + ": expected 'LABEL CLASS' with LABEL < " + std::to_string(labels) +
-                       " and CLASS < " + std::to_string(classes));
-    mapping[static_cast<size_t>(label)] = cls;
+    STYLESEG_CHECK(words >> cls && label >= 0 && cls >= 0 && cls < classes, InputError,
+                   path + ":" + std::to_string(number) + ": expected 'LABEL CLASS' with LABEL >= 0 and 0 <= CLASS < " +
+                       std::to_string(classes));
+    // A mapping fitted elsewhere may name labels these predictions never use.
+    if (label < labels) mapping[static_cast<size_t>(label)] = cls;
   }
   return mapping;
+}
+
+void write_mapping_file(const std::string& path, const std::vector<int64_t>& mapping, const std::string& fitted) {
+  std::ostringstream text;
+  text << "# LABEL CLASS (styleseg evaluate, mapping " << fitted << "); unlisted labels are unmatched\n";
+  for (size_t label = 0; label < mapping.size(); ++label)
+    if (mapping[label] >= 0) text << label << " " << mapping[label] << "\n";
+  write_text_file(path, text.str());
 }
 
 // Row-normalised confusion as a heat map: white (0) to dark blue (1), 24 pixels a cell.
@@ -140,6 +149,9 @@ EvaluateSummary run_evaluate(const EvaluateOptions& o) {
   if (o.mapping == "hungarian") {
     mapping = evaluate::hungarian_mapping(confusion.counts());
     fitted = "hungarian, fitted on all " + std::to_string(confusion.counts().sum().item<int64_t>()) + " evaluated pixels";
+  } else if (o.mapping == "majority") {
+    mapping = evaluate::majority_mapping(confusion.counts());
+    fitted = "majority, fitted on all " + std::to_string(confusion.counts().sum().item<int64_t>()) + " evaluated pixels";
   } else if (o.mapping == "identity") {
     mapping = evaluate::identity_mapping(labels, classes);
     fitted = "identity";
@@ -170,16 +182,11 @@ EvaluateSummary run_evaluate(const EvaluateOptions& o) {
     report["iou"] = iou;
     if (merge) report["class_names"] = merge->names(), report["merge"] = merge->to_string();
     report["confusion"] = matrix;  // rows: ground truth, columns: mapped prediction
-    AtomicOutput output(o.out);
-    {
-      std::ofstream file(output.temp_path());
-      file << report.dump(2) << "\n";
-      STYLESEG_CHECK(file.good(), OutputError, "cannot write " + output.temp_path());
-    }
-    output.commit();
+    write_text_file(o.out, report.dump(2) + "\n");
     log::info("report: {}", o.out);
   }
   if (!o.confusion.empty()) write_confusion_png(o.confusion, s.mapped);
+  if (!o.save_mapping.empty()) write_mapping_file(o.save_mapping, mapping, fitted);
   EvaluateSummary summary;
   summary.mean_iou = s.mean_iou;
   summary.pixel_accuracy = s.pixel_accuracy;

@@ -3,8 +3,10 @@
 //
 // Files are paired by name: every ground-truth PNG needs a prediction PNG of the same stem.
 // --mapping hungarian (one-to-one, maximal total overlap, fitted on all evaluated pixels:
-// the usual protocol for unsupervised segmentation), identity (labels are classes), or a
-// file of "LABEL CLASS" lines.
+// the usual protocol for unsupervised segmentation), majority (many-to-one: each label to
+// the class it overlaps most), identity (labels are classes), or a file of "LABEL CLASS"
+// lines. --save-mapping writes the mapping used as such a file: fitted on a labelled subset,
+// it is then applied unchanged to the test split.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,7 @@ struct EvaluateOptions {
   int64_t ignore_label = 255;
   std::string out;               // JSON report
   std::string confusion;         // PNG of the row-normalised confusion matrix
+  std::string save_mapping;      // the mapping used, as a file of 'LABEL CLASS' lines (--mapping FILE reads it)
   // Ground-truth classes merged before scoring: a preset (celebamask-hq, openeds), a file
   // or the text itself, in the class-map syntax "0:background;4,5:eyes" (dataset/class_map.h);
   // classes left out are ignored.

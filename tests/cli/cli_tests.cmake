@@ -333,3 +333,15 @@ set_tests_properties(cli.gan_quality_too_many PROPERTIES FIXTURES_REQUIRED "cli_
 cli_test(evaluate_missing_folder ${EXPECT} 3 "--gt .*no_such_gt: not a folder" --
          ${S} evaluate --pred ${CLI_DIR} --gt ${CLI_DIR}/no_such_gt)
 cli_test(evaluate_help ${EXPECT} 0 "--mapping arg \\(=hungarian\\)" -- ${S} evaluate --help)
+
+# `styleseg run`: a tiny jobs/eyes.ini end to end on 2 ranks (every artefact, the report
+# rendered by headless Chromium), skipping when up to date, redoing what a change touches,
+# and 1 process = 2 ranks (tests/cli/run_job.sh).
+cli_test(run_tiny_eyes_job ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_job.sh ${S} ${PROJECT_SOURCE_DIR} ${CLI_DIR}/run_job)
+set_tests_properties(cli.run_tiny_eyes_job PROPERTIES PROCESSORS 2 TIMEOUT 900)
+cli_test(run_bad_stage ${EXPECT} 2 "run: stages: unknown stage 'clustr'" --
+         ${S} run ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/never --stages clustr)
+cli_test(run_misspelt_section ${EXPECT} 2 "\\[trian\\] steps: no stage reads this section" --
+         ${S} run ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/never_run --set trian.steps=3)
+cli_test(run_missing_input ${EXPECT} nonzero "stage train needs .*never_run2/synthetic.h5, which is missing" --
+         ${MPIRUN} 2 ${S} run ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/never_run2 --stages train)

@@ -69,6 +69,42 @@ TEST(Metrics, HungarianMaximisesTotalOverlapNotEachLabelsBest) {
   EXPECT_EQ(mapping, (std::vector<int64_t>{1, 0}));
 }
 
+TEST(Metrics, MajorityMapsEveryLabelToItsLargestClassManyToOne) {
+  // [class][label]: labels 0 and 2 both belong to class 1 (one-to-one could take only one),
+  // label 3 has no pixels.
+  const at::Tensor counts = at::tensor({1, 7, 0, 0, 9, 2, 5, 0}, at::kLong).reshape({2, 4});
+  EXPECT_EQ(majority_mapping(counts), (std::vector<int64_t>{1, 0, 1, -1}));
+  EXPECT_EQ(hungarian_mapping(counts), (std::vector<int64_t>{1, 0, -1, -1}));
+  // Majority scores at least as well as one-to-one whenever labels outnumber classes.
+  EXPECT_GT(score(counts, majority_mapping(counts)).mean_iou, score(counts, hungarian_mapping(counts)).mean_iou);
+}
+
+TEST(EvaluateStage, AMappingFittedOnOneSetIsSavedAndAppliedToAnother) {
+  const std::string dir = test::scratch_dir("evaluate_saved_mapping");
+  // Labelled subset: labels 0 and 1 are both class 0, label 2 is class 1.
+  write_png(dir + "/lab/gt/a.png", grid({0, 0, 0, 1}, 1, 4).to(at::kByte).unsqueeze(2).contiguous());
+  write_png(dir + "/lab/pred/a.png", grid({0, 1, 1, 2}, 1, 4).to(at::kByte).unsqueeze(2).contiguous());
+  stages::EvaluateOptions fit;
+  fit.pred = dir + "/lab/pred";
+  fit.gt = dir + "/lab/gt";
+  fit.mapping = "majority";
+  fit.save_mapping = dir + "/mapping.txt";
+  EXPECT_EQ(stages::run_evaluate(fit).pixel_accuracy, 1.0);
+  // Test split: the saved mapping is applied as it is, not refitted (refitting would map
+  // label 2 to class 0 here and score 1.0).
+  write_png(dir + "/test/gt/a.png", grid({0, 0, 0, 0}, 1, 4).to(at::kByte).unsqueeze(2).contiguous());
+  write_png(dir + "/test/pred/a.png", grid({0, 1, 2, 2}, 1, 4).to(at::kByte).unsqueeze(2).contiguous());
+  stages::EvaluateOptions test_split;
+  test_split.pred = dir + "/test/pred";
+  test_split.gt = dir + "/test/gt";
+  test_split.mapping = fit.save_mapping;
+  test_split.classes = 2;
+  EXPECT_EQ(stages::run_evaluate(test_split).pixel_accuracy, 0.5);
+  // Predictions that never use some labels of the mapping (here label 2) are scored all the same.
+  write_png(dir + "/test/pred/a.png", grid({0, 1, 1, 1}, 1, 4).to(at::kByte).unsqueeze(2).contiguous());
+  EXPECT_EQ(stages::run_evaluate(test_split).pixel_accuracy, 1.0);
+}
+
 TEST(EvaluateStage, FoldersOfPngsGiveTheScoresAndAReport) {
   const std::string dir = test::scratch_dir("evaluate");
   const at::Tensor gt = grid({0, 0, 1, 1, 2, 2, 2, 255}, 2, 4).to(at::kByte);

@@ -1,0 +1,53 @@
+#include <cstdio>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "mpi/communicator.h"
+#include "pipeline/runner.h"
+
+namespace styleseg::cli {
+
+int run_main(const std::vector<std::string>& args) {
+  pipeline::RunSettings settings;
+  pipeline::RunOptions& o = settings.options;
+  OptionSet set("run",
+                "Runs the whole method as one restartable job: the stages of the job file in order (make-eyes real\n"
+                "splits, train-gan or a given generator, cluster, synthesize, train, segment and map on a labelled\n"
+                "subset, segment and evaluate the test split, the supervised reference), each stage's outputs in\n"
+                "WORKDIR with a record of its options and input hashes. A second run skips every stage that is up to\n"
+                "date and redoes those whose inputs or options changed; a stage stopped at its time limit resumes.\n"
+                "Ends with WORKDIR/report.html. Options of the stages come from the job file's sections ([cluster],\n"
+                "[train], ...; [features] for what cluster and synthesize share); --set overrides them.\n"
+                "Stages: make-real-train make-real-labelled make-real-test train-gan cluster synthesize train\n"
+                "segment-labelled map segment-test evaluate supervised segment-supervised evaluate-supervised.");
+  set.positional("job");
+  set.add("workdir", &o.workdir, "folder of every stage's outputs and records (required)")
+      .add_list("stages", &o.stages, "run only these stages (their inputs must exist)")
+      .add("generator", &o.generator, "generator checkpoint to use (empty: stage train-gan trains one)")
+      .add("real", &o.real, "real images: make-eyes (procedural eyes, made by the job) or files (below)")
+      .add("real-train", &o.real_train, "with real = files: training split, a dataset .h5 with masks")
+      .add("real-labelled", &o.real_labelled, "with real = files: folder with images/ and masks/ (the labelled subset)")
+      .add("real-test", &o.real_test, "with real = files: folder with images/ and masks/ (the test split)")
+      .add_list("set", &o.set, "SECTION.KEY=VALUE overrides of the job file (several allowed)")
+      .add_list("redo", &o.redo, "stages to redo even when up to date")
+      .add("report", &o.report, "report file name in WORKDIR");
+  return run_command(set, args, [&](comm::Communicator& comm) {
+    STYLESEG_CHECK(!set.job_file().empty(), ConfigError, "run: give the job file: styleseg run JOB.ini --workdir DIR");
+    settings.job_file = set.job_file();
+    // Every stage runs with this run's process settings; they change speed, not results.
+    const nlohmann::json values = set.to_json();
+    for (const char* name : {"threads", "backend", "log-level"}) {
+      if (!set.was_given(name)) continue;
+      const auto& v = values[name];
+      settings.common_args.push_back(std::string("--") + name + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+    }
+    if (set.was_given("log-all-ranks")) settings.common_args.push_back("--log-all-ranks");
+    return pipeline::run_job(settings, comm, [](const std::string& command, const std::vector<std::string>& command_args) {
+      for (const auto& c : commands())
+        if (command == c.name) return c.run(command_args);
+      throw ConfigError("run: no command '" + command + "'");
+    });
+  });
+}
+
+}  // namespace styleseg::cli

@@ -1,0 +1,228 @@
+#include "pipeline/runner.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "io/atomic_output.h"
+#include "mpi/communicator.h"
+#include "pipeline/report.h"
+#include "pipeline/stage_record.h"
+
+namespace fs = std::filesystem;
+
+namespace styleseg::pipeline {
+namespace {
+
+// Options that change how a command runs, not what it makes.
+bool affects_results(const std::string& token) {
+  static const std::vector<std::string> prefixes{"--time-limit", "--threads", "--log-level", "--log-all-ranks", "--backend"};
+  return std::none_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) {
+    return token.compare(0, p.size(), p) == 0 && (token.size() == p.size() || token[p.size()] == '=');
+  });
+}
+
+// Arguments as fingerprinted: the workdir written as $WORKDIR (a moved workdir stays up to
+// date) and options that do not change results left out.
+std::vector<std::string> fingerprint_args(const std::vector<std::string>& args, const std::string& workdir) {
+  std::vector<std::string> out;
+  for (std::string token : args) {
+    if (!affects_results(token)) continue;
+    for (size_t at = token.find(workdir); at != std::string::npos; at = token.find(workdir, at + 8))
+      token.replace(at, workdir.size(), "$WORKDIR");
+    out.push_back(token);
+  }
+  return out;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+void remove_path(const std::string& path) {
+  std::error_code error;
+  fs::remove_all(path, error);
+  STYLESEG_CHECK(!error, OutputError, "run: cannot remove the stale output " + path + ": " + error.message());
+}
+
+std::string quoted_command(const std::string& command, const std::vector<std::string>& args) {
+  std::string text = "styleseg " + command;
+  for (const auto& a : args) text += " " + a;
+  return text;
+}
+
+}  // namespace
+
+std::vector<JobEntry> job_entries(const std::string& job_file, const std::vector<std::string>& overrides) {
+  std::vector<JobEntry> entries;
+  for (const auto& o : overrides) {
+    const auto dot = o.find('.'), eq = o.find('=');
+    STYLESEG_CHECK(dot != std::string::npos && eq != std::string::npos && dot < eq && dot > 0, ConfigError,
+                   "run: --set '" + o + "': expected SECTION.KEY=VALUE, e.g. cluster.clusters=12");
+    JobEntry entry{o.substr(0, dot), o.substr(dot + 1, eq - dot - 1), o.substr(eq + 1), true};
+    // A later --set of the same option replaces an earlier one.
+    entries.erase(std::remove_if(entries.begin(), entries.end(),
+                                 [&](const JobEntry& e) { return e.section == entry.section && e.key == entry.key; }),
+                  entries.end());
+    entries.push_back(entry);
+  }
+  if (!job_file.empty()) {
+    // An override replaces every value the file gives that option in that section.
+    std::set<std::pair<std::string, std::string>> overridden;
+    for (const auto& e : entries) overridden.insert({e.section, e.key});
+    for (const auto& e : read_job_file(job_file))
+      if (!overridden.count({e.section, e.key})) entries.push_back(e);
+  }
+  std::set<std::string> known{"run", "features", "make-eyes", "segment", "evaluate"};
+  for (const auto& name : method_stage_names()) known.insert(name);
+  for (const auto& e : entries)
+    STYLESEG_CHECK(known.count(e.section), ConfigError,
+                   "job file '" + job_file + "': [" + e.section + "] " + e.key +
+                       ": no stage reads this section (sections: run, features, make-eyes, segment, evaluate and the stages)");
+  return entries;
+}
+
+std::vector<std::string> stage_arguments(const StageSpec& stage, const std::vector<JobEntry>& entries) {
+  std::vector<std::string> args;
+  std::set<std::string> wired;
+  for (const auto& [key, value] : stage.wired) {
+    args.push_back("--" + key + "=" + value);
+    wired.insert(key);
+  }
+  std::vector<std::string> sections{stage.name};
+  sections.insert(sections.end(), stage.sections.begin(), stage.sections.end());
+  std::map<std::string, std::string> owner;  // option -> the section that set it
+  for (const auto& section : sections) {
+    for (const auto& e : entries) {
+      if (e.section != section) continue;
+      STYLESEG_CHECK(!wired.count(e.key), ConfigError,
+                     "[" + section + "] " + e.key + ": styleseg run sets it for stage " + stage.name +
+                         " (paths live in the workdir); remove it from the job");
+      const auto it = owner.find(e.key);
+      if (it != owner.end() && it->second != section) continue;  // an earlier section set it
+      owner[e.key] = section;
+      args.push_back("--" + e.key + (e.has_value ? "=" + e.value : ""));
+    }
+  }
+  return args;
+}
+
+int run_job(const RunSettings& settings, comm::Communicator& comm, const CommandRunner& run_command) {
+  const std::vector<StageSpec> stages = plan_stages(settings.options);
+  const std::vector<JobEntry> entries = job_entries(settings.job_file, settings.options.set);
+  const WorkdirLayout w(settings.options.workdir);
+  const bool root = comm.rank() == 0;
+  for (const auto& name : settings.options.redo)
+    STYLESEG_CHECK(std::any_of(stages.begin(), stages.end(), [&](const StageSpec& s) { return s.name == name; }), ConfigError,
+                   "run: --redo " + name + ": not a stage of this job");
+  if (root) fs::create_directories(w.path("records"));
+
+  std::map<std::string, std::string> made;  // path -> content hash, outputs of stages so far
+  const auto started_at = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const StageSpec& stage = stages[i];
+    const std::vector<std::string> args = stage_arguments(stage, entries);
+    // Rank 0 decides; the decision travels as one number so every rank runs the same.
+    at::Tensor decision = at::zeros({1}, at::kLong);
+    std::string fingerprint;
+    std::map<std::string, std::string> inputs;  // path -> content hash (rank 0)
+    if (root) {
+      for (const auto& input : stage.inputs) {
+        const auto it = made.find(input);
+        if (it != made.end()) {
+          inputs[input] = it->second;
+          continue;
+        }
+        STYLESEG_CHECK(fs::exists(input), InputError,
+                       "stage " + stage.name + " needs " + input + ", which is missing (an earlier stage makes it: run the whole job)");
+        inputs[input] = content_hash(input);
+      }
+      fingerprint = stage_fingerprint(stage.command, fingerprint_args(args, w.workdir), inputs);
+      const auto record = read_stage_record(w.record(stage.name));
+      const bool redo = std::count(settings.options.redo.begin(), settings.options.redo.end(), stage.name) > 0;
+      const bool up_to_date = record && !redo && record->fingerprint == fingerprint &&
+                              std::all_of(record->outputs.begin(), record->outputs.end(), output_unchanged);
+      StageAction action = StageAction::Run;
+      if (up_to_date) {
+        action = StageAction::UpToDate;
+        for (const auto& o : record->outputs) made[o.path] = o.hash;
+      } else {
+        std::string started;
+        if (auto text = std::ifstream(w.started(stage.name))) std::getline(text, started);
+        if (!redo && started == fingerprint && !stage.resume_file.empty() && fs::exists(stage.resume_file)) {
+          action = StageAction::Resume;
+        } else {
+          for (const auto& o : stage.outputs) remove_path(o);
+          if (!stage.resume_file.empty()) remove_path(stage.resume_file);
+        }
+        fs::remove(w.record(stage.name));
+        write_text_file(w.started(stage.name), fingerprint + "\n");
+      }
+      decision[0] = static_cast<int64_t>(action);
+    }
+    comm.broadcast(decision, 0);
+    const auto action = static_cast<StageAction>(decision[0].item<int64_t>());
+    const std::string counter = "[" + std::to_string(i + 1) + "/" + std::to_string(stages.size()) + "] ";
+    if (action == StageAction::UpToDate) {
+      log::info("{}{}: up to date (outputs and inputs as recorded), skipped", counter, stage.name);
+      continue;
+    }
+    std::vector<std::string> full = args;
+    full.insert(full.end(), settings.common_args.begin(), settings.common_args.end());
+    if (action == StageAction::Resume) full.push_back("--resume");
+    else if (stage.takes_force) full.push_back("--force");
+    log::info("{}{}{}: {}", counter, stage.name, action == StageAction::Resume ? " (resuming)" : "",
+              quoted_command(stage.command, full));
+    const auto t0 = std::chrono::steady_clock::now();
+    const int code = run_command(stage.command, full);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (code != 0) {
+      log::error("stage {} ended with exit code {}{}", stage.name, code,
+                 code == 75 ? ": stopped at its time limit; run the job again to continue" : "; later stages not run");
+      return code;
+    }
+    if (root) {
+      StageRecord record;
+      record.stage = stage.name;
+      record.command = stage.command;
+      record.args = full;
+      record.fingerprint = fingerprint;
+      record.inputs = inputs;
+      for (const auto& output : stage.outputs) {
+        STYLESEG_CHECK(fs::exists(output), OutputError,
+                       "stage " + stage.name + " completed without making " + output);
+        record.outputs.push_back(stamp_output(output));
+        made[output] = record.outputs.back().hash;
+      }
+      record.seconds = seconds;
+      record.finished = utc_now();
+      write_stage_record(w.record(stage.name), record);
+      fs::remove(w.started(stage.name));
+      log::info("{}{}: done in {:.1f} s", counter, stage.name, seconds);
+    }
+    comm.barrier();
+  }
+  if (root) {
+    const std::string report = w.path(settings.options.report);
+    write_report(ReportInputs{settings.options, stages, settings.job_file}, report);
+    log::info("all {} stages complete in {:.0f} s; report: {}", stages.size(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count(), report);
+  }
+  comm.barrier();
+  return 0;
+}
+
+}  // namespace styleseg::pipeline

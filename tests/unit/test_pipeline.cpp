@@ -1,0 +1,265 @@
+// styleseg run's bookkeeping without running the real stages: which arguments a stage gets,
+// which stages a job has, content hashes, and the runner's skip / redo / resume decisions
+// driven through a fake command runner that writes each stage's outputs from its arguments.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "mpi/local_communicator.h"
+#include "pipeline/plan.h"
+#include "pipeline/report.h"
+#include "pipeline/runner.h"
+#include "pipeline/stage_record.h"
+#include "support/fixtures.h"
+
+namespace fs = std::filesystem;
+
+namespace styleseg::pipeline {
+namespace {
+
+void write(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+std::vector<std::string> names(const std::vector<StageSpec>& stages) {
+  std::vector<std::string> out;
+  for (const auto& s : stages) out.push_back(s.name);
+  return out;
+}
+
+StageSpec stage_named(const std::vector<StageSpec>& stages, const std::string& name) {
+  for (const auto& s : stages)
+    if (s.name == name) return s;
+  throw std::runtime_error("no stage " + name);
+}
+
+TEST(Pipeline, Base64MatchesRfc4648Vectors) {
+  EXPECT_EQ(base64(""), "");
+  EXPECT_EQ(base64("f"), "Zg==");
+  EXPECT_EQ(base64("fo"), "Zm8=");
+  EXPECT_EQ(base64("foo"), "Zm9v");
+  EXPECT_EQ(base64("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64(std::string("\xff\x00\x10", 3)), "/wAQ");
+}
+
+TEST(Pipeline, TheEyeJobHasEveryStageAndAGivenGeneratorDropsTrainGan) {
+  RunOptions o;
+  o.workdir = "w";
+  EXPECT_EQ(names(plan_stages(o)), method_stage_names());
+  o.generator = "g.pt";
+  auto stages = plan_stages(o);
+  EXPECT_EQ(stages.size(), method_stage_names().size() - 1);
+  EXPECT_EQ(stage_named(stages, "cluster").inputs, (std::vector<std::string>{"g.pt"}));
+  // The labelled subset is the training split's first images: its options come after its own.
+  EXPECT_EQ(stage_named(stages, "make-real-labelled").sections, (std::vector<std::string>{"make-real-train", "make-eyes"}));
+  // Given data: no test split, no evaluation; no training split, no supervised reference.
+  o.real = "files";
+  o.real_labelled = "lab";
+  EXPECT_EQ(names(plan_stages(o)), (std::vector<std::string>{"cluster", "synthesize", "train", "segment-labelled", "map"}));
+  o.real_test = "test";
+  EXPECT_EQ(names(plan_stages(o)).back(), "evaluate");
+  o.stages = {"supervised"};
+  EXPECT_THROW(plan_stages(o), ConfigError);  // no training split given
+  o.stages = {"clustr"};
+  EXPECT_THROW(plan_stages(o), ConfigError);
+  o.stages = {"train", "cluster"};
+  EXPECT_EQ(names(plan_stages(o)), (std::vector<std::string>{"cluster", "train"}));  // method order
+  o.generator.clear();
+  EXPECT_THROW(plan_stages(o), ConfigError);  // nothing to train a generator on
+}
+
+TEST(Pipeline, StageArgumentsAreWiredPathsThenTheFirstSectionThatSetsEachOption) {
+  RunOptions o;
+  o.workdir = "w";
+  o.generator = "g.pt";
+  const StageSpec labelled = stage_named(plan_stages(o), "make-real-labelled");
+  const std::vector<JobEntry> entries{{"make-real-labelled", "count", "50"},
+                                      {"make-real-train", "count", "20000"},
+                                      {"make-real-train", "first-index", "7"},
+                                      {"make-eyes", "size", "64"},
+                                      {"make-eyes", "first-index", "0"},
+                                      {"cluster", "clusters", "16"}};
+  EXPECT_EQ(stage_arguments(labelled, entries),
+            (std::vector<std::string>{"--out=w/real/labelled.h5", "--png-dir=w/real/labelled", "--count=50", "--first-index=7",
+                                      "--size=64"}));
+  // A section may not set a path the runner owns.
+  EXPECT_THROW(stage_arguments(labelled, {{"make-eyes", "out", "elsewhere.h5"}}), ConfigError);
+  // Several values of one option in one section stay together (list options).
+  const StageSpec segment = stage_named(plan_stages(o), "segment-test");
+  EXPECT_EQ(stage_arguments(segment, {{"segment", "batch", "4"}, {"segment", "batch", "8"}}).size(), 5u);
+}
+
+TEST(Pipeline, OverridesComeFirstAndAMisspeltSectionIsAnError) {
+  const std::string dir = test::scratch_dir("pipeline_entries");
+  write(dir + "/job.ini", "[cluster]\nclusters = 16\n[train]\nsteps = 10\n");
+  const auto entries = job_entries(dir + "/job.ini", {"cluster.clusters=8"});
+  ASSERT_EQ(entries.size(), 2u);  // the file's clusters = 16 is replaced
+  EXPECT_EQ(entries[0].value, "8");
+  EXPECT_EQ(entries[1].key, "steps");
+  EXPECT_THROW(job_entries(dir + "/job.ini", {"clusters=8"}), ConfigError);
+  const auto twice = job_entries(dir + "/job.ini", {"train.steps=5", "train.steps=7"});  // the last one wins
+  ASSERT_EQ(twice.size(), 2u);
+  EXPECT_EQ(twice[0].value, "7");
+  write(dir + "/typo.ini", "[clustr]\nclusters = 16\n");
+  try {
+    job_entries(dir + "/typo.ini", {});
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("[clustr] clusters"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Pipeline, FolderHashesFollowContentNotListingOrder) {
+  const std::string dir = test::scratch_dir("pipeline_hash");
+  write(dir + "/a/x.txt", "one");
+  write(dir + "/a/sub/y.txt", "two");
+  write(dir + "/b/sub/y.txt", "two");
+  write(dir + "/b/x.txt", "one");
+  EXPECT_EQ(content_hash(dir + "/a"), content_hash(dir + "/b"));
+  write(dir + "/b/x.txt", "One");
+  EXPECT_NE(content_hash(dir + "/a"), content_hash(dir + "/b"));
+  // A stamp survives a touch that keeps the content, not a change of it.
+  const OutputStamp stamp = stamp_output(dir + "/a");
+  EXPECT_TRUE(output_unchanged(stamp));
+  fs::last_write_time(dir + "/a/x.txt", fs::last_write_time(dir + "/a/x.txt") + std::chrono::seconds(5));
+  EXPECT_TRUE(output_unchanged(stamp));
+  write(dir + "/a/x.txt", "six");  // same size, other content, edited later
+  fs::last_write_time(dir + "/a/x.txt", fs::last_write_time(dir + "/a/x.txt") + std::chrono::seconds(10));
+  EXPECT_FALSE(output_unchanged(stamp));
+  EXPECT_THROW(content_hash(dir + "/none"), InputError);
+}
+
+// A stand-in for the styleseg commands: writes every output option's file with the
+// command's arguments as content (so outputs change exactly when options or inputs do),
+// and counts the calls per stage output.
+struct FakeCommands {
+  std::map<std::string, int> calls;                      // by --out value
+  std::map<std::string, std::vector<std::string>> args_of;  // by --out value, the last call's
+  std::string fail_on;                                   // a command whose call returns 1...
+  std::string fail_leaves;                               // ...after writing this file
+  int operator()(const std::string& command, const std::vector<std::string>& args) {
+    std::string out, text = command;
+    for (const auto& a : args) {
+      if (a.rfind("--out=", 0) == 0) out = a.substr(6);
+      if (a != "--force" && a != "--resume") text += " " + a;
+    }
+    ++calls[out];
+    args_of[out] = args;
+    if (command == fail_on) {
+      write(fail_leaves, "half way");
+      return 1;
+    }
+    for (const auto& a : args) {
+      for (const char* key : {"--out=", "--grid=", "--preview=", "--save-mapping=", "--confusion="}) {
+        if (a.rfind(key, 0) != 0) continue;
+        const std::string path = a.substr(std::string(key).size());
+        if (command == "segment") write(path + "/x.png", text);
+        else write(path, text);
+      }
+      if (a.rfind("--png-dir=", 0) == 0) write(a.substr(10) + "/images/x.png", text), write(a.substr(10) + "/masks/x.png", text);
+    }
+    return 0;
+  }
+};
+
+int total(const FakeCommands& f) {
+  int n = 0;
+  for (const auto& [out, count] : f.calls) n += count;
+  return n;
+}
+
+TEST(Pipeline, ASecondRunSkipsEverythingAndAChangedOptionRedoesOnlyWhatDependsOnIt) {
+  const std::string dir = test::scratch_dir("pipeline_run");
+  write(dir + "/g.pt", "generator");
+  write(dir + "/job.ini", "[cluster]\nclusters = 16\n[train]\nsteps = 10\n");
+  RunSettings settings;
+  settings.job_file = dir + "/job.ini";
+  settings.options.workdir = dir + "/w";
+  settings.options.generator = dir + "/g.pt";
+  settings.common_args = {"--threads=1"};
+  comm::LocalCommunicator comm;
+  FakeCommands fake;
+  auto runner = [&](const std::string& c, const std::vector<std::string>& a) { return fake(c, a); };
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  const int stages = static_cast<int>(method_stage_names().size()) - 1;  // no train-gan
+  EXPECT_EQ(total(fake), stages);
+  EXPECT_TRUE(fs::exists(dir + "/w/report.html"));
+  EXPECT_TRUE(fs::exists(dir + "/w/records/cluster.json"));
+
+  fake.calls.clear();
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  EXPECT_EQ(total(fake), 0) << "every stage was up to date";
+
+  // Threads change speed, not results: still up to date.
+  settings.common_args = {"--threads=2"};
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  EXPECT_EQ(total(fake), 0);
+
+  // The segmenter's options: train and what reads seg.pt run again; the real data, the
+  // clusters and the synthetic set do not. The supervised reference reads [train] too.
+  settings.options.set = {"train.steps=20"};
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  EXPECT_EQ(fake.calls.count(dir + "/w/clusters.h5"), 0u);
+  EXPECT_EQ(fake.calls.count(dir + "/w/synthetic.h5"), 0u);
+  EXPECT_EQ(fake.calls.count(dir + "/w/real/test.h5"), 0u);
+  EXPECT_EQ(fake.calls[dir + "/w/seg.pt"], 1);
+  EXPECT_EQ(fake.calls[dir + "/w/supervised.pt"], 1);
+  EXPECT_EQ(fake.calls[dir + "/w/evaluation.json"], 1);
+
+  // A changed input file (the generator) redoes cluster and everything after it.
+  fake.calls.clear();
+  write(dir + "/g.pt", "another generator");
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  EXPECT_EQ(fake.calls[dir + "/w/clusters.h5"], 1);
+  EXPECT_EQ(fake.calls[dir + "/w/seg.pt"], 1);
+  EXPECT_EQ(fake.calls.count(dir + "/w/supervised.pt"), 0u);  // does not read the generator
+
+  // A damaged output is made again.
+  fake.calls.clear();
+  write(dir + "/w/map.json", "edited by hand");
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  EXPECT_EQ(fake.calls[dir + "/w/map.json"], 1);
+  EXPECT_EQ(total(fake), 1) << "map's outputs came out as before, so evaluate stayed up to date";
+}
+
+TEST(Pipeline, AFailedStageStopsTheJobAndTheNextRunResumesIt) {
+  const std::string dir = test::scratch_dir("pipeline_fail");
+  write(dir + "/g.pt", "generator");
+  write(dir + "/job.ini", "[train]\nsteps = 10\n");
+  RunSettings settings;
+  settings.job_file = dir + "/job.ini";
+  settings.options.workdir = dir + "/w";
+  settings.options.generator = dir + "/g.pt";
+  comm::LocalCommunicator comm;
+  FakeCommands fake;
+  fake.fail_on = "train";
+  fake.fail_leaves = dir + "/w/seg.checkpoint.pt";
+  auto runner = [&](const std::string& c, const std::vector<std::string>& a) { return fake(c, a); };
+  // train writes its checkpoint before failing: the next run continues it with --resume.
+  EXPECT_EQ(run_job(settings, comm, runner), 1);
+  EXPECT_EQ(fake.args_of[dir + "/w/seg.pt"].back(), "--force");
+  EXPECT_FALSE(fs::exists(dir + "/w/records/train.json"));
+  EXPECT_FALSE(fs::exists(dir + "/w/report.html"));
+  EXPECT_EQ(fake.calls.count(dir + "/w/pred/test"), 0u) << "no stage after the failed one ran";
+  fake.fail_on.clear();
+  fake.calls.clear();
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  EXPECT_EQ(fake.calls[dir + "/w/seg.pt"], 1);
+  EXPECT_EQ(fake.args_of[dir + "/w/seg.pt"].back(), "--resume");
+  EXPECT_EQ(fake.calls.count(dir + "/w/clusters.h5"), 0u);
+  // --redo starts a stage afresh (--force), even when up to date.
+  settings.options.redo = {"train"};
+  fake.calls.clear();
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  EXPECT_EQ(fake.calls[dir + "/w/seg.pt"], 1);
+  EXPECT_EQ(fake.args_of[dir + "/w/seg.pt"].back(), "--force");
+  EXPECT_FALSE(fs::exists(dir + "/w/seg.checkpoint.pt")) << "a stage redone afresh starts without its old checkpoint";
+}
+
+}  // namespace
+}  // namespace styleseg::pipeline
