@@ -51,12 +51,21 @@ namespace {
 // The [section] of an INI job file as "--key=value" tokens for the command-line parser.
 std::vector<std::string> job_file_tokens(const std::string& path, const std::string& section) {
   std::vector<std::string> tokens;
-  for (const auto& entry : read_job_file(path))
-    if (entry.section == section) tokens.push_back("--" + entry.key + (entry.has_value ? "=" + entry.value : ""));
+  for (const auto& entry : read_job_file(path)) {
+    if (entry.section != section) continue;
+    const auto more = option_tokens(entry);
+    tokens.insert(tokens.end(), more.begin(), more.end());
+  }
   return tokens;
 }
 
 }  // namespace
+
+std::vector<std::string> option_tokens(const JobEntry& entry) {
+  if (!entry.has_value) return {"--" + entry.key};
+  if (entry.value.empty()) return {"--" + entry.key, ""};
+  return {"--" + entry.key + "=" + entry.value};
+}
 
 std::vector<JobEntry> read_job_file(const std::string& path) {
   std::ifstream in(path);

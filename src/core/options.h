@@ -82,4 +82,8 @@ struct JobEntry {
 };
 std::vector<JobEntry> read_job_file(const std::string& path);
 
+// The command-line tokens of one entry: "--key=value", "--key" for a switch, and "--key" ""
+// for an empty value (Boost refuses "--key=").
+std::vector<std::string> option_tokens(const JobEntry& entry);
+
 }  // namespace styleseg

@@ -114,7 +114,8 @@ std::vector<std::string> stage_arguments(const StageSpec& stage, const std::vect
       const auto it = owner.find(e.key);
       if (it != owner.end() && it->second != section) continue;  // an earlier section set it
       owner[e.key] = section;
-      args.push_back("--" + e.key + (e.has_value ? "=" + e.value : ""));
+      const auto tokens = option_tokens(e);
+      args.insert(args.end(), tokens.begin(), tokens.end());
     }
   }
   return args;

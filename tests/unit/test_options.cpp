@@ -93,6 +93,15 @@ void expect_config_error(const std::vector<std::string>& args, const std::vector
 
 TEST(Options, UnknownOptionOnTheCommandLine) { expect_config_error({"--cuont", "3"}, {"cuont"}); }
 TEST(Options, BadValueNamesTheOption) { expect_config_error({"--count", "many"}, {"count", "many"}); }
+TEST(Options, AnEmptyValueInTheJobFileSetsAnEmptyString) {
+  const std::string job = write_job("[generate]\nnoise =\n");
+  Example e;
+  OptionSet set = options_for(e);
+  ASSERT_TRUE(set.parse({"--job", job}));
+  EXPECT_EQ(e.noise, "");
+  EXPECT_TRUE(set.was_given("noise"));
+}
+
 TEST(Options, UnknownKeyInTheJobFileNamesFileAndSection) {
   const std::string job = write_job("[generate]\ncuont = 3\n");
   expect_config_error({"--job", job}, {job, "[generate]", "cuont"});
