@@ -13,6 +13,9 @@ void add_sampler_options(OptionSet& set, stages::SamplerOptions& o, bool with_la
   set.add("truncation", &o.truncation, "truncation psi towards the average latent (1 = none)")
       .add("truncation-samples", &o.truncation_samples, "samples for the average latent when the checkpoint has none")
       .add("noise", &o.noise, "noise inputs: const (the checkpoint's buffers), random (from (seed, i)), none")
+      .add("feature-noise", &o.feature_noise,
+           "noise inputs of the features' pass: same (the image's), or const, random, none in a second pass\n"
+           "(none: smooth cluster masks while the images keep their texture)")
       .add("mixing-crossover", &o.mixing_crossover, "style mixing: layers >= K take a second latent from (seed, i); -1 = off")
       .add_optional("feature-layer", &o.feature_layer,
                     "synthesis layer whose output gives the per-pixel features: official numbering 1, 3, 5, 7, ...\n"

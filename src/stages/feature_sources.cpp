@@ -45,7 +45,8 @@ nlohmann::json GeneratorFeatures::describe() const {
           {"generator", sampler_.describe()}, {"feature_layer", o.feature_layer},
           {"feature_layer_rosinality", layer.rosinality_name}, {"feature_layer_nvlabs", layer.nvlabs_name},
           {"feature_size", sampler_.feature_size()}, {"native_size", layer.resolution}, {"seed", o.seed},
-          {"truncation", o.truncation}, {"noise", o.noise}, {"mixing_crossover", o.mixing_crossover},
+          {"truncation", o.truncation}, {"noise", o.noise}, {"feature_noise", o.feature_noise},
+          {"mixing_crossover", o.mixing_crossover},
           {"latents", o.latents}};
 }
 

@@ -20,6 +20,8 @@ void validate(const SamplerOptions& o, const std::string& command) {
                  command + ": --truncation must be in [0, 2], got " + std::to_string(o.truncation));
   STYLESEG_CHECK(o.noise == "const" || o.noise == "random" || o.noise == "none", ConfigError,
                  command + ": --noise must be const, random or none, got '" + o.noise + "'");
+  STYLESEG_CHECK(o.feature_noise == "same" || o.feature_noise == "const" || o.feature_noise == "random" || o.feature_noise == "none",
+                 ConfigError, command + ": --feature-noise must be same, const, random or none, got '" + o.feature_noise + "'");
   STYLESEG_CHECK(o.feature_size >= 0, ConfigError, command + ": --feature-size must be >= 0");
   STYLESEG_CHECK(o.truncation_samples > 0, ConfigError, command + ": --truncation-samples must be positive");
 }
@@ -190,14 +192,18 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
     ws = generator_.mix(ws, ws_mix, options_.mixing_crossover);
   }
   if (options_.truncation != 1.0) ws = generator_.truncate(ws, options_.truncation, truncation_centre_);
-  const Noise noise = options_.noise == "const" ? Noise::constant()
-                      : options_.noise == "none"
-                          ? Noise::none()
-                          : Noise::explicit_tensors(random_noise(generator_.architecture(), options_.seed, sample_range(start, n)));
+  auto noise_of = [&](const std::string& mode) {
+    if (mode == "const") return Noise::constant();
+    if (mode == "none") return Noise::none();
+    return Noise::explicit_tensors(random_noise(generator_.architecture(), options_.seed, sample_range(start, n)));
+  };
+  const int layer = feature_layer_ ? feature_layer_->conv_layer : -1;
+  const bool second_pass = feature_layer_ && options_.feature_noise != "same" && options_.feature_noise != options_.noise;
   stylegan2::SynthesisResult result;
   {
     at::NoGradGuard no_grad;
-    result = generator_.synthesize(ws, noise, feature_layer_ ? feature_layer_->conv_layer : -1);
+    result = generator_.synthesize(ws, noise_of(options_.noise), second_pass ? -1 : layer);
+    if (second_pass) result.features = generator_.synthesize(ws, noise_of(options_.feature_noise), layer).features;
   }
   out.raw = result.image.to(at::kCPU, at::kFloat).contiguous();
   out.images = to_pixels(out.raw);

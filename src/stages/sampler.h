@@ -32,6 +32,11 @@ struct SamplerOptions {
   double truncation = 1.0;         // psi; 1 = none
   int truncation_samples = 4096;   // average-latent estimate when the checkpoint stores none
   std::string noise = "const";     // const | random | none
+  // Noise inputs of the pass whose layer gives the features: "same" (the image's pass) or
+  // const | random | none in a second pass. Noise adds per-pixel detail to a layer's
+  // features that k-means then splits into salt-and-pepper clusters; features without it
+  // give smooth masks while the images keep their texture.
+  std::string feature_noise = "same";
   int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
   std::string feature_layer;       // empty: no features (see models/stylegan2/feature_layer.h)
   int feature_size = 0;            // bilinear resize of features (align_corners=True); 0 = native

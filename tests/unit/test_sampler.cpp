@@ -1,0 +1,37 @@
+// The sampler's feature noise: features from a second pass with other noise inputs, the
+// images unchanged.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "stages/sampler.h"
+#include "support/fixtures.h"
+
+namespace styleseg::stages {
+namespace {
+
+SamplerOptions options_for(const std::string& checkpoint, const std::string& noise, const std::string& feature_noise) {
+  SamplerOptions o;
+  o.checkpoint = checkpoint;
+  o.seed = 5;
+  o.noise = noise;
+  o.feature_noise = feature_noise;
+  o.feature_layer = "7";
+  o.device = "cpu";
+  return o;
+}
+
+TEST(Sampler, FeatureNoiseChangesTheFeaturesPassOnly) {
+  // A trained generator: a fresh one's noise strengths are zero (rosinality's initialisation).
+  const std::string path = test::test_data_dir() + "/../../jobs/models/eyes64-cpu.pt";
+  const SampleBatch textured = Sampler(options_for(path, "random", "same"), 0).make(3, 4);
+  const SampleBatch smooth = Sampler(options_for(path, "none", "same"), 0).make(3, 4);
+  const SampleBatch mixed = Sampler(options_for(path, "random", "none"), 0).make(3, 4);
+  ASSERT_FALSE(at::equal(textured.features, smooth.features)) << "the noise inputs must matter for this test";
+  EXPECT_TRUE(at::equal(mixed.images, textured.images));      // the images keep their noise
+  EXPECT_TRUE(at::allclose(mixed.features, smooth.features));  // the features come without it
+  EXPECT_THROW(validate(options_for(path, "random", "zero"), "cluster"), ConfigError);
+}
+
+}  // namespace
+}  // namespace styleseg::stages
