@@ -173,14 +173,20 @@ int total(const FakeCommands& f) {
   return n;
 }
 
-TEST(Pipeline, ASecondRunSkipsEverythingAndAChangedOptionRedoesOnlyWhatDependsOnIt) {
-  const std::string dir = test::scratch_dir("pipeline_run");
+// A job in `dir`: the given job file text, a given generator, workdir dir/w.
+RunSettings job_in(const std::string& dir, const std::string& job_text) {
   write(dir + "/g.pt", "generator");
-  write(dir + "/job.ini", "[cluster]\nclusters = 16\n[train]\nsteps = 10\n");
+  write(dir + "/job.ini", job_text);
   RunSettings settings;
   settings.job_file = dir + "/job.ini";
   settings.options.workdir = dir + "/w";
   settings.options.generator = dir + "/g.pt";
+  return settings;
+}
+
+TEST(Pipeline, ASecondRunSkipsEverythingAndAChangedOptionRedoesOnlyWhatDependsOnIt) {
+  const std::string dir = test::scratch_dir("pipeline_run");
+  RunSettings settings = job_in(dir, "[cluster]\nclusters = 16\n[train]\nsteps = 10\n");
   settings.common_args = {"--threads=1"};
   comm::LocalCommunicator comm;
   FakeCommands fake;
@@ -229,12 +235,7 @@ TEST(Pipeline, ASecondRunSkipsEverythingAndAChangedOptionRedoesOnlyWhatDependsOn
 
 TEST(Pipeline, AFailedStageStopsTheJobAndTheNextRunResumesIt) {
   const std::string dir = test::scratch_dir("pipeline_fail");
-  write(dir + "/g.pt", "generator");
-  write(dir + "/job.ini", "[train]\nsteps = 10\n");
-  RunSettings settings;
-  settings.job_file = dir + "/job.ini";
-  settings.options.workdir = dir + "/w";
-  settings.options.generator = dir + "/g.pt";
+  RunSettings settings = job_in(dir, "[train]\nsteps = 10\n");
   comm::LocalCommunicator comm;
   FakeCommands fake;
   fake.fail_on = "train";
