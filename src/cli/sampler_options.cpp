@@ -16,6 +16,8 @@ void add_sampler_options(OptionSet& set, stages::SamplerOptions& o, bool with_la
       .add("feature-noise", &o.feature_noise,
            "noise inputs of the features' pass: same (the image's), or const, random, none in a second pass\n"
            "(none: smooth cluster masks while the images keep their texture)")
+      .add("feature-normalize", &o.feature_normalize,
+           "none, or l2: each pixel's feature vector to unit length (at the layer's resolution)")
       .add("mixing-crossover", &o.mixing_crossover, "style mixing: layers >= K take a second latent from (seed, i); -1 = off")
       .add_optional("feature-layer", &o.feature_layer,
                     "synthesis layer whose output gives the per-pixel features: official numbering 1, 3, 5, 7, ...\n"

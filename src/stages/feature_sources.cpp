@@ -46,6 +46,7 @@ nlohmann::json GeneratorFeatures::describe() const {
           {"feature_layer_rosinality", layer.rosinality_name}, {"feature_layer_nvlabs", layer.nvlabs_name},
           {"feature_size", sampler_.feature_size()}, {"native_size", layer.resolution}, {"seed", o.seed},
           {"truncation", o.truncation}, {"noise", o.noise}, {"feature_noise", o.feature_noise},
+          {"feature_normalize", o.feature_normalize},
           {"mixing_crossover", o.mixing_crossover},
           {"latents", o.latents}};
 }

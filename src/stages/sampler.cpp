@@ -20,6 +20,8 @@ void validate(const SamplerOptions& o, const std::string& command) {
                  command + ": --truncation must be in [0, 2], got " + std::to_string(o.truncation));
   STYLESEG_CHECK(o.noise == "const" || o.noise == "random" || o.noise == "none", ConfigError,
                  command + ": --noise must be const, random or none, got '" + o.noise + "'");
+  STYLESEG_CHECK(o.feature_normalize == "none" || o.feature_normalize == "l2", ConfigError,
+                 command + ": --feature-normalize must be none or l2, got '" + o.feature_normalize + "'");
   STYLESEG_CHECK(o.feature_noise == "same" || o.feature_noise == "const" || o.feature_noise == "random" || o.feature_noise == "none",
                  ConfigError, command + ": --feature-noise must be same, const, random or none, got '" + o.feature_noise + "'");
   STYLESEG_CHECK(o.feature_size >= 0, ConfigError, command + ": --feature-size must be >= 0");
@@ -210,6 +212,7 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
   out.ws = ws.to(at::kCPU, at::kFloat).contiguous();
   if (feature_layer_) {
     at::Tensor f = result.features.to(at::kFloat);
+    if (options_.feature_normalize == "l2") f = f / f.norm(2, 1, true).clamp_min(1e-8);
     if (resize_features && feature_size_ != f.size(2))
       f = at::upsample_bilinear2d(f, {feature_size_, feature_size_}, /*align_corners=*/true);
     out.features = f.contiguous();

@@ -37,6 +37,10 @@ struct SamplerOptions {
   // features that k-means then splits into salt-and-pepper clusters; features without it
   // give smooth masks while the images keep their texture.
   std::string feature_noise = "same";
+  // "l2": each pixel's feature vector scaled to unit length (at the layer's resolution,
+  // before any resize), so k-means compares directions, not magnitudes that follow local
+  // contrast and lighting. "none": as the layer gives them.
+  std::string feature_normalize = "none";
   int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
   std::string feature_layer;       // empty: no features (see models/stylegan2/feature_layer.h)
   int feature_size = 0;            // bilinear resize of features (align_corners=True); 0 = native

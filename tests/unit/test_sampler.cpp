@@ -33,5 +33,17 @@ TEST(Sampler, FeatureNoiseChangesTheFeaturesPassOnly) {
   EXPECT_THROW(validate(options_for(path, "random", "zero"), "cluster"), ConfigError);
 }
 
+TEST(Sampler, L2NormalisedFeaturesAreTheSameDirectionsAtUnitLength) {
+  const std::string path = test::test_data_dir() + "/../../jobs/models/eyes64-cpu.pt";
+  SamplerOptions o = options_for(path, "random", "same");
+  const at::Tensor raw = Sampler(o, 0).make(0, 2).features;
+  o.feature_normalize = "l2";
+  const at::Tensor unit = Sampler(o, 0).make(0, 2).features;
+  EXPECT_TRUE(at::allclose(unit.norm(2, 1), at::ones({2, 64, 64}), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(unit * raw.norm(2, 1, true), raw, 1e-4, 1e-5));
+  o.feature_normalize = "L2";
+  EXPECT_THROW(validate(o, "cluster"), ConfigError);
+}
+
 }  // namespace
 }  // namespace styleseg::stages
