@@ -200,7 +200,7 @@ void write_report(const ReportInputs& in, const std::string& path) {
   }
 
   // ---- the generator and the real data ----
-  page.heading("Generator");
+  page.heading("Real images and the generator");
   if (has_stage("train-gan")) {
     page.paragraph("Trained by this job (stage train-gan) on the real training split.");
     page.raw(figure(w.path("gan.curves.png"), "GAN losses and quality figures over training"));

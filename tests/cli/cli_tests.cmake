@@ -345,3 +345,4 @@ cli_test(run_misspelt_section ${EXPECT} 2 "\\[trian\\] steps: no stage reads thi
          ${S} run ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/never_run --set trian.steps=3)
 cli_test(run_missing_input ${EXPECT} nonzero "stage train needs .*never_run2/synthetic.h5, which is missing" --
          ${MPIRUN} 2 ${S} run ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/never_run2 --stages train)
+cli_test(run_every_job_file ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_job_files.sh ${S} ${PROJECT_SOURCE_DIR} ${CLI_DIR}/run_job_files)
