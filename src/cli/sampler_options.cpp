@@ -21,7 +21,8 @@ void add_sampler_options(OptionSet& set, stages::SamplerOptions& o, bool with_la
       .add("mixing-crossover", &o.mixing_crossover, "style mixing: layers >= K take a second latent from (seed, i); -1 = off")
       .add_optional("feature-layer", &o.feature_layer,
                     "synthesis layer whose output gives the per-pixel features: official numbering 1, 3, 5, 7, ...\n"
-                    "(7 = the 64x64 block) or a module name (conv1, convs.J, synthesis.bR[.conv0|.conv1])")
+                    "(7 = the 64x64 block) or a module name (conv1, convs.J, synthesis.bR[.conv0|.conv1]); several\n"
+                    "joined by '+' (5+7): their features resized to the finest and concatenated")
       .add("feature-size", &o.feature_size, "bilinear resize of features to SIZE x SIZE (align_corners=True); 0 = native")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N (auto: the rank's GPU if any)")
       .add("precision", &o.precision, "float32 or bfloat16")

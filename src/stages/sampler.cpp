@@ -145,7 +145,19 @@ stylegan2::Generator load(const SamplerOptions& o) {
 Sampler::Sampler(const SamplerOptions& options, int local_rank) : options_(options), generator_(load(options)) {
   const stylegan2::Architecture& arch = generator_.architecture();
   if (!options_.feature_layer.empty()) {
-    feature_layer_ = stylegan2::resolve_feature_layer(options_.feature_layer, arch);
+    std::string spec = options_.feature_layer;
+    for (size_t plus; (plus = spec.find('+')) != std::string::npos; spec = spec.substr(plus + 1))
+      layers_.push_back(stylegan2::resolve_feature_layer(spec.substr(0, plus), arch));
+    layers_.push_back(stylegan2::resolve_feature_layer(spec, arch));
+    stylegan2::FeatureLayer all = layers_.front();
+    for (size_t i = 1; i < layers_.size(); ++i) {
+      all.conv_layer = layers_[i].conv_layer;
+      all.resolution = std::max(all.resolution, layers_[i].resolution);
+      all.channels += layers_[i].channels;
+      all.rosinality_name += "+" + layers_[i].rosinality_name;
+      all.nvlabs_name += "+" + layers_[i].nvlabs_name;
+    }
+    feature_layer_ = all;
     feature_size_ = options_.feature_size > 0 ? options_.feature_size : feature_layer_->resolution;
   }
   STYLESEG_CHECK(options_.mixing_crossover < arch.num_ws(), ConfigError,
@@ -199,20 +211,29 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
     if (mode == "none") return Noise::none();
     return Noise::explicit_tensors(random_noise(generator_.architecture(), options_.seed, sample_range(start, n)));
   };
-  const int layer = feature_layer_ ? feature_layer_->conv_layer : -1;
-  const bool second_pass = feature_layer_ && options_.feature_noise != "same" && options_.feature_noise != options_.noise;
+  // The image's pass gives the first layer's features too, unless features take other noise.
+  const bool shared_pass = options_.feature_noise == "same" || options_.feature_noise == options_.noise;
+  const std::string feature_noise = shared_pass ? options_.noise : options_.feature_noise;
   stylegan2::SynthesisResult result;
+  std::vector<at::Tensor> per_layer;
   {
     at::NoGradGuard no_grad;
-    result = generator_.synthesize(ws, noise_of(options_.noise), second_pass ? -1 : layer);
-    if (second_pass) result.features = generator_.synthesize(ws, noise_of(options_.feature_noise), layer).features;
+    result = generator_.synthesize(ws, noise_of(options_.noise), shared_pass && !layers_.empty() ? layers_[0].conv_layer : -1);
+    for (size_t i = 0; i < layers_.size(); ++i)
+      per_layer.push_back(i == 0 && shared_pass ? result.features
+                                                : generator_.synthesize(ws, noise_of(feature_noise), layers_[i].conv_layer).features);
   }
   out.raw = result.image.to(at::kCPU, at::kFloat).contiguous();
   out.images = to_pixels(out.raw);
   out.ws = ws.to(at::kCPU, at::kFloat).contiguous();
   if (feature_layer_) {
-    at::Tensor f = result.features.to(at::kFloat);
-    if (options_.feature_normalize == "l2") f = f / f.norm(2, 1, true).clamp_min(1e-8);
+    const int64_t native = feature_layer_->resolution;
+    for (auto& f : per_layer) {
+      f = f.to(at::kFloat);
+      if (options_.feature_normalize == "l2") f = f / f.norm(2, 1, true).clamp_min(1e-8);
+      if (f.size(2) != native) f = at::upsample_bilinear2d(f, {native, native}, /*align_corners=*/true);
+    }
+    at::Tensor f = per_layer.size() == 1 ? per_layer[0] : at::cat(per_layer, 1);
     if (resize_features && feature_size_ != f.size(2))
       f = at::upsample_bilinear2d(f, {feature_size_, feature_size_}, /*align_corners=*/true);
     out.features = f.contiguous();

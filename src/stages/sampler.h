@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/stylegan2/feature_layer.h"
 #include "models/stylegan2/generator.h"
@@ -42,7 +43,10 @@ struct SamplerOptions {
   // contrast and lighting. "none": as the layer gives them.
   std::string feature_normalize = "none";
   int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
-  std::string feature_layer;       // empty: no features (see models/stylegan2/feature_layer.h)
+  // empty: no features (see models/stylegan2/feature_layer.h). Several joined by '+'
+  // ("5+7"): each layer's features resized to the finest of them and concatenated (a
+  // hypercolumn), one synthesis pass per layer.
+  std::string feature_layer;
   int feature_size = 0;            // bilinear resize of features (align_corners=True); 0 = native
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   std::string precision = "float32";  // float32 | bfloat16
@@ -74,6 +78,8 @@ class Sampler {
   SampleBatch make(int64_t start, int64_t n, bool resize_features = true) const;
 
   const stylegan2::Generator& generator() const { return generator_; }
+  // The feature layer; for several, one entry describing them together (channels summed,
+  // the finest resolution, names joined by '+', conv_layer of the last).
   const std::optional<stylegan2::FeatureLayer>& feature_layer() const { return feature_layer_; }
   // Side of the feature maps after resizing (0 without a feature layer).
   int64_t feature_size() const { return feature_size_; }
@@ -91,6 +97,7 @@ class Sampler {
   SamplerOptions options_;
   stylegan2::Generator generator_;
   std::optional<stylegan2::FeatureLayer> feature_layer_;
+  std::vector<stylegan2::FeatureLayer> layers_;  // each of them (one, or several for "5+7")
   int64_t feature_size_ = 0;
   at::Tensor truncation_centre_;
   std::unique_ptr<LatentSource> latents_;

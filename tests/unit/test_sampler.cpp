@@ -47,3 +47,29 @@ TEST(Sampler, L2NormalisedFeaturesAreTheSameDirectionsAtUnitLength) {
 
 }  // namespace
 }  // namespace styleseg::stages
+
+namespace styleseg::stages {
+namespace {
+
+TEST(Sampler, SeveralLayersAreConcatenatedAtTheFinestResolution) {
+  const std::string path = test::test_data_dir() + "/../../jobs/models/eyes64-cpu.pt";
+  SamplerOptions o = options_for(path, "random", "same");
+  o.feature_layer = "5";
+  const at::Tensor coarse = Sampler(o, 0).make(0, 2, /*resize_features=*/false).features;  // [2, 64, 32, 32]
+  o.feature_layer = "7";
+  const at::Tensor fine = Sampler(o, 0).make(0, 2, false).features;                         // [2, 32, 64, 64]
+  o.feature_layer = "5+7";
+  const Sampler both(o, 0);
+  EXPECT_EQ(both.feature_layer()->channels, coarse.size(1) + fine.size(1));
+  EXPECT_EQ(both.feature_layer()->resolution, 64);
+  const at::Tensor f = both.make(0, 2, false).features;
+  ASSERT_EQ(f.sizes(), (std::vector<int64_t>{2, coarse.size(1) + fine.size(1), 64, 64}));
+  const at::Tensor up = at::upsample_bilinear2d(coarse, {64, 64}, /*align_corners=*/true);
+  EXPECT_TRUE(at::allclose(f.slice(1, 0, coarse.size(1)), up, 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(f.slice(1, coarse.size(1)), fine, 1e-4, 1e-5));
+  o.feature_layer = "5+8";
+  EXPECT_THROW(Sampler(o, 0), ConfigError);
+}
+
+}  // namespace
+}  // namespace styleseg::stages
