@@ -106,12 +106,7 @@ nlohmann::json gan_quality(const GanQualityOptions& o, comm::Communicator& comm)
   result["model"] = o.model;
   result["samples"] = o.samples;
   if (comm.rank() == 0 && !o.out.empty()) {
-    AtomicOutput output(o.out);
-    std::ofstream file(output.temp_path());
-    file << result.dump(2) << '\n';
-    file.close();
-    STYLESEG_CHECK(file.good(), OutputError, o.out + ": cannot write the figures");
-    output.commit();
+    write_text_file(o.out, result.dump(2) + "\n");
   }
   return result;
 }

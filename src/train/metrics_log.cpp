@@ -50,16 +50,13 @@ MetricsLog::MetricsLog(std::string path, int64_t resume_step, std::vector<std::s
       if (record.value("step", int64_t{0}) <= resume_step) kept.push_back(std::move(record));
   {
     // The kept lines replace the file in one rename, so a crash here loses nothing either.
-    AtomicOutput output(path_);
-    std::ofstream fresh(output.temp_path(), std::ios::trunc);
+    std::ostringstream fresh;
     if (!columns_.empty()) {
       for (size_t c = 0; c < columns_.size(); ++c) fresh << (c ? "," : "") << columns_[c];
       fresh << '\n';
     }
     for (const auto& record : kept) fresh << line_of(record) << '\n';
-    fresh.close();
-    STYLESEG_CHECK(fresh.good(), OutputError, path_ + ": cannot write the metrics file");
-    output.commit();
+    write_text_file(path_, fresh.str());
   }
   file_.open(path_, std::ios::app);
   STYLESEG_CHECK(file_.good(), OutputError, path_ + ": cannot open the metrics file for writing");
