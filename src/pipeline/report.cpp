@@ -132,11 +132,15 @@ at::Tensor predictions_picture(const std::string& test_dir, const std::string& u
   for (size_t i = 0; i < files.size() && static_cast<int64_t>(i) < count; ++i) {
     const std::string name = fs::path(files[i]).filename().string();
     const std::string stem = fs::path(files[i]).stem().string() + ".png";
-    const at::Tensor image = read_image(files[i]);
+    // Tiles about 128 pixels high: small images enlarged, large ones subsampled (nearest).
+    const at::Tensor full = read_image(files[i]);
+    const int64_t step = std::max<int64_t>(1, full.size(0) / 128);
+    const at::Tensor image = full.slice(0, 0, c10::nullopt, step).slice(1, 0, c10::nullopt, step).contiguous();
     const int64_t factor = std::max<int64_t>(1, 128 / image.size(0));
     auto labels = [&](const std::string& path, bool mapped) {
       if (!fs::is_regular_file(path)) return at::full_like(image, 255);
-      at::Tensor l = read_label_image(path).to(at::kLong);
+      at::Tensor l = read_label_image(path).to(at::kLong).slice(0, 0, c10::nullopt, step).slice(1, 0, c10::nullopt, step);
+      if (l.sizes() != image.sizes().slice(0, 2)) return at::full_like(image, 255);  // not the image's size
       if (mapped) l = lookup.index({l});
       return colorize_labels(l.unsqueeze(0), colours)[0];
     };

@@ -8,7 +8,10 @@
 #include <map>
 #include <sstream>
 
+#include <ATen/ATen.h>
+
 #include "core/error.h"
+#include "io/image.h"
 #include "mpi/local_communicator.h"
 #include "pipeline/plan.h"
 #include "pipeline/report.h"
@@ -260,6 +263,45 @@ TEST(Pipeline, AFailedStageStopsTheJobAndTheNextRunResumesIt) {
   EXPECT_EQ(fake.calls[dir + "/w/seg.pt"], 1);
   EXPECT_EQ(fake.args_of[dir + "/w/seg.pt"].back(), "--force");
   EXPECT_FALSE(fs::exists(dir + "/w/seg.checkpoint.pt")) << "a stage redone afresh starts without its old checkpoint";
+}
+
+}  // namespace
+}  // namespace styleseg::pipeline
+
+namespace styleseg::pipeline {
+namespace {
+
+TEST(PipelineReport, ScoresTablesAndPredictionsOfLargeImagesAtPreviewSize) {
+  const std::string dir = test::scratch_dir("pipeline_report");
+  RunOptions o;
+  o.workdir = dir + "/w";
+  o.generator = dir + "/g.pt";
+  const WorkdirLayout w(o.workdir);
+  // One 512x512 test image: ground truth left half class 1, prediction label 3 (-> class 1).
+  at::Tensor mask = at::zeros({512, 512, 1}, at::kByte);
+  mask.slice(1, 0, 256).fill_(1);
+  write_png(w.path("real/test/images/a.png"), at::full({512, 512, 3}, 90, at::kByte));
+  write_png(w.path("real/test/masks/a.png"), mask);
+  write_png(w.path("pred/test/a.png"), mask * 3);
+  write_png(w.path("pred/supervised/a.png"), mask);
+  const std::string scores = R"({"classes": 2, "class_names": ["background", "sclera"], "images": 1, "mean_iou": 0.5,
+                                  "iou": [0.4, 0.6]})";
+  write(w.path("evaluation.json"), scores);
+  write(w.path("evaluation-supervised.json"), R"({"classes": 2, "images": 1, "mean_iou": 0.8, "iou": [0.75, 0.85]})");
+  write(w.path("map.json"), R"({"images": 50, "mapping": [0, 0, 0, 1], "mapping_method": "majority", "mean_iou": 0.7})");
+  write_report({o, plan_stages(o), "job.ini"}, w.path("report.html"));
+  std::ifstream in(w.path("report.html"));
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("ratio <b>0.625</b>"), std::string::npos);            // 0.5 / 0.8
+  EXPECT_NE(html.find("Fitted on 50 labelled real images"), std::string::npos);
+  EXPECT_NE(html.find("<td>sclera</td><td>0.600</td><td>0.850</td>"), std::string::npos);
+  // The 512-pixel image is shown at 128: a header, one row of 4 tiles, the legend.
+  const at::Tensor picture = read_image(w.path("report-predictions.png"));
+  EXPECT_EQ(picture.size(1), 4 * (128 + 4));
+  EXPECT_LT(picture.size(0), 400);
+  // Unsupervised tile: label 3 mapped to class 1 gives the same colours as the ground truth.
+  const int64_t row = 20 + 64;
+  EXPECT_TRUE(at::equal(picture[row].slice(0, 132, 260), picture[row].slice(0, 264, 392)));
 }
 
 }  // namespace
