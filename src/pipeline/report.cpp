@@ -314,8 +314,7 @@ void write_report(const ReportInputs& in, const std::string& path) {
     const auto record = read_stage_record(w.record(stage.name));
     if (!record) continue;
     total += record->seconds;
-    std::string command = "styleseg " + record->command;
-    for (const auto& a : record->args) command += " " + a;
+    const std::string command = command_line(record->command, record->args);
     table << "<tr><td>" << escape(stage.name) << "</td><td>" << fixed(record->seconds, 1) << "</td><td>" << escape(record->finished)
           << "</td><td><code>" << escape(command) << "</code></td></tr>\n";
   }

@@ -35,11 +35,12 @@ bool affects_results(const std::string& token) {
 // Arguments as fingerprinted: the workdir written as $WORKDIR (a moved workdir stays up to
 // date) and options that do not change results left out.
 std::vector<std::string> fingerprint_args(const std::vector<std::string>& args, const std::string& workdir) {
+  static const std::string placeholder = "$WORKDIR";
   std::vector<std::string> out;
   for (std::string token : args) {
     if (!affects_results(token)) continue;
-    for (size_t at = token.find(workdir); at != std::string::npos; at = token.find(workdir, at + 8))
-      token.replace(at, workdir.size(), "$WORKDIR");
+    for (size_t at = token.find(workdir); at != std::string::npos; at = token.find(workdir, at + placeholder.size()))
+      token.replace(at, workdir.size(), placeholder);
     out.push_back(token);
   }
   return out;
@@ -56,12 +57,6 @@ void remove_path(const std::string& path) {
   std::error_code error;
   fs::remove_all(path, error);
   STYLESEG_CHECK(!error, OutputError, "run: cannot remove the stale output " + path + ": " + error.message());
-}
-
-std::string quoted_command(const std::string& command, const std::vector<std::string>& args) {
-  std::string text = "styleseg " + command;
-  for (const auto& a : args) text += " " + a;
-  return text;
 }
 
 }  // namespace
@@ -131,7 +126,9 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
                    "run: --redo " + name + ": not a stage of this job");
   if (root) fs::create_directories(w.path("records"));
 
-  std::map<std::string, std::string> made;  // path -> content hash, outputs of stages so far
+  // path -> content hash: outputs of the stages so far (hashed when made) and the job's own
+  // inputs (hashed once, however many stages read them).
+  std::map<std::string, std::string> hashes;
   const auto started_at = std::chrono::steady_clock::now();
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageSpec& stage = stages[i];
@@ -142,14 +139,12 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
     std::map<std::string, std::string> inputs;  // path -> content hash (rank 0)
     if (root) {
       for (const auto& input : stage.inputs) {
-        const auto it = made.find(input);
-        if (it != made.end()) {
-          inputs[input] = it->second;
-          continue;
+        if (!hashes.count(input)) {
+          STYLESEG_CHECK(fs::exists(input), InputError,
+                         "stage " + stage.name + " needs " + input + ", which is missing (an earlier stage makes it: run the whole job)");
+          hashes[input] = content_hash(input);
         }
-        STYLESEG_CHECK(fs::exists(input), InputError,
-                       "stage " + stage.name + " needs " + input + ", which is missing (an earlier stage makes it: run the whole job)");
-        inputs[input] = content_hash(input);
+        inputs[input] = hashes[input];
       }
       fingerprint = stage_fingerprint(stage.command, fingerprint_args(args, w.workdir), inputs);
       const auto record = read_stage_record(w.record(stage.name));
@@ -159,7 +154,7 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
       StageAction action = StageAction::Run;
       if (up_to_date) {
         action = StageAction::UpToDate;
-        for (const auto& o : record->outputs) made[o.path] = o.hash;
+        for (const auto& o : record->outputs) hashes[o.path] = o.hash;
       } else {
         std::string started;
         if (auto text = std::ifstream(w.started(stage.name))) std::getline(text, started);
@@ -186,7 +181,7 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
     if (action == StageAction::Resume) full.push_back("--resume");
     else if (stage.takes_force) full.push_back("--force");
     log::info("{}{}{}: {}", counter, stage.name, action == StageAction::Resume ? " (resuming)" : "",
-              quoted_command(stage.command, full));
+              command_line(stage.command, full));
     const auto t0 = std::chrono::steady_clock::now();
     const int code = run_command(stage.command, full);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -206,7 +201,7 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
         STYLESEG_CHECK(fs::exists(output), OutputError,
                        "stage " + stage.name + " completed without making " + output);
         record.outputs.push_back(stamp_output(output));
-        made[output] = record.outputs.back().hash;
+        hashes[output] = record.outputs.back().hash;
       }
       record.seconds = seconds;
       record.finished = utc_now();

@@ -120,6 +120,12 @@ void write_stage_record(const std::string& path, const StageRecord& r) {
   write_text_file(path, j.dump(2) + "\n");
 }
 
+std::string command_line(const std::string& command, const std::vector<std::string>& args) {
+  std::string text = "styleseg " + command;
+  for (const auto& a : args) text += " " + a;
+  return text;
+}
+
 std::string stage_fingerprint(const std::string& command, const std::vector<std::string>& args,
                               const std::map<std::string, std::string>& input_hashes) {
   const nlohmann::json j = {{"command", command}, {"args", args}, {"inputs", input_hashes}};

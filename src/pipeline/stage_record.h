@@ -50,6 +50,9 @@ struct StageRecord {
 std::optional<StageRecord> read_stage_record(const std::string& path);
 void write_stage_record(const std::string& path, const StageRecord& record);
 
+// "styleseg COMMAND ARG ...": how a stage's command is shown (log, report).
+std::string command_line(const std::string& command, const std::vector<std::string>& args);
+
 // The fingerprint of a stage about to run: SHA-256 over the command, the arguments and the
 // input hashes.
 std::string stage_fingerprint(const std::string& command, const std::vector<std::string>& args,
