@@ -10,79 +10,14 @@
 #include "io/h5_tensor.h"
 #include "models/stylegan2/checkpoint.h"
 #include "support/fixtures.h"
+#include "support/parity.h"
 
 namespace styleseg::stylegan2 {
 namespace {
 
-double relative_error(const at::Tensor& ours, const at::Tensor& expected) {
-  at::Tensor a = ours.to(at::kCPU, at::kDouble).reshape(expected.sizes());
-  at::Tensor b = expected.to(at::kDouble);
-  return (a - b).norm().item<double>() / std::max(b.norm().item<double>(), 1e-30);
-}
-
-// Collects activations by name; a name seen twice gets #0, #1 (the fixtures' convention for
-// modules called more than once, e.g. the mapping network when mixing).
-struct Capture {
-  std::map<std::string, std::vector<at::Tensor>> calls;
-  ActivationSink sink() {
-    return [this](const std::string& name, const at::Tensor& t) { calls[name].push_back(t.detach().clone()); };
-  }
-  at::Tensor get(const std::string& dataset_name) const {
-    std::string name = dataset_name;
-    size_t index = 0;
-    if (auto hash = name.find('#'); hash != std::string::npos) {
-      index = std::stoul(name.substr(hash + 1));
-      name = name.substr(0, hash);
-    }
-    auto it = calls.find(name);
-    if (it == calls.end() || index >= it->second.size()) return {};
-    return it->second[index];
-  }
-};
-
-class ParityChecker {
- public:
-  ParityChecker(h5::File& file, std::string group) : file_(file), group_(std::move(group)) {}
-
-  at::Tensor input(const std::string& name) { return h5::read_tensor(file_, group_ + "/inputs/" + name); }
-
-  void expect_close(const std::string& dataset, const at::Tensor& ours) {
-    SCOPED_TRACE(group_ + "/" + dataset);
-    ASSERT_TRUE(ours.defined()) << "no output captured for " << dataset;
-    const std::string path = group_ + "/" + dataset;
-    at::Tensor expected = h5::read_tensor(file_, path);
-    ASSERT_EQ(ours.numel(), expected.numel()) << "shape mismatch for " << path;
-    const double reference = file_.read_double_attribute(path, "relerr_f32_vs_f64");
-    const double tolerance = std::max(10.0 * reference, 1e-5);
-    const double err = relative_error(ours, expected);
-    EXPECT_LE(err, tolerance) << path << ": relative error " << err << " > " << tolerance;
-    ++checked_;
-    if (err / tolerance > worst_ratio_) {
-      worst_ratio_ = err / tolerance;
-      char text[64];
-      std::snprintf(text, sizeof text, ": %.2e (tolerance %.2e)", err, tolerance);
-      worst_ = path + text;
-    }
-  }
-  ~ParityChecker() {
-    std::printf("[ parity   ] %s: %d datasets, closest to its tolerance %s\n", group_.c_str(), checked_, worst_.c_str());
-  }
-
-  // Every dataset under activations/ must be produced and match.
-  void expect_activations(const Capture& capture) {
-    const auto names = file_.members(group_ + "/activations");
-    ASSERT_FALSE(names.empty());
-    for (const auto& name : names) expect_close("activations/" + name, capture.get(name));
-  }
-  int checked() const { return checked_; }
-
- private:
-  h5::File& file_;
-  std::string group_;
-  int checked_ = 0;
-  double worst_ratio_ = 0;
-  std::string worst_;
-};
+using test::Capture;
+using test::ParityChecker;
+using test::relative_error;
 
 TEST(StyleGAN2Parity, Rosinality) {
   STYLESEG_REQUIRE_FIXTURE(checkpoint, "stylegan2_rosinality/checkpoint.pt");

@@ -8,50 +8,12 @@
 
 #include "core/error.h"
 #include "io/torch_file.h"
+#include "models/state_dict.h"
 
 namespace styleseg::stylegan2 {
 namespace {
 
-std::string shape_text(at::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
-  out << "]";
-  return out.str();
-}
-
-// A state dict with checked access: every missing key or wrong shape is an InputError that
-// names the file, the layout and the key.
-class StateDict {
- public:
-  StateDict(const io::PyValue& dict, std::string source, std::string what) : source_(std::move(source)), what_(std::move(what)) {
-    for (auto& [key, tensor] : io::tensor_items(dict)) tensors_.emplace(key, tensor);
-  }
-  bool has(const std::string& key) const { return tensors_.count(key) != 0; }
-
-  // The tensor as float32, checked against `shape` (-1: any size).
-  at::Tensor get(const std::string& key, std::vector<int64_t> shape) const {
-    auto it = tensors_.find(key);
-    if (it == tensors_.end()) throw InputError(source_ + ": " + what_ + " has no tensor '" + key + "'");
-    const at::Tensor& t = it->second;
-    bool ok = t.dim() == static_cast<int64_t>(shape.size());
-    for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || shape[i] == t.size(i);
-    if (!ok)
-      throw InputError(source_ + ": " + what_ + " tensor '" + key + "' has shape " + shape_text(t.sizes()) +
-                       ", expected " + shape_text(shape) + " (-1: any)");
-    return t.to(at::kFloat).contiguous();
-  }
-  int count_prefix(const std::string& prefix_fmt_before, const std::string& suffix) const {
-    int n = 0;
-    while (has(prefix_fmt_before + std::to_string(n) + suffix)) ++n;
-    return n;
-  }
-
- private:
-  std::unordered_map<std::string, at::Tensor> tensors_;
-  std::string source_;
-  std::string what_;
-};
+using models::StateDict;
 
 bool is_power_of_two(int64_t v) { return v >= 4 && (v & (v - 1)) == 0; }
 

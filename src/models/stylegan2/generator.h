@@ -16,14 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "models/state_dict.h"
 #include "models/stylegan2/architecture.h"
 
 namespace styleseg::stylegan2 {
 
-// Receives named intermediate activations (module paths of the source layout), for
-// parity tests and debugging. Null means nothing is captured. Without autograd later steps
-// may update a value in place: clone it to keep it.
-using ActivationSink = std::function<void(const std::string& name, const at::Tensor& value)>;
+// Receives activations named by the module paths of the checkpoint's layout.
+using ActivationSink = models::ActivationSink;
 
 // Per-layer noise of the synthesis network.
 struct Noise {
