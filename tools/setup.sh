@@ -11,6 +11,7 @@ PACKAGES=(
   libboost-program-options-dev               # command line and job files
   libgtest-dev libgmock-dev                  # tests
   libspdlog-dev nlohmann-json3-dev libstb-dev  # logging, JSON attributes, PNG/JPEG I/O
+  libpcre2-dev zlib1g-dev                    # CLIP tokenizer: Unicode regex split, gzip BPE merges
   chromium                                   # headless: checks that report.html renders (tests/cli)
 )
 

@@ -31,7 +31,8 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
 const std::set<std::string>& non_result_options() {
   static const std::set<std::string> names{"job", "out", "png-dir", "grid", "feature-grid", "grid-count", "log-level", "log-all-ranks",
                                            "threads", "backend", "batch", "time-limit", "resume-interval",
-                                           "resume", "checkpoint-interval", "preview", "preview-count", "cache-mb", "force"};
+                                           "resume", "checkpoint-interval", "preview", "preview-count", "cache-mb", "force", "png",
+                                           "png-count"};
   return names;
 }
 
@@ -70,6 +71,7 @@ const std::vector<Command>& commands() {
       {"generate", "images, latents and layer features from a StyleGAN2 checkpoint, into one HDF5 file", generate_main},
       {"cluster", "k-means over per-pixel features of generator samples or a feature file (distributed)", cluster_main},
       {"assign", "nearest-centroid labels of every vector or pixel under a clusters file", assign_main},
+      {"name", "name each cluster with CLIP: dense embeddings averaged over its regions, the closest prompt", name_main},
       {"synthesize", "a dataset of samples and their masks in one HDF5 file written by all ranks (resumable)", synthesize_main},
       {"train", "train the segmenter on a synthetic dataset, data-parallel (checkpoints, resume, validation mIoU)", train_main},
       {"segment", "apply a trained segmenter to PNG/JPEG images: index masks and colour overlays", segment_main},
@@ -78,6 +80,7 @@ const std::vector<Command>& commands() {
       {"train-gan", "train a StyleGAN2 from scratch on images, data-parallel (rosinality's recipe and checkpoint layout)", train_gan_main},
       {"gan-quality", "Frechet and pixel-share distances of a generator's images to real ones, via a trained segmenter", gan_quality_main},
       {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
+      {"embed", "CLIP embeddings of prompts and images (tokens, text, image, logits, dense maps) into HDF5", embed_main},
       {"inspect", "show what a checkpoint or a synthetic dataset holds (layout, classes, provenance, pictures)", inspect_main},
       {"check-comm", "check the communication layer across ranks (collectives, failure handling)", check_comm_main},
   };

@@ -54,6 +54,8 @@ int check_comm_main(const std::vector<std::string>& args);
 int cluster_main(const std::vector<std::string>& args);
 int assign_main(const std::vector<std::string>& args);
 int synthesize_main(const std::vector<std::string>& args);
+int name_main(const std::vector<std::string>& args);
+int embed_main(const std::vector<std::string>& args);
 int evaluate_main(const std::vector<std::string>& args);
 int train_main(const std::vector<std::string>& args);
 int segment_main(const std::vector<std::string>& args);

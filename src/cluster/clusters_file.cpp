@@ -49,6 +49,11 @@ void write_clusters(const std::string& path, const Clusters& c) {
     file.write_string_attribute("/", "source", c.source.dump());
     file.write_string_attribute("/", "options", c.options.dump());
     file.write_string_attribute("/", "styleseg_version", STYLESEG_VERSION);
+    if (!c.names.empty()) {
+      STYLESEG_CHECK(static_cast<int64_t>(c.names.size()) == c.num_clusters(), Error, "write_clusters: one name per cluster");
+      file.write_string_attribute("/", "names", nlohmann::json(c.names).dump());
+      file.write_string_attribute("/", "naming", c.naming.dump());
+    }
     file.close();
   }
   output.commit();
@@ -80,10 +85,25 @@ Clusters read_clusters(const std::string& path) {
     if (!text("restart_inertia").empty()) c.restart_inertia = nlohmann::json::parse(text("restart_inertia")).get<std::vector<double>>();
     if (!text("source").empty()) c.source = nlohmann::json::parse(text("source"));
     if (!text("options").empty()) c.options = nlohmann::json::parse(text("options"));
+    if (!text("names").empty()) c.names = nlohmann::json::parse(text("names")).get<std::vector<std::string>>();
+    if (!text("naming").empty()) c.naming = nlohmann::json::parse(text("naming"));
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path + ": a JSON attribute cannot be read: " + e.what());
   }
+  STYLESEG_CHECK(c.names.empty() || static_cast<int64_t>(c.names.size()) == c.num_clusters(), InputError,
+                 path + ": 'names' has " + std::to_string(c.names.size()) + " entries for " + std::to_string(c.num_clusters()) +
+                     " clusters");
   return c;
+}
+
+void check_made_from(const Clusters& clusters, const std::string& clusters_path, const std::string& checkpoint,
+                     const std::string& checkpoint_sha, const std::string& command) {
+  STYLESEG_CHECK(clusters.source.value("kind", "") == "generator", ConfigError,
+                 command + ": " + clusters_path + " holds clusters of a feature file; masks need clusters of a generator's features");
+  const std::string made_from = clusters.source.value("checkpoint_sha256", "");
+  STYLESEG_CHECK(made_from == checkpoint_sha, ConfigError,
+                 command + ": " + clusters_path + " was made from " + clusters.source.value("checkpoint", "?") + " (SHA-256 " +
+                     made_from.substr(0, 12) + "...), not from " + checkpoint + " (" + checkpoint_sha.substr(0, 12) + "...)");
 }
 
 void write_kmeans_state(const std::string& path, const KMeansState& s, const std::string& identity) {

@@ -9,6 +9,9 @@
 //   restart_inertia, fixed_vectors, vectors_processed, seconds, source (JSON: the feature
 //   file and dataset, or the generator checkpoint with its SHA-256, feature layer and
 //   size, truncation, noise, seed), options (JSON), styleseg_version.
+//   After `styleseg name`: names (JSON array, one per cluster; "" where unnamed) and naming
+//   (JSON: per-cluster name, score, runner-ups and margins, and the CLIP model, prompts,
+//   template and samples used; cluster/naming.h).
 //
 // The k-means resume state (OUT.tmp.partial beside it), written by rank 0 after
 // iterations and read back by `cluster --resume`: the KMeansState fields, and `identity`,
@@ -41,6 +44,8 @@ struct Clusters {
   double seconds = 0;
   nlohmann::json source = nlohmann::json::object();
   nlohmann::json options = nlohmann::json::object();
+  std::vector<std::string> names;      // one per cluster once named; empty before
+  nlohmann::json naming;               // how they were named (null before)
 
   int64_t num_clusters() const { return centroids.size(0); }
   int64_t dim() const { return centroids.size(1); }
@@ -50,6 +55,12 @@ struct Clusters {
 void write_clusters(const std::string& path, const Clusters& clusters);
 // Throws InputError naming the file when missing, not a clusters file, or inconsistent.
 Clusters read_clusters(const std::string& path);
+
+// For stages that draw masks from a generator (synthesize, name): ConfigError naming
+// `command` and both files unless the clusters are of a generator's features and that
+// generator's SHA-256 is `checkpoint_sha`.
+void check_made_from(const Clusters& clusters, const std::string& clusters_path, const std::string& checkpoint,
+                     const std::string& checkpoint_sha, const std::string& command);
 
 // Serial write, atomic. Throws OutputError.
 void write_kmeans_state(const std::string& path, const KMeansState& state, const std::string& identity);

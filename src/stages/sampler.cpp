@@ -6,6 +6,9 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/seeding.h"
+#include "core/sha256.h"
+#include "cluster/clusters_file.h"
+#include "mpi/communicator.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "models/stylegan2/checkpoint.h"
@@ -239,6 +242,21 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
     out.features = f.contiguous();
   }
   return out;
+}
+
+std::unique_ptr<Sampler> sampler_for_clusters(const SamplerOptions& options, const cluster::Clusters& clusters,
+                                              const std::string& clusters_path, const std::string& command,
+                                              comm::Communicator& comm) {
+  const std::string checkpoint_sha = comm::decide_on_root(comm, [&] { return sha256_file(options.checkpoint); });
+  cluster::check_made_from(clusters, clusters_path, options.checkpoint, checkpoint_sha, command);
+  SamplerOptions at_layer = options;
+  at_layer.feature_layer = clusters.source.value("feature_layer", "");
+  at_layer.feature_size = 0;
+  auto sampler = std::make_unique<Sampler>(at_layer, comm.local_rank());
+  STYLESEG_CHECK(sampler->feature_layer()->channels == clusters.dim(), InputError,
+                 command + ": layer " + at_layer.feature_layer + " has " + std::to_string(sampler->feature_layer()->channels) +
+                     " channels, the centroids in " + clusters_path + " " + std::to_string(clusters.dim()));
+  return sampler;
 }
 
 }  // namespace styleseg::stages

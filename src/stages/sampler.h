@@ -22,6 +22,13 @@
 #include "models/stylegan2/feature_layer.h"
 #include "models/stylegan2/generator.h"
 
+namespace styleseg::cluster {
+struct Clusters;
+}
+namespace styleseg::comm {
+class Communicator;
+}
+
 namespace styleseg::stages {
 
 // The options of a generator and of how it is sampled (the CLI declares them once,
@@ -102,6 +109,15 @@ class Sampler {
   at::Tensor truncation_centre_;
   std::unique_ptr<LatentSource> latents_;
 };
+
+// The sampler of `options.checkpoint` at the layer `clusters` were made from, features at
+// their native resolution (masks come from resizing score maps), checked: the clusters
+// must come from this generator (SHA-256) and match the layer's width. For the stages
+// that draw masks (synthesize, name); `command` names the stage in errors. Collective
+// (rank 0 hashes the checkpoint).
+std::unique_ptr<Sampler> sampler_for_clusters(const SamplerOptions& options, const cluster::Clusters& clusters,
+                                              const std::string& clusters_path, const std::string& command,
+                                              comm::Communicator& comm);
 
 // Throws ConfigError naming the option for values outside their range. `command` names
 // the command in messages.

@@ -43,6 +43,14 @@ void validate(const SynthesizeOptions& o) {
   STYLESEG_CHECK(o.merge.empty() || o.merge_file.empty(), ConfigError, "synthesize: give --merge or --merge-file, not both");
 }
 
+// Class names of the identity map: a named cluster shows its name (`styleseg name`).
+std::vector<std::string> display_names(const cluster::Clusters& clusters) {
+  std::vector<std::string> out;
+  for (size_t k = 0; k < clusters.names.size(); ++k)
+    out.push_back(clusters.names[k].empty() ? "cluster " + std::to_string(k) : clusters.names[k] + " (cluster " + std::to_string(k) + ")");
+  return out;
+}
+
 // What to do with the output paths, decided by rank 0 (one view of the file system).
 enum class Start { Fresh, Resume, AlreadyComplete };
 
@@ -79,31 +87,16 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   validate(o);
   const auto start_time = std::chrono::steady_clock::now();
   const cluster::Clusters clusters = cluster::read_clusters(o.clusters);
-  STYLESEG_CHECK(clusters.source.value("kind", "") == "generator", ConfigError,
-                 "synthesize: " + o.clusters + " holds clusters of a feature file; masks need clusters of a generator's features");
-
-  // The generator, at the layer the clusters were made from (native resolution: masks come
-  // from resizing the score maps to R).
-  const std::string checkpoint_sha = comm::decide_on_root(comm, [&] { return sha256_file(o.sampling.checkpoint); });
-  const std::string clusters_checkpoint_sha = clusters.source.value("checkpoint_sha256", "");
-  STYLESEG_CHECK(clusters_checkpoint_sha == checkpoint_sha, ConfigError,
-                 "synthesize: " + o.clusters + " was made from " + clusters.source.value("checkpoint", "?") +
-                     " (SHA-256 " + clusters_checkpoint_sha.substr(0, 12) + "...), not from " + o.sampling.checkpoint +
-                     " (" + checkpoint_sha.substr(0, 12) + "...)");
-  SamplerOptions sampling = o.sampling;
-  sampling.feature_layer = clusters.source.value("feature_layer", "");
-  sampling.feature_size = 0;
-  const Sampler sampler(sampling, comm.local_rank());
-  STYLESEG_CHECK(sampler.feature_layer()->channels == clusters.dim(), InputError,
-                 "synthesize: layer " + sampling.feature_layer + " has " + std::to_string(sampler.feature_layer()->channels) +
-                     " channels, the centroids in " + o.clusters + " " + std::to_string(clusters.dim()));
+  const std::unique_ptr<Sampler> sampler_owner = sampler_for_clusters(o.sampling, clusters, o.clusters, "synthesize", comm);
+  const Sampler& sampler = *sampler_owner;
+  const std::string& checkpoint_sha = clusters.source.at("checkpoint_sha256").get_ref<const std::string&>();
   const stylegan2::Architecture& arch = sampler.generator().architecture();
   const int64_t size = o.size > 0 ? o.size : arch.resolution;
 
   const dataset::ClassMap classes =
       !o.merge.empty()        ? dataset::ClassMap::parse(o.merge, clusters.num_clusters())
       : !o.merge_file.empty() ? dataset::ClassMap::parse(dataset::read_merge_file(o.merge_file), clusters.num_clusters(), "--merge-file " + o.merge_file)
-                              : dataset::ClassMap::identity(clusters.num_clusters());
+                              : dataset::ClassMap::identity(clusters.num_clusters(), display_names(clusters));
   const at::Tensor colours = palette(classes.num_classes());
   const std::string clusters_sha = comm::decide_on_root(comm, [&] { return sha256_file(o.clusters); });
   const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
@@ -140,7 +133,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
         {"classes", nlohmann::json(classes.names()).dump()}, {"palette", palette_json.dump()},
         {"class_map", classes.to_string()}, {"clusters", o.clusters}, {"clusters_sha256", clusters_sha},
         {"checkpoint", o.sampling.checkpoint}, {"checkpoint_sha256", checkpoint_sha},
-        {"feature_layer", sampling.feature_layer}, {"noise", o.sampling.noise}, {"options", provenance.dump()},
+        {"feature_layer", sampler.options().feature_layer}, {"noise", o.sampling.noise}, {"options", provenance.dump()},
         {"styleseg_version", STYLESEG_VERSION}, {"identity", identity}};
     for (const auto& [name, value] : text) created.write_string_attribute("/", name, value);
     created.write_int_attribute("/", "ignore_label", classes.ignore_label());

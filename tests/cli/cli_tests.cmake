@@ -187,6 +187,35 @@ cli_test(inspect_dataset ${EXPECT} 0 "samples: +10 of 40x40 pixels, 10 done \\(c
          ${S} inspect ${CLI_DIR}/dataset_np1.h5 --grid ${CLI_DIR}/dataset_inspect.png)
 set_tests_properties(cli.inspect_dataset PROPERTIES FIXTURES_REQUIRED cli_syn_np1)
 
+# ---- CLIP: embed (parity from outside) and name ---------------------------------------------
+cli_test(embed_matches_reference ${WITH_FIXTURES} "${CMAKE_CURRENT_SOURCE_DIR}/cli/embed_parity.sh ${CLI_DIR}/embed ${MPIRUN_LINE}")
+set_tests_properties(cli.embed_matches_reference PROPERTIES SKIP_RETURN_CODE 77 PROCESSORS 2)
+
+# name at 1 and 2 ranks on copies of one clusters file: the same names and scores; the class
+# map it writes feeds synthesize --merge-file, whose classes are then the names.
+set(NAME_ARGS name --checkpoint ${CLI_DIR}/g.pt --clip \$FIXTURES/clip/model.pt
+    --prompts hair,skin,eyes,background --samples 10 --batch 3 --assign 1=teeth)
+string(REPLACE ";" " " NAME_BASE "${NAME_ARGS}")
+set(NAME_LINE "${NAME_BASE} --vocab \$FIXTURES/clip/bpe_simple_vocab_16e6.txt.gz")
+foreach(np 1 2)
+  cli_test(name_np${np} ${WITH_FIXTURES}
+    "cp ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/named_np${np}.h5 && ${MPIRUN_LINE} ${np} ${S} ${NAME_LINE} --clusters ${CLI_DIR}/named_np${np}.h5 --merge-file ${CLI_DIR}/named_np${np}.txt --png ${CLI_DIR}/named_np${np}.png")
+  set_tests_properties(cli.name_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 FIXTURES_SETUP cli_name_np${np}
+                       SKIP_RETURN_CODE 77 PROCESSORS ${np})
+endforeach()
+cli_test(name_same_np1_np2 ${CMAKE_CURRENT_SOURCE_DIR}/cli/name_same_ranks.sh ${CLI_DIR}/named_np1.h5 ${CLI_DIR}/named_np2.h5
+         ${CLI_DIR}/named_np1.txt ${CLI_DIR}/named_np1.png)
+set_tests_properties(cli.name_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_name_np1;cli_name_np2" PASS_REGULAR_EXPRESSION "same names")
+cli_test(name_feeds_synthesize ${EXPECT} 0 "wrote 4 samples" -- bash -c
+         "rm -f ${CLI_DIR}/dataset_named.h5* && ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/named_np1.h5 --count 4 --merge-file ${CLI_DIR}/named_np1.txt --out ${CLI_DIR}/dataset_named.h5 && h5dump -a classes ${CLI_DIR}/dataset_named.h5 | grep -q teeth")
+set_tests_properties(cli.name_feeds_synthesize PROPERTIES FIXTURES_REQUIRED cli_name_np1)
+cli_test(name_missing_vocab ${EXPECT} 3 "no-such-vocab.txt.gz" -- ${WITH_FIXTURES}
+         "${MPIRUN_LINE} 2 ${S} ${NAME_BASE} --clusters ${CLI_DIR}/clusters_np1.h5 --vocab ${CLI_DIR}/no-such-vocab.txt.gz")
+set_tests_properties(cli.name_missing_vocab PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
+cli_test(name_bad_assignment ${EXPECT} 2 "--assign 9=hair: there are clusters 0..3" -- ${WITH_FIXTURES}
+         "${S} ${NAME_LINE} --clusters ${CLI_DIR}/clusters_np1.h5 --assign 9=hair")
+set_tests_properties(cli.name_bad_assignment PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
+
 # An existing output is not overwritten without --force; --force replaces it.
 cli_test(synthesize_existing_output_refused ${EXPECT} 4 "dataset_np1.h5 exists: --force replaces it" --
          ${S} ${SYN_ARGS} --out ${CLI_DIR}/dataset_np1.h5)
