@@ -15,7 +15,8 @@ int name_main(const std::vector<std::string>& args) {
                 "their named clusters. --assign 3=hair fixes a name by hand. Sample i is the same on any number of\n"
                 "ranks.");
   add_sampler_options(set, o.sampling, /*with_latents_file=*/false);
-  set.add("clusters", &o.clusters, "clusters file of `styleseg cluster` on the same generator (rewritten with the names)")
+  set.add("clusters", &o.clusters, "clusters file of `styleseg cluster` on the same generator")
+      .add_optional("out", &o.out, "write the clusters with their names here (default: rewrite --clusters with them)")
       .add("clip", &o.clip, "CLIP model: OpenAI's TorchScript archive (the paper: RN50x64.pt) or a state dict")
       .add("vocab", &o.vocab, "BPE merges bpe_simple_vocab_16e6.txt.gz (shipped with OpenAI's CLIP package)")
       .add_optional("prompts", &o.prompts, "what the clusters may be, comma-separated: 'hair,skin,eyes,background'")

@@ -18,7 +18,9 @@ int run_main(const std::vector<std::string>& args) {
                 "date and redoes those whose inputs or options changed; a stage stopped at its time limit resumes.\n"
                 "Ends with WORKDIR/report.html. Options of the stages come from the job file's sections ([cluster],\n"
                 "[train], ...; [features] for what cluster and synthesize share); --set overrides them.\n"
-                "Stages: make-real-train make-real-labelled make-real-test train-gan cluster synthesize train\n"
+                "With name = true, CLIP names the clusters ([name]: clip, vocab, prompts) and synthesize merges\n"
+                "clusters of one name into one class.\n"
+                "Stages: make-real-train make-real-labelled make-real-test train-gan cluster name synthesize train\n"
                 "segment-labelled map segment-test evaluate supervised segment-supervised evaluate-supervised.");
   set.positional("job");
   set.add("workdir", &o.workdir, "folder of every stage's outputs and records (required)")
@@ -28,6 +30,7 @@ int run_main(const std::vector<std::string>& args) {
       .add("real-train", &o.real_train, "with real = files: training split, a dataset .h5 with masks")
       .add("real-labelled", &o.real_labelled, "with real = files: folder with images/ and masks/ (the labelled subset)")
       .add("real-test", &o.real_test, "with real = files: folder with images/ and masks/ (the test split)")
+      .add_flag("name", &o.name, "stage name: CLIP names the clusters ([name] gives clip, vocab, prompts)")
       .add_list("set", &o.set, "SECTION.KEY=VALUE overrides of the job file (several allowed)")
       .add_list("redo", &o.redo, "stages to redo even when up to date")
       .add("report", &o.report, "report file name in WORKDIR");

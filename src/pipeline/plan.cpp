@@ -15,7 +15,7 @@ std::string WorkdirLayout::started(const std::string& stage) const { return path
 
 const std::vector<std::string>& method_stage_names() {
   static const std::vector<std::string> names{
-      "make-real-train", "make-real-labelled", "make-real-test", "train-gan",     "cluster",
+      "make-real-train", "make-real-labelled", "make-real-test", "train-gan",     "cluster",      "name",
       "synthesize",      "train",              "segment-labelled", "map",         "segment-test",
       "evaluate",        "supervised",         "segment-supervised", "evaluate-supervised"};
   return names;
@@ -52,9 +52,22 @@ std::vector<StageSpec> plan_stages(const RunOptions& o) {
   // [features] holds what cluster and synthesize must agree on (layer, size, truncation, noise).
   stage({"cluster", "cluster", {"features"}, {{"checkpoint", generator}, {"out", clusters}, {"preview", w.path("clusters.png")}},
          {generator}, {clusters, w.path("clusters.png")}, clusters + ".tmp.partial", false});
-  stage({"synthesize", "synthesize", {"features"},
-         {{"checkpoint", generator}, {"clusters", clusters}, {"out", synthetic}, {"grid", w.path("synthetic.png")}},
-         {generator, clusters}, {synthetic, w.path("synthetic.png")}, synthetic + ".tmp.partial", true});
+  // name: the clusters file with names (a copy: the cluster stage's output stays as it made
+  // it) and the class map merging clusters of one name, which synthesize then applies.
+  std::vector<std::pair<std::string, std::string>> synthesize_wired{
+      {"checkpoint", generator}, {"clusters", clusters}, {"out", synthetic}, {"grid", w.path("synthetic.png")}};
+  std::vector<std::string> synthesize_inputs{generator, clusters};
+  if (o.name) {
+    const std::string named = w.path("named-clusters.h5"), classes = w.path("classes.txt");
+    stage({"name", "name", {"features"},
+           {{"checkpoint", generator}, {"clusters", clusters}, {"out", named}, {"merge-file", classes}, {"png", w.path("named.png")}},
+           {generator, clusters}, {named, classes, w.path("named.png")}, "", false});
+    synthesize_wired = {{"checkpoint", generator}, {"clusters", named}, {"merge-file", classes}, {"out", synthetic},
+                        {"grid", w.path("synthetic.png")}};
+    synthesize_inputs = {generator, named, classes};
+  }
+  stage({"synthesize", "synthesize", {"features"}, synthesize_wired, synthesize_inputs, {synthetic, w.path("synthetic.png")},
+         synthetic + ".tmp.partial", true});
   stage({"train", "train", {}, {{"data", synthetic}, {"out", seg}}, {synthetic}, {seg}, w.path("seg.checkpoint.pt"), true});
   if (!labelled.empty()) {
     stage({"segment-labelled", "segment", {"segment"},

@@ -8,7 +8,9 @@
 //   make-real-test      make-eyes   the test split                W/real/test/{images,masks}
 //   train-gan           train-gan   the generator (unless given)  W/gan.pt
 //   cluster             cluster     k-means of layer features     W/clusters.h5
-//   synthesize          synthesize  samples with cluster masks    W/synthetic.h5
+//   name (name = true)  name        CLIP names the clusters       W/named-clusters.h5, W/classes.txt
+//   synthesize          synthesize  samples with cluster masks    W/synthetic.h5 (named: clusters of one
+//                                   name merged into one class)
 //   train               train       the segmenter on them         W/seg.pt
 //   segment-labelled    segment     its clusters on the labelled  W/pred/labelled
 //   map                 evaluate    cluster -> class, fitted there W/mapping.txt
@@ -37,6 +39,7 @@ struct RunOptions {
   std::string real_train;            // dataset .h5 (images and masks, the dataset layout)
   std::string real_labelled;         // folder with images/ and masks/ (PNG, same names)
   std::string real_test;             // folder with images/ and masks/
+  bool name = false;                 // stage name: CLIP names the clusters ([name]: clip, vocab, prompts)
   std::vector<std::string> set;      // "section.key=value" overrides of the job file
   std::vector<std::string> redo;     // stages to redo even when up to date
   std::string report = "report.html";

@@ -119,6 +119,10 @@ std::vector<std::string> stage_arguments(const StageSpec& stage, const std::vect
 int run_job(const RunSettings& settings, comm::Communicator& comm, const CommandRunner& run_command) {
   const std::vector<StageSpec> stages = plan_stages(settings.options);
   const std::vector<JobEntry> entries = job_entries(settings.job_file, settings.options.set);
+  for (const JobEntry& e : entries)
+    STYLESEG_CHECK(e.section != "name" || settings.options.name, ConfigError,
+                   "job file '" + settings.job_file + "': [name] " + e.key +
+                       ": the job does not name its clusters; set name = true in [run] (CLIP names them)");
   const WorkdirLayout w(settings.options.workdir);
   const bool root = comm.rank() == 0;
   for (const auto& name : settings.options.redo)

@@ -160,8 +160,9 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
                        {"prompts", prompts}, {"template", o.prompt_template}, {"samples", o.samples},
                        {"seed", o.sampling.seed}, {"output_stride", o.output_stride}, {"clip_size", side},
                        {"class_map", summary.names.class_map()}, {"options", provenance}};
-    cluster::write_clusters(o.clusters, clusters);
-    log::info("wrote the names into {}", o.clusters);
+    const std::string& out = o.out.empty() ? o.clusters : o.out;
+    cluster::write_clusters(out, clusters);
+    log::info("wrote the clusters with their names to {}", out);
     if (!o.merge_file.empty()) {
       std::string lines = "# clusters of one name merged (styleseg name); for synthesize --merge-file\n";
       std::istringstream entries(summary.names.class_map());

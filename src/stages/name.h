@@ -29,7 +29,8 @@ namespace styleseg::stages {
 
 struct NameOptions {
   SamplerOptions sampling;         // the generator the clusters were made from (the layer comes from the clusters)
-  std::string clusters;            // clusters.h5: read, and rewritten with the names
+  std::string clusters;            // clusters.h5 of `styleseg cluster`
+  std::string out;                 // the clusters with names; empty: `clusters` is rewritten with them
   std::string clip;                // CLIP model (RN50.pt ... RN50x64.pt; a ViT works at its patch stride)
   std::string vocab;               // bpe_simple_vocab_16e6.txt.gz
   std::string prompts;             // "hair,skin,eyes"

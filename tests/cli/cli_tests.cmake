@@ -216,6 +216,11 @@ cli_test(name_bad_assignment ${EXPECT} 2 "--assign 9=hair: there are clusters 0.
          "${S} ${NAME_LINE} --clusters ${CLI_DIR}/clusters_np1.h5 --assign 9=hair")
 set_tests_properties(cli.name_bad_assignment PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
 
+# styleseg run with name = true: cluster, name, synthesize on 2 ranks (jobs/ffhq.ini at toy size).
+cli_test(run_named_job ${WITH_FIXTURES} "${CMAKE_CURRENT_SOURCE_DIR}/cli/run_named_job.sh ${CLI_DIR}/run_named ${CLI_DIR}/g.pt ${MPIRUN_LINE}")
+set_tests_properties(cli.run_named_job PROPERTIES FIXTURES_REQUIRED cli_generator SKIP_RETURN_CODE 77 PROCESSORS 2
+                     PASS_REGULAR_EXPRESSION "named job ok")
+
 # An existing output is not overwritten without --force; --force replaces it.
 cli_test(synthesize_existing_output_refused ${EXPECT} 4 "dataset_np1.h5 exists: --force replaces it" --
          ${S} ${SYN_ARGS} --out ${CLI_DIR}/dataset_np1.h5)

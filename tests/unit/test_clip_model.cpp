@@ -9,6 +9,7 @@
 #include "io/h5_tensor.h"
 #include "models/clip/model.h"
 #include "models/clip/preprocess.h"
+#include "models/clip/random_model.h"
 #include "support/fixtures.h"
 #include "support/parity.h"
 
@@ -167,6 +168,41 @@ TEST(ClipPreprocess, ResizesTheShortSideAndCropsTheCentre) {
     EXPECT_NEAR(out[0][c].max().item<double>(), expected, 1e-5);
   }
   EXPECT_THROW(preprocess_pixels(at::zeros({1, 3, 8, 8}, at::kByte), 8), ConfigError);
+}
+
+// The released shapes' key names and sizes: infer_architecture reads back what built them,
+// and the model runs on them (RN50 and ViT-B/32 at full size, text tower included).
+TEST(ClipModel, ReleasedShapesRoundTripThroughTheStateDict) {
+  for (const std::string name : {"RN50", "ViT-B/32"}) {
+    SCOPED_TRACE(name);
+    const Architecture a = released_architecture(name);
+    const models::StateDict state = random_state_dict(a, 7);
+    const Architecture b = infer_architecture(state);
+    EXPECT_EQ(b.describe(), a.describe());
+    EXPECT_EQ(b.vision_layers, a.vision_layers);
+    EXPECT_EQ(b.vision_heads, a.vision_heads);
+    const Model model(b, state, {});
+    at::NoGradGuard no_grad;
+    const at::Tensor images = at::randn({1, 3, a.image_resolution, a.image_resolution});
+    EXPECT_EQ(model.encode_image(images).sizes(), (std::vector<int64_t>{1, a.embed_dim}));
+    const int64_t stride = model.output_strides().front();
+    EXPECT_EQ(model.dense_embeddings(images).sizes(),
+              (std::vector<int64_t>{1, a.embed_dim, a.image_resolution / stride, a.image_resolution / stride}));
+  }
+  EXPECT_THROW(released_architecture("RN51"), ConfigError);
+}
+
+// bfloat16 (the GPU setting) runs the same code: close to float32 at bf16's precision.
+TEST(ClipModel, Bfloat16IsCloseToFloat32) {
+  STYLESEG_REQUIRE_FIXTURE(model_path, "clip/model.pt");
+  STYLESEG_REQUIRE_FIXTURE(expected_path, "clip/expected.h5");
+  const h5::File expected = h5::File::open(expected_path, h5::Mode::Read);
+  const Model model = load_model(model_path, {c10::Device(c10::kCPU), at::kBFloat16});
+  const at::Tensor image = model.encode_image(h5::read_tensor(expected, "image_input"));
+  const at::Tensor text = model.encode_text(h5::read_tensor(expected, "tokens"));
+  EXPECT_EQ(image.scalar_type(), at::kFloat);
+  EXPECT_LE(test::relative_error(image, h5::read_tensor(expected, "encode_image")), 0.05);
+  EXPECT_LE(test::relative_error(text, h5::read_tensor(expected, "encode_text")), 0.05);
 }
 
 TEST(ClipModel, MissingOrWrongFilesAreInputErrorsNamingThem) {

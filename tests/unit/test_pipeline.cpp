@@ -53,10 +53,12 @@ TEST(Pipeline, Base64MatchesRfc4648Vectors) {
 TEST(Pipeline, TheEyeJobHasEveryStageAndAGivenGeneratorDropsTrainGan) {
   RunOptions o;
   o.workdir = "w";
-  EXPECT_EQ(names(plan_stages(o)), method_stage_names());
+  std::vector<std::string> without_name = method_stage_names();
+  without_name.erase(std::find(without_name.begin(), without_name.end(), "name"));
+  EXPECT_EQ(names(plan_stages(o)), without_name);
   o.generator = "g.pt";
   auto stages = plan_stages(o);
-  EXPECT_EQ(stages.size(), method_stage_names().size() - 1);
+  EXPECT_EQ(stages.size(), without_name.size() - 1);
   EXPECT_EQ(stage_named(stages, "cluster").inputs, (std::vector<std::string>{"g.pt"}));
   // The labelled subset is the training split's first images: its options come after its own.
   EXPECT_EQ(stage_named(stages, "make-real-labelled").sections, (std::vector<std::string>{"make-real-train", "make-eyes"}));
@@ -74,6 +76,31 @@ TEST(Pipeline, TheEyeJobHasEveryStageAndAGivenGeneratorDropsTrainGan) {
   EXPECT_EQ(names(plan_stages(o)), (std::vector<std::string>{"cluster", "train"}));  // method order
   o.generator.clear();
   EXPECT_THROW(plan_stages(o), ConfigError);  // nothing to train a generator on
+}
+
+// name = true: CLIP names the clusters into a copy, and synthesize reads that copy and the
+// class map it wrote (clusters of one name merged).
+TEST(Pipeline, NamingPutsTheNameStageBeforeSynthesizeAndFeedsItsClassMap) {
+  RunOptions o;
+  o.workdir = "w";
+  o.generator = "g.pt";
+  o.name = true;
+  const auto stages = plan_stages(o);
+  std::vector<std::string> expected = method_stage_names();
+  expected.erase(std::find(expected.begin(), expected.end(), "train-gan"));  // the generator is given
+  EXPECT_EQ(names(stages), expected);
+  const StageSpec name = stage_named(stages, "name");
+  EXPECT_EQ(name.inputs, (std::vector<std::string>{"g.pt", "w/clusters.h5"}));
+  EXPECT_EQ(name.outputs, (std::vector<std::string>{"w/named-clusters.h5", "w/classes.txt", "w/named.png"}));
+  const StageSpec synthesize = stage_named(stages, "synthesize");
+  EXPECT_EQ(synthesize.inputs, (std::vector<std::string>{"g.pt", "w/named-clusters.h5", "w/classes.txt"}));
+  const auto args = stage_arguments(synthesize, {{"features", "truncation", "0.7"}});
+  EXPECT_NE(std::find(args.begin(), args.end(), "--merge-file=w/classes.txt"), args.end());
+  EXPECT_NE(std::find(args.begin(), args.end(), "--clusters=w/named-clusters.h5"), args.end());
+  // The job's own [name] options follow the wired paths; the CLIP model is the job's to give.
+  const auto name_args = stage_arguments(name, {{"name", "clip", "RN50.pt"}, {"features", "truncation", "0.7"}});
+  EXPECT_NE(std::find(name_args.begin(), name_args.end(), "--clip=RN50.pt"), name_args.end());
+  EXPECT_NE(std::find(name_args.begin(), name_args.end(), "--truncation=0.7"), name_args.end());
 }
 
 TEST(Pipeline, StageArgumentsAreWiredPathsThenTheFirstSectionThatSetsEachOption) {
@@ -195,7 +222,7 @@ TEST(Pipeline, ASecondRunSkipsEverythingAndAChangedOptionRedoesOnlyWhatDependsOn
   FakeCommands fake;
   auto runner = [&](const std::string& c, const std::vector<std::string>& a) { return fake(c, a); };
   ASSERT_EQ(run_job(settings, comm, runner), 0);
-  const int stages = static_cast<int>(method_stage_names().size()) - 1;  // no train-gan
+  const int stages = static_cast<int>(method_stage_names().size()) - 2;  // no train-gan, no name
   EXPECT_EQ(total(fake), stages);
   EXPECT_TRUE(fs::exists(dir + "/w/report.html"));
   EXPECT_TRUE(fs::exists(dir + "/w/records/cluster.json"));
