@@ -141,11 +141,11 @@ def main():
     w("struct Html5Entity { const char* name; char32_t value[2]; };  // value[1] is 0 for one code point")
     w("")
 
-    def emit_ranges(name, ranges):
-        w(f"constexpr CodePointRange {name}[] = {{")
+    def emit_packed(declaration, items):
+        """An array whose items are packed into lines of at most 100 characters."""
+        w(f"{declaration} = {{")
         line = "   "
-        for a, b in ranges:
-            item = f" {{0x{a:X}, 0x{b:X}}},"
+        for item in items:
             if len(line) + len(item) > 100:
                 w(line)
                 line = "   "
@@ -154,6 +154,9 @@ def main():
         w("};")
         w("")
 
+    def emit_ranges(name, ranges):
+        emit_packed(f"constexpr CodePointRange {name}[]", [f" {{0x{a:X}, 0x{b:X}}}," for a, b in ranges])
+
     space = ranges_of(lambda c: chr(c).isspace())
     emit_ranges("kSpaceRanges", space)
     check_case_properties()
@@ -161,17 +164,8 @@ def main():
     emit_ranges("kCaseIgnorableRanges", ranges_of(is_case_ignorable))
 
     runs, multi = lower_tables()
-    w("constexpr LowerRun kLowerRuns[] = {")
-    line = "   "
-    for first, last, stride, delta in runs:
-        item = f" {{0x{first:X}, 0x{last:X}, {stride}, {delta}}},"
-        if len(line) + len(item) > 100:
-            w(line)
-            line = "   "
-        line += item
-    w(line)
-    w("};")
-    w("")
+    emit_packed("constexpr LowerRun kLowerRuns[]",
+                [f" {{0x{first:X}, 0x{last:X}, {stride}, {delta}}}," for first, last, stride, delta in runs])
     w("constexpr LowerExpansion kLowerExpansions[] = {")
     for c, to in sorted(multi.items()):
         assert len(to) <= 3

@@ -25,7 +25,7 @@ int name_main(const std::vector<std::string>& args) {
       .add_flag("truncate", &o.truncate, "cut prompts longer than CLIP's context instead of failing")
       .add("samples", &o.samples, "generated samples whose regions are averaged")
       .add("batch", &o.batch, "samples per forward pass")
-      .add("output-stride", &o.output_stride, "of the dense CLIP embeddings: 8 or 16 (ResNet), the patch (ViT)")
+      .add("output-stride", &o.output_stride, "of the dense CLIP embeddings: 8 or 16 (ResNet), the patch (ViT); 0: the finest")
       .add("clip-size", &o.clip_size, "side of the CLIP input (0: the model's resolution)")
       .add("clip-precision", &o.clip_precision, "float32, or bfloat16 (GPU)")
       .add_list("assign", &o.assign, "CLUSTER=NAME: a name fixed by hand (repeatable)")

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cluster/clusters_file.h"
+#include "dataset/class_map.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/atomic_output.h"
@@ -230,7 +231,41 @@ void write_report(const ReportInputs& in, const std::string& path) {
     write_png(w.path("report-inertia.png"), plot_curves({inertia}));
     page.raw(figure(w.path("report-inertia.png"), "k-means inertia over iterations"));
   }
-  page.raw(figure(w.path("synthetic.png"), "the synthetic dataset: samples beside their masks (each pixel: its nearest centroid)"));
+  // With stage name: CLIP's names, and the classes (clusters of one name merged) that the
+  // synthetic dataset and the segmenter then use.
+  std::vector<std::string> named_classes;
+  if (has_stage("name") && fs::is_regular_file(w.path("named-clusters.h5"))) {
+    try {
+      const cluster::Clusters named = cluster::read_clusters(w.path("named-clusters.h5"));
+      const nlohmann::json& naming = named.naming;
+      page.paragraph("Named by CLIP (<code>" + escape(naming.value("clip", "")) + "</code>, " +
+                     escape(naming.value("clip_architecture", "")) + ") from " + std::to_string(naming.value("samples", 0)) +
+                     " samples: each cluster's dense embeddings averaged, compared with the prompts in &ldquo;" +
+                     escape(naming.value("template", "")) + "&rdquo;.");
+      const at::Tensor colours = palette(named.num_clusters());
+      std::ostringstream table;
+      table << "<table><tr><th>cluster</th><th>name</th><th>CLIP's choice (cosine)</th><th>runner-ups (margin)</th></tr>\n";
+      for (const auto& c : naming.value("clusters", nlohmann::json::array())) {
+        table << "<tr><td>" << swatch(colours, c.value("cluster", 0)) << c.value("cluster", 0) << "</td><td>"
+              << escape(c.value("name", "")) << (c.value("by_hand", false) ? " (by hand)" : "") << "</td><td>"
+              << escape(c.value("clip_name", "")) << " (" << fixed(c.value("score", 0.0)) << ")</td><td>";
+        const auto runners = c.value("runner_ups", std::vector<std::string>{});
+        const auto margins = c.value("margins", std::vector<double>{});
+        for (size_t r = 0; r < runners.size() && r < margins.size(); ++r)
+          table << (r ? ", " : "") << escape(runners[r]) << " (" << fixed(margins[r]) << ")";
+        table << "</td></tr>\n";
+      }
+      table << "</table>\n";
+      page.raw(table.str());
+      named_classes = dataset::ClassMap::parse(naming.value("class_map", ""), named.num_clusters()).names();
+    } catch (const std::exception& e) {
+      log::warn("report: {}; the cluster names are left out", e.what());
+    }
+    page.raw(figure(w.path("named.png"), "generated samples beside their clusters, named by CLIP"));
+  }
+  page.raw(figure(w.path("synthetic.png"), named_classes.empty()
+                                               ? "the synthetic dataset: samples beside their masks (each pixel: its nearest centroid)"
+                                               : "the synthetic dataset: samples beside their masks (clusters of one name merged)"));
 
   // ---- mapping ----
   page.heading("Cluster to class");
@@ -243,11 +278,13 @@ void write_report(const ReportInputs& in, const std::string& path) {
                    " labelled real images of the training split (never the test split): " +
                    escape(map->value("mapping_method", "")) + ". mIoU there: " + fixed(map->value("mean_iou", NAN)) + ".");
     std::ostringstream table;
-    table << "<table><tr><th>cluster</th><th>share of pixels (k-means set)</th><th>class</th></tr>\n";
+    // Named: the segmenter's classes are the names (their k-means shares are the clusters' above).
+    table << "<table><tr><th>" << (named_classes.empty() ? "cluster" : "named class") << "</th><th>share of pixels (k-means set)</th><th>class</th></tr>\n";
     const double total = clusters ? clusters->counts.sum().item<double>() : 0;
     for (size_t k = 0; k < mapping.size(); ++k) {
-      table << "<tr><td>" << swatch(cluster_colours, static_cast<int64_t>(k)) << k << "</td><td>"
-            << (clusters && static_cast<int64_t>(k) < clusters->num_clusters()
+      table << "<tr><td>" << swatch(cluster_colours, static_cast<int64_t>(k))
+            << (k < named_classes.size() ? escape(named_classes[k]) : std::to_string(k)) << "</td><td>"
+            << (named_classes.empty() && clusters && static_cast<int64_t>(k) < clusters->num_clusters()
                     ? fixed(100 * clusters->counts[static_cast<int64_t>(k)].item<double>() / total, 1) + " %"
                     : "&ndash;")
             << "</td><td>";

@@ -83,16 +83,20 @@ class ImageSource {
 
 }  // namespace
 
+std::vector<std::string> parse_json_strings(const std::string& text, const std::string& path) {
+  try {
+    return nlohmann::json::parse(text).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": not a JSON array of strings (" + std::string(e.what()) + ")");
+  }
+}
+
 std::vector<std::string> read_json_strings(const std::string& path) {
   std::ifstream in(path);
   STYLESEG_CHECK(in, InputError, path + ": cannot read the file");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  try {
-    return nlohmann::json::parse(buffer.str()).get<std::vector<std::string>>();
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": not a JSON array of strings (" + std::string(e.what()) + ")");
-  }
+  return parse_json_strings(buffer.str(), path);
 }
 
 EmbedSummary embed(const EmbedOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {

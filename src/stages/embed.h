@@ -55,5 +55,7 @@ EmbedSummary embed(const EmbedOptions& options, comm::Communicator& comm, const 
 
 // The strings of a JSON array file; InputError naming the file otherwise.
 std::vector<std::string> read_json_strings(const std::string& path);
+// The same from the file's text, already read (`path` names it in errors).
+std::vector<std::string> parse_json_strings(const std::string& text, const std::string& path);
 
 }  // namespace styleseg::stages

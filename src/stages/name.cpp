@@ -39,6 +39,7 @@ void validate(const NameOptions& o) {
   STYLESEG_CHECK(o.samples > 0, ConfigError, "name: --samples must be positive");
   STYLESEG_CHECK(o.batch > 0, ConfigError, "name: --batch must be positive");
   STYLESEG_CHECK(o.clip_size >= 0, ConfigError, "name: --clip-size must be >= 0");
+  STYLESEG_CHECK(o.output_stride >= 0, ConfigError, "name: --output-stride must be >= 0");
   STYLESEG_CHECK(o.png_count > 0, ConfigError, "name: --png-count must be positive");
 }
 
@@ -85,7 +86,7 @@ std::vector<std::string> read_prompts(const std::string& list, const std::string
     buffer << in.rdbuf();
     const std::string text = buffer.str();
     if (trim(text).rfind('[', 0) == 0) {
-      prompts = read_json_strings(file);
+      prompts = parse_json_strings(text, file);
     } else {
       std::istringstream lines(text);
       for (std::string line; std::getline(lines, line);)
@@ -116,14 +117,15 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
   const clip::Model model = clip::load_model(o.clip, {sampler->device(), parse_precision(o.clip_precision, "--clip-precision")});
   const clip::Architecture& arch = model.architecture();
   const int64_t side = o.clip_size > 0 ? o.clip_size : arch.image_resolution;
-  STYLESEG_CHECK(side % o.output_stride == 0, ConfigError,
-                 "name: --clip-size " + std::to_string(side) + " is not a multiple of --output-stride " + std::to_string(o.output_stride));
+  const int64_t stride = o.output_stride > 0 ? o.output_stride : model.output_strides().front();
+  STYLESEG_CHECK(side % stride == 0, ConfigError,
+                 "name: --clip-size " + std::to_string(side) + " is not a multiple of the output stride " + std::to_string(stride));
   clip::Tokenizer tokenizer(o.vocab);
   std::vector<std::string> texts;
   for (const std::string& p : prompts) texts.push_back(with_template(o.prompt_template, p));
   const at::Tensor text_embeddings = model.encode_text(tokenizer.tokenize(texts, arch.context_length, o.truncate));
   log::info("naming {} clusters with {} ({}) from {} samples at {}x{}, output stride {}: {} prompts", clusters.num_clusters(),
-            o.clip, arch.describe(), o.samples, side, side, o.output_stride, prompts.size());
+            o.clip, arch.describe(), o.samples, side, side, stride, prompts.size());
 
   // Per-cluster embedding sums: batch j on rank j mod size, a round at a time (the
   // progress bar counts every rank's samples).
@@ -139,7 +141,7 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
       const SampleBatch b = sampler->make(first, n, /*resize_features=*/false);
       const at::Tensor labels = cluster::assign_maps(b.features, centroids, side).labels;
       const at::Tensor images = clip::preprocess_unit_images((b.raw.to(sampler->device()) + 1.0) / 2.0, side);
-      regions.add(model.dense_embeddings(images, o.output_stride), labels);
+      regions.add(model.dense_embeddings(images, stride), labels);
     }
     progress.advance(allreduce_sum(comm, n));
   }
@@ -158,7 +160,7 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
     clusters.naming = {{"clusters", summary.names.to_json()}, {"pixel_share", summary.pixel_share},
                        {"clip", o.clip}, {"clip_sha256", sha256_file(o.clip)}, {"clip_architecture", arch.describe()},
                        {"prompts", prompts}, {"template", o.prompt_template}, {"samples", o.samples},
-                       {"seed", o.sampling.seed}, {"output_stride", o.output_stride}, {"clip_size", side},
+                       {"seed", o.sampling.seed}, {"output_stride", stride}, {"clip_size", side},
                        {"class_map", summary.names.class_map()}, {"options", provenance}};
     const std::string& out = o.out.empty() ? o.clusters : o.out;
     cluster::write_clusters(out, clusters);

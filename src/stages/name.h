@@ -39,7 +39,7 @@ struct NameOptions {
   bool truncate = false;           // cut prompts longer than CLIP's context instead of failing
   int64_t samples = 64;
   int batch = 4;
-  int output_stride = 8;           // of the dense embeddings: 8 or 16 (ResNet), the patch (ViT)
+  int output_stride = 0;           // of the dense embeddings: 8 or 16 (ResNet), the patch (ViT); 0: the finest
   int clip_size = 0;               // side of the CLIP input (0: the model's resolution)
   std::string clip_precision = "float32";  // float32 | bfloat16 (GPU)
   std::vector<std::string> assign; // "3=hair": names fixed by hand

@@ -209,6 +209,10 @@ set_tests_properties(cli.name_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_nam
 cli_test(name_feeds_synthesize ${EXPECT} 0 "wrote 4 samples" -- bash -c
          "rm -f ${CLI_DIR}/dataset_named.h5* && ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/named_np1.h5 --count 4 --merge-file ${CLI_DIR}/named_np1.txt --out ${CLI_DIR}/dataset_named.h5 && h5dump -a classes ${CLI_DIR}/dataset_named.h5 | grep -q teeth")
 set_tests_properties(cli.name_feeds_synthesize PROPERTIES FIXTURES_REQUIRED cli_name_np1)
+# A ViT tower names at its patch stride by default (16 for the fixture).
+cli_test(name_vit_tower ${EXPECT} 0 "output stride 16.*wrote the clusters with their names" -- ${WITH_FIXTURES}
+         "${S} name --checkpoint ${CLI_DIR}/g.pt --clip \$FIXTURES/clip_vit/model.pt --vocab \$FIXTURES/clip/bpe_simple_vocab_16e6.txt.gz --prompts hair,skin --samples 4 --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/named_vit.h5")
+set_tests_properties(cli.name_vit_tower PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
 cli_test(name_missing_vocab ${EXPECT} 3 "no-such-vocab.txt.gz" -- ${WITH_FIXTURES}
          "${MPIRUN_LINE} 2 ${S} ${NAME_BASE} --clusters ${CLI_DIR}/clusters_np1.h5 --vocab ${CLI_DIR}/no-such-vocab.txt.gz")
 set_tests_properties(cli.name_missing_vocab PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)

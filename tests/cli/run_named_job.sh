@@ -2,7 +2,7 @@
 # run_named_job.sh OUT_DIR GENERATOR MPIRUN...: jobs/ffhq.ini with name = true (the CLIP model
 # and merges from the fixtures, toy sizes) on 2 ranks, stages cluster, name, synthesize:
 # the named copy of the clusters, the class map, and a synthetic dataset whose classes are
-# the names; a second run is all up to date; a [name] section without name = true is an
+# the names, and a report showing them; a second run is all up to date; a [name] section without name = true is an
 # error naming it. Run through with_fixtures.sh ($FIXTURES).
 set -euo pipefail
 out=$1; generator=$2; shift 2
@@ -27,6 +27,8 @@ expected = list(dict.fromkeys(n for n in names if n))
 assert classes == expected, (classes, names)
 print("names", names, "-> classes", classes)
 PYEOF
+grep -q "Named by CLIP" "$out/w/report.html" && grep -q "CLIP's choice" "$out/w/report.html" \
+  || { echo "the report does not show the names"; exit 1; }
 "$@" 2 "$STYLESEG_BIN" "${args[@]}" > "$out/again.log" 2>&1 || { cat "$out/again.log"; exit 1; }
 [ "$(grep -c 'up to date' "$out/again.log")" = 3 ] || { cat "$out/again.log"; echo "a stage ran again"; exit 1; }
 set +e

@@ -5,6 +5,10 @@
 #include "cluster/naming.h"
 #include "core/error.h"
 #include "dataset/class_map.h"
+#include "stages/name.h"
+#include "support/fixtures.h"
+
+#include <fstream>
 
 namespace styleseg::cluster {
 namespace {
@@ -93,6 +97,23 @@ TEST(ParseAssignments, AcceptsClusterEqualsNameAndRejectsTheRest) {
   EXPECT_EQ(parse_assignments({"3=hair", "10=left eye"}), (std::map<int64_t, std::string>{{3, "hair"}, {10, "left eye"}}));
   for (const char* bad : {"hair", "=hair", "3=", "x=hair", "3=a:b", "-1=hair"}) EXPECT_THROW(parse_assignments({bad}), ConfigError) << bad;
   EXPECT_THROW(parse_assignments({"3=hair", "3=skin"}), ConfigError);
+}
+
+// Prompts from the option (comma-separated), a file (one a line, # comments) or a JSON array
+// (which may hold commas and newlines); ':' and ';' are refused (class maps use them).
+TEST(ReadPrompts, FromTheOptionALinesFileOrAJsonArray) {
+  using stages::read_prompts;
+  EXPECT_EQ(read_prompts(" hair, skin ,,eyes ", ""), (std::vector<std::string>{"hair", "skin", "eyes"}));
+  const std::string dir = test::scratch_dir("read_prompts");
+  std::ofstream(dir + "/lines.txt") << "# faces\nhair\n\n  left eye  \n";
+  EXPECT_EQ(read_prompts("", dir + "/lines.txt"), (std::vector<std::string>{"hair", "left eye"}));
+  std::ofstream(dir + "/prompts.json") << R"(["hair, long", "a\nb"])";
+  EXPECT_EQ(read_prompts("", dir + "/prompts.json"), (std::vector<std::string>{"hair, long", "a\nb"}));
+  std::ofstream(dir + "/bad.json") << R"(["hair", 3])";
+  EXPECT_THROW(read_prompts("", dir + "/bad.json"), InputError);
+  EXPECT_THROW(read_prompts("", dir + "/absent.txt"), InputError);
+  EXPECT_THROW(read_prompts(" , ", ""), ConfigError);
+  EXPECT_THROW(read_prompts("hair:long", ""), ConfigError);
 }
 
 }  // namespace
