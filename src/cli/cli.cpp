@@ -71,6 +71,7 @@ const std::vector<Command>& commands() {
       {"generate", "images, latents and layer features from a StyleGAN2 checkpoint, into one HDF5 file", generate_main},
       {"cluster", "k-means over per-pixel features of generator samples or a feature file (distributed)", cluster_main},
       {"assign", "nearest-centroid labels of every vector or pixel under a clusters file", assign_main},
+      {"direction", "a W-space direction that makes a rare attribute common (InterFaceGAN / CLIP-optimised)", direction_main},
       {"name", "name each cluster with CLIP: dense embeddings averaged over its regions, the closest prompt", name_main},
       {"synthesize", "a dataset of samples and their masks in one HDF5 file written by all ranks (resumable)", synthesize_main},
       {"train", "train the segmenter on a synthetic dataset, data-parallel (checkpoints, resume, validation mIoU)", train_main},

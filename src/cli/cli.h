@@ -55,6 +55,7 @@ int cluster_main(const std::vector<std::string>& args);
 int assign_main(const std::vector<std::string>& args);
 int synthesize_main(const std::vector<std::string>& args);
 int name_main(const std::vector<std::string>& args);
+int direction_main(const std::vector<std::string>& args);
 int embed_main(const std::vector<std::string>& args);
 int evaluate_main(const std::vector<std::string>& args);
 int train_main(const std::vector<std::string>& args);

@@ -1,5 +1,5 @@
 // The options of a generator and how it is sampled, declared once for every command that
-// draws samples (generate, cluster, assign, synthesize).
+// draws samples (generate, cluster, assign, synthesize, name, direction).
 #include "cli/cli.h"
 #include "stages/sampler.h"
 
@@ -23,6 +23,8 @@ void add_sampler_options(OptionSet& set, stages::SamplerOptions& o, bool with_la
                     "synthesis layer whose output gives the per-pixel features: official numbering 1, 3, 5, 7, ...\n"
                     "(7 = the 64x64 block) or a module name (conv1, convs.J, synthesis.bR[.conv0|.conv1]); several\n"
                     "joined by '+' (5+7): their features resized to the finest and concatenated")
+      .add_optional("direction", &o.direction, "direction file of `styleseg direction`: latents move to w + alpha * direction")
+      .add("alpha", &o.alpha, "how far along --direction (after truncation; direction.h5 suggests one)")
       .add("feature-size", &o.feature_size, "bilinear resize of features to SIZE x SIZE (align_corners=True); 0 = native")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N (auto: the rank's GPU if any)")
       .add("precision", &o.precision, "float32 or bfloat16")

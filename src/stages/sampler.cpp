@@ -2,10 +2,13 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/seeding.h"
+#include "directions/latent_direction.h"
 #include "core/sha256.h"
 #include "cluster/clusters_file.h"
 #include "mpi/communicator.h"
@@ -29,6 +32,8 @@ void validate(const SamplerOptions& o, const std::string& command) {
                  ConfigError, command + ": --feature-noise must be same, const, random or none, got '" + o.feature_noise + "'");
   STYLESEG_CHECK(o.feature_size >= 0, ConfigError, command + ": --feature-size must be >= 0");
   STYLESEG_CHECK(o.truncation_samples > 0, ConfigError, command + ": --truncation-samples must be positive");
+  STYLESEG_CHECK(o.alpha == 0 || !o.direction.empty(), ConfigError, command + ": --alpha needs --direction (a direction file)");
+  STYLESEG_CHECK(std::isfinite(o.alpha), ConfigError, command + ": --alpha must be finite");
 }
 
 // Where the latents of a sample come from: (seed, i), or rows of an HDF5 file (opened once).
@@ -177,6 +182,23 @@ Sampler::Sampler(const SamplerOptions& options, int local_rank) : options_(optio
   generator_.to(resolve_device(options_.device, local_rank), parse_precision(options_.precision));
   if (truncation_centre_.defined()) truncation_centre_ = truncation_centre_.to(generator_.device(), generator_.dtype());
   latents_ = std::make_unique<LatentSource>(options_, arch);
+  if (!options_.direction.empty()) {
+    const directions::LatentDirection d = directions::read_direction(options_.direction);
+    STYLESEG_CHECK(d.direction.size(-1) == arch.w_dim, InputError,
+                   options_.direction + ": the direction has " + std::to_string(d.direction.size(-1)) + " dimensions, " +
+                       options_.checkpoint + "'s W space " + std::to_string(arch.w_dim));
+    set_shift(d.per_layer(arch.num_ws()), options_.alpha);
+  }
+}
+
+void Sampler::set_shift(const at::Tensor& direction, double alpha) {
+  const int64_t num_ws = generator_.architecture().num_ws();
+  shift_ = direction.defined()
+               ? (direction.dim() == 1 ? direction.unsqueeze(0).expand({num_ws, direction.size(0)}) : direction)
+                     .to(generator_.device(), generator_.dtype())
+                     .contiguous()
+               : at::Tensor();
+  alpha_ = alpha;
 }
 
 Sampler::~Sampler() = default;
@@ -189,17 +211,25 @@ nlohmann::json Sampler::describe() const {
   const stylegan2::Architecture& arch = generator_.architecture();
   return {{"layout", stylegan2::layout_name(generator_.layout())}, {"resolution", arch.resolution},
           {"z_dim", arch.z_dim}, {"w_dim", arch.w_dim}, {"num_ws", arch.num_ws()},
-          {"mapping_layers", arch.mapping_layers}, {"lr_mapping", generator_.settings().lr_mapping}};
+          {"mapping_layers", arch.mapping_layers}, {"lr_mapping", generator_.settings().lr_mapping},
+          {"direction", options_.direction}, {"alpha", options_.alpha}};
 }
 
-SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const {
+stylegan2::Noise Sampler::noise(const std::string& mode, int64_t start, int64_t n) const {
+  if (mode == "const") return Noise::constant();
+  if (mode == "none") return Noise::none();
+  std::vector<at::Tensor> layers = random_noise(generator_.architecture(), options_.seed, sample_range(start, n));
+  for (at::Tensor& t : layers) t = t.to(generator_.device(), generator_.dtype());
+  return Noise::explicit_tensors(std::move(layers));
+}
+
+at::Tensor Sampler::latents(int64_t start, int64_t n) const {
   const c10::Device device = generator_.device();
   const c10::ScalarType dtype = generator_.dtype();
-  SampleBatch out;
   at::Tensor ws;
-  out.z = latents_->z(start, n);
-  if (out.z.defined()) {
-    ws = generator_.broadcast(generator_.map(out.z.to(device, dtype)));
+  const at::Tensor z = latents_->z(start, n);
+  if (z.defined()) {
+    ws = generator_.broadcast(generator_.map(z.to(device, dtype)));
   } else {
     at::Tensor w = latents_->w(start, n).to(device, dtype);
     ws = latents_->w_per_layer() ? w : generator_.broadcast(w);
@@ -209,11 +239,15 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
     ws = generator_.mix(ws, ws_mix, options_.mixing_crossover);
   }
   if (options_.truncation != 1.0) ws = generator_.truncate(ws, options_.truncation, truncation_centre_);
-  auto noise_of = [&](const std::string& mode) {
-    if (mode == "const") return Noise::constant();
-    if (mode == "none") return Noise::none();
-    return Noise::explicit_tensors(random_noise(generator_.architecture(), options_.seed, sample_range(start, n)));
-  };
+  if (shift_.defined() && alpha_ != 0) ws = ws + alpha_ * shift_;
+  return ws;
+}
+
+SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const {
+  SampleBatch out;
+  out.z = latents_->z(start, n);
+  const at::Tensor ws = latents(start, n);
+  auto noise_of = [&](const std::string& mode) { return noise(mode, start, n); };
   // The image's pass gives the first layer's features too, unless features take other noise.
   const bool shared_pass = options_.feature_noise == "same" || options_.feature_noise == options_.noise;
   const std::string feature_noise = shared_pass ? options_.noise : options_.feature_noise;

@@ -50,6 +50,10 @@ struct SamplerOptions {
   // contrast and lighting. "none": as the layer gives them.
   std::string feature_normalize = "none";
   int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
+  // A latent direction (directions/latent_direction.h): every sample's per-layer latents
+  // move to ws + alpha * direction after truncation and mixing.
+  std::string direction;
+  double alpha = 0;
   // empty: no features (see models/stylegan2/feature_layer.h). Several joined by '+'
   // ("5+7"): each layer's features resized to the finest of them and concatenated (a
   // hypercolumn), one synthesis pass per layer.
@@ -83,6 +87,12 @@ class Sampler {
   // (for the score-map route of cluster/assign, which resizes scores instead). Every
   // tensor is on the CPU, except features, which stay on the generator's device.
   SampleBatch make(int64_t start, int64_t n, bool resize_features = true) const;
+  // The per-layer latents ws [n, num_ws, w_dim] of samples [start, start + n) that make()
+  // synthesizes (mapping, mixing, truncation, shift), on the generator's device.
+  at::Tensor latents(int64_t start, int64_t n) const;
+  // The noise inputs of samples [start, start + n) in `mode` (const | random | none), on the
+  // generator's device: what make() gives the synthesis pass.
+  stylegan2::Noise noise(const std::string& mode, int64_t start, int64_t n) const;
 
   const stylegan2::Generator& generator() const { return generator_; }
   // The feature layer; for several, one entry describing them together (channels summed,
@@ -98,6 +108,9 @@ class Sampler {
   // Layout, sizes and settings of the generator, for provenance attributes.
   nlohmann::json describe() const;
   const SamplerOptions& options() const { return options_; }
+  // Replaces the latent shift (`direction` [num_ws, w_dim] or [w_dim], any device; undefined:
+  // none): for stages that sample along a direction they are finding.
+  void set_shift(const at::Tensor& direction, double alpha);
 
  private:
   class LatentSource;
@@ -107,6 +120,8 @@ class Sampler {
   std::vector<stylegan2::FeatureLayer> layers_;  // each of them (one, or several for "5+7")
   int64_t feature_size_ = 0;
   at::Tensor truncation_centre_;
+  at::Tensor shift_;               // [num_ws, w_dim] on the generator's device, or undefined
+  double alpha_ = 0;
   std::unique_ptr<LatentSource> latents_;
 };
 
