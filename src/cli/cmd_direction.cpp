@@ -57,7 +57,7 @@ int direction_main(const std::vector<std::string>& args) {
       .add("steps", &o.steps, "optimize: gradient steps")
       .add("lr", &o.lr, "optimize: Adam step size")
       .add("length-penalty", &o.length_penalty, "optimize: weight of |G|^2")
-      .add_optional("alphas", &alphas, "alphas of the sweep, comma-separated (default: 0 to 4 projection stds, or |G|)")
+      .add_optional("alphas", &alphas, "alphas of the sweep, comma-separated (default: 0 to 4 times the latents' spread per dimension, or |G|)")
       .add("sweep-samples", &o.sweep_samples, "samples scored at each alpha of the sweep")
       .add("target-rate", &o.target_rate, "the suggested alpha is the smallest whose positive share reaches this")
       .add("out", &o.out, "direction file (.h5)")

@@ -37,6 +37,7 @@ void write_direction(const std::string& path, const LatentDirection& d) {
     file.write_double_attribute("/", "train_accuracy", d.train_accuracy);
     file.write_double_attribute("/", "suggested_alpha", d.suggested_alpha);
     file.write_double_attribute("/", "projection_std", d.projection_std);
+    file.write_double_attribute("/", "latent_std", d.latent_std);
     file.write_double_attribute("/", "positive_threshold", d.positive_threshold);
     file.write_string_attribute("/", "source", d.source.dump());
     file.write_string_attribute("/", "options", d.options.dump());
@@ -73,6 +74,7 @@ LatentDirection read_direction(const std::string& path) {
   d.train_accuracy = number("train_accuracy", -1);
   d.suggested_alpha = number("suggested_alpha", 0);
   d.projection_std = number("projection_std", 0);
+  d.latent_std = number("latent_std", 0);
   d.positive_threshold = number("positive_threshold", 0);
   try {
     for (auto [name, target] : {std::pair{"scorer", &d.scorer}, {"source", &d.source}, {"options", &d.options}})

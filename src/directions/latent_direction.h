@@ -11,7 +11,8 @@
 //   sweep_rate    float64 [S]   share of samples the scorer calls positive at each
 //   sweep_score   float64 [S]   mean score at each
 //   attributes: method, scorer (JSON), heldout_accuracy, train_accuracy, suggested_alpha,
-//   projection_std (std of w . direction over the fitting samples: alpha's natural unit),
+//   projection_std (std of w . direction over the fitting samples), latent_std (the
+//   latents' mean spread per dimension: the default sweep's unit),
 //   positive_threshold (the score at or above which a sample counts as positive),
 //   source (JSON: generator, SHA-256, samples, seed, truncation), options, styleseg_version.
 #pragma once
@@ -32,6 +33,7 @@ struct LatentDirection {
   double train_accuracy = -1;
   double suggested_alpha = 0;
   double projection_std = 0;
+  double latent_std = 0;
   double positive_threshold = 0;
   std::vector<double> sweep_alpha, sweep_rate, sweep_score;
   nlohmann::json source = nlohmann::json::object();

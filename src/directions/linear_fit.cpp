@@ -8,6 +8,14 @@
 
 namespace styleseg::directions {
 namespace {
+// How far the covariance is pulled towards a sphere before whitening, as a share of its mean
+// variance. Full whitening (0) recovers a linear score's direction best but also follows
+// axes along which latents barely vary and images barely change; none leans the normal
+// towards W's long axes. Measured (tests, eye generator): at 0.2 a linear score's direction
+// is recovered to cosine >= 0.99, and the darkness direction on the eye generator raises
+// the positive share at alpha 6 to 69% (53% fully whitened, 84% at 1.0 where the cosine
+// drops to 0.986).
+constexpr double kShrinkage = 0.2;
 
 // Share of rows of `x` on the side of the hyperplane their label (+1 / -1) says.
 double accuracy(const at::Tensor& x, const at::Tensor& labels, const at::Tensor& normal, double bias) {
@@ -50,17 +58,19 @@ LinearFit fit_linear_direction(const at::Tensor& latents, const at::Tensor& scor
   fit.negatives = negative.sum().item<int64_t>();
   fit.heldout = test_rows.size(0);
 
-  // Whitened (centred, covariance to identity) before fitting, and the normal mapped back:
-  // W space is far from isotropic, and a max-margin or logistic normal fitted on
-  // anisotropic data leans towards its long axes; in whitened coordinates it points along
-  // the attribute's own direction, and the hyperplane is the same one written in the
-  // original coordinates (normal W n). A small ridge keeps near-singular axes finite.
+  // Whitened (centred, covariance to identity, shrunk by kShrinkage) before fitting, and the
+  // normal mapped back: W space is far from isotropic, and a max-margin or logistic normal
+  // fitted on anisotropic data leans towards its long axes; in whitened coordinates it
+  // points along the attribute's own direction, and the hyperplane is the same one written
+  // in the original coordinates (normal W n).
   const at::Tensor mean = x_all.mean(0);
   const at::Tensor centred = x_all - mean;
   const int64_t d = x_all.size(1);
   at::Tensor covariance = at::matmul(centred.t(), centred) / static_cast<double>(std::max<int64_t>(n - 1, 1));
-  const double ridge = 1e-6 * std::max(covariance.trace().item<double>() / static_cast<double>(d), 1e-12);
+  const double mean_variance = std::max(covariance.trace().item<double>() / static_cast<double>(d), 1e-12);
+  const double ridge = kShrinkage * mean_variance;
   covariance += ridge * at::eye(d, at::kDouble);
+  fit.latent_std = std::sqrt(mean_variance);
   const auto [eigenvalues, eigenvectors] = at::linalg_eigh(covariance);
   const at::Tensor whitening = at::matmul(eigenvectors * eigenvalues.clamp_min(ridge).rsqrt(), eigenvectors.t());  // C^-1/2
   const at::Tensor x = at::matmul(centred, whitening);

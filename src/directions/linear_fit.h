@@ -1,7 +1,7 @@
 // The InterFaceGAN recipe for a latent direction: label the samples whose score is in the
 // top `tail` as positive and those in the bottom `tail` as negative, fit a linear
 // classifier in W space (a linear SVM with the squared hinge loss, or logistic
-// regression; L2-regularised, fitted on whitened latents), and take the unit normal of its
+// regression; L2-regularised, fitted on (partly) whitened latents), and take the unit normal of its
 // separating hyperplane in W coordinates, oriented towards the positives. Samples i with i % 5 == 0 (a fixed fifth, whatever the
 // number of ranks) are held out to measure the classifier's accuracy.
 #pragma once
@@ -26,6 +26,7 @@ struct LinearFit {
   double train_accuracy = 0, heldout_accuracy = 0;
   int64_t positives = 0, negatives = 0, heldout = 0;
   double projection_std = 0;   // std of latents . direction over every sample
+  double latent_std = 0;       // sqrt(mean variance of the latents per dimension): alpha's unit
 };
 
 // latents [n, d] (any float type), scores [n]; row i is sample i. Throws ConfigError when

@@ -84,13 +84,13 @@ directions::LatentDirection fit_linear(const DirectionOptions& o, const Sampler&
   progress.finish();
   const int64_t w_dim = latents.size(1);
   // Packed for the broadcast: direction, then the fit's numbers.
-  at::Tensor packed = at::zeros({w_dim + 6}, at::kDouble);
+  at::Tensor packed = at::zeros({w_dim + 7}, at::kDouble);
   if (comm.rank() == 0) {
     const directions::LinearFit fit = directions::fit_linear_direction(latents, scores, {o.method, o.tail, o.l2, o.iterations});
     packed.narrow(0, 0, w_dim).copy_(fit.direction);
-    const double numbers[6] = {fit.positive_threshold, fit.negative_threshold, fit.train_accuracy, fit.heldout_accuracy,
-                               fit.projection_std, static_cast<double>(fit.heldout)};
-    for (int i = 0; i < 6; ++i) packed[w_dim + i] = numbers[i];
+    const double numbers[7] = {fit.positive_threshold, fit.negative_threshold, fit.train_accuracy, fit.heldout_accuracy,
+                               fit.projection_std, static_cast<double>(fit.heldout), fit.latent_std};
+    for (int i = 0; i < 7; ++i) packed[w_dim + i] = numbers[i];
   }
   // Every rank learns whether rank 0's fit succeeded before waiting for its result.
   packed = packed.to(comm.device());
@@ -102,6 +102,7 @@ directions::LatentDirection fit_linear(const DirectionOptions& o, const Sampler&
   d.train_accuracy = packed[w_dim + 2].item<double>();
   d.heldout_accuracy = packed[w_dim + 3].item<double>();
   d.projection_std = packed[w_dim + 4].item<double>();
+  d.latent_std = packed[w_dim + 6].item<double>();
   log::info("fitted a {} on the top and bottom {:.0f}% of {} samples: accuracy {:.3f} on the training tails, {:.3f} on "
             "{:.0f} held-out samples; scores above {:.4g} count as positive",
             o.method, 100 * o.tail, o.samples, d.train_accuracy, d.heldout_accuracy, packed[w_dim + 5].item<double>(),
@@ -185,10 +186,11 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
     const auto cut = std::min<int64_t>(o.sweep_samples - 1, static_cast<int64_t>(std::floor((1 - o.tail) * o.sweep_samples)));
     d.positive_threshold = sorted[cut].item<double>();
     d.projection_std = at::matmul(unshifted_w, d.direction.to(at::kDouble)).std().item<double>();
+    d.latent_std = unshifted_w.std(0).pow(2).mean().sqrt().item<double>();
   }
   std::vector<double> alphas = o.alphas;
   if (alphas.empty()) {
-    const double unit = o.method == "optimize" ? d.suggested_alpha : d.projection_std;
+    const double unit = o.method == "optimize" ? d.suggested_alpha : d.latent_std;
     for (double k : {0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0}) alphas.push_back(k * unit);
   }
   Progress progress("direction: sweep", static_cast<int64_t>(alphas.size()), comm.rank() == 0, "alphas");

@@ -49,7 +49,7 @@ struct DirectionOptions {
   double lr = 0.02;
   double length_penalty = 0.1;      // weight of |G|^2
   // sweep
-  std::vector<double> alphas;       // empty: 0, 0.5, 1, 1.5, 2, 3, 4 times the projection std
+  std::vector<double> alphas;       // empty: 0, 0.5, 1, 1.5, 2, 3, 4 times the latents' spread (optimize: |G|)
   int64_t sweep_samples = 64;
   double target_rate = 0.8;
   std::string out;                  // direction.h5

@@ -225,6 +225,26 @@ cli_test(run_named_job ${WITH_FIXTURES} "${CMAKE_CURRENT_SOURCE_DIR}/cli/run_nam
 set_tests_properties(cli.run_named_job PROPERTIES FIXTURES_REQUIRED cli_generator SKIP_RETURN_CODE 77 PROCESSORS 2
                      PASS_REGULAR_EXPRESSION "named job ok")
 
+# ---- direction (rare classes) ---------------------------------------------------------------
+# On the carried eye generator: a segmenter's pupil share rises along its direction; clusters
+# of moved samples have a dark cluster that grows.
+cli_test(direction_eyes ${CMAKE_CURRENT_SOURCE_DIR}/cli/direction_eyes.sh ${CLI_DIR}/direction_eyes ${MPIRUN})
+set_tests_properties(cli.direction_eyes PROPERTIES PROCESSORS 2 TIMEOUT 600 PASS_REGULAR_EXPRESSION "direction eyes ok")
+# The optimise method through the generator and the fixture CLIP, on 2 ranks.
+cli_test(direction_clip_optimize ${WITH_FIXTURES}
+  "${MPIRUN_LINE} 2 ${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer clip --clip \$FIXTURES/clip/model.pt --vocab \$FIXTURES/clip/bpe_simple_vocab_16e6.txt.gz --prompt 'a red face' --neutral 'a face' --method optimize --steps 6 --batch 4 --sweep-samples 8 --alphas 0,1 --out ${CLI_DIR}/direction_clip.h5 --preview ${CLI_DIR}/direction_clip.png && h5dump -a method ${CLI_DIR}/direction_clip.h5 | grep -q optimize && h5dump -a scorer ${CLI_DIR}/direction_clip.h5 | grep -q 'a red face' && test -s ${CLI_DIR}/direction_clip.png && echo optimized")
+set_tests_properties(cli.direction_clip_optimize PROPERTIES FIXTURES_REQUIRED cli_generator SKIP_RETURN_CODE 77 PROCESSORS 2
+                     PASS_REGULAR_EXPRESSION "optimized")
+cli_test(direction_unknown_class ${EXPECT} 2 "--class 'lashes' is not one of .*classes \\(a, b\\)" --
+         ${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer segmenter --model ${CLI_DIR}/train_np1/seg.pt --class lashes --out ${CLI_DIR}/never.h5)
+set_tests_properties(cli.direction_unknown_class PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_train_np1")
+cli_test(direction_alpha_without_file ${EXPECT} 2 "--alpha needs --direction" --
+         ${S} generate --checkpoint ${CLI_DIR}/g.pt --count 2 --alpha 2 --out ${CLI_DIR}/never.h5)
+set_tests_properties(cli.direction_alpha_without_file PROPERTIES FIXTURES_REQUIRED cli_generator)
+cli_test(direction_file_of_another_space ${EXPECT} 3 "has 32 dimensions.*W space 16" -- bash -c
+         "${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer brightness --samples 40 --sweep-samples 8 --alphas 0,1 --out ${CLI_DIR}/direction_g.h5 > /dev/null && ${S} init-gan --out ${CLI_DIR}/g16.pt --resolution 16 --z-dim 16 --w-dim 16 --mapping-layers 2 --channel-max 16 > /dev/null && ${S} generate --checkpoint ${CLI_DIR}/g16.pt --count 2 --direction ${CLI_DIR}/direction_g.h5 --alpha 1 --out ${CLI_DIR}/never16.h5")
+set_tests_properties(cli.direction_file_of_another_space PROPERTIES FIXTURES_REQUIRED cli_generator)
+
 # An existing output is not overwritten without --force; --force replaces it.
 cli_test(synthesize_existing_output_refused ${EXPECT} 4 "dataset_np1.h5 exists: --force replaces it" --
          ${S} ${SYN_ARGS} --out ${CLI_DIR}/dataset_np1.h5)

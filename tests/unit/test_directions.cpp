@@ -10,6 +10,8 @@
 #include "models/segmenter/model_file.h"
 #include "models/segmenter/predict.h"
 #include "models/stylegan2/checkpoint.h"
+#include "mpi/local_communicator.h"
+#include "stages/direction.h"
 #include "stages/sampler.h"
 #include "support/fixtures.h"
 #include "support/tiny_generator.h"
@@ -28,7 +30,7 @@ double cosine(const at::Tensor& a, const at::Tensor& b) {
 TEST(LinearFit, RecoversTheDirectionOfALinearScore) {
   at::Generator g = at::detail::createCPUGenerator(5);
   const int64_t n = 6000, d = 16;
-  const at::Tensor mix = at::randn({d, d}, g) / std::sqrt(static_cast<double>(d)) + at::eye(d);
+  const at::Tensor mix = 0.5 * at::randn({d, d}, g) / std::sqrt(static_cast<double>(d)) + at::eye(d);
   const at::Tensor latents = at::matmul(at::randn({n, d}, g), mix) + 3.0;
   const at::Tensor truth = at::randn({d}, g);
   const at::Tensor scores = at::matmul(latents, truth) + 0.05 * at::randn({n}, g);
@@ -154,6 +156,42 @@ TEST(SamplerShift, LatentsMoveByAlphaTimesTheDirection) {
   EXPECT_EQ(shifted.describe().at("alpha"), 1.5);
   o.direction.clear();
   EXPECT_THROW(stages::validate(o, "generate"), ConfigError);  // alpha without a direction
+}
+
+// The mean of the generator's output: differentiable, so the optimise method can climb it.
+class RawBrightness : public Scorer {
+ public:
+  at::Tensor score(const ScoredBatch& b) override { return b.raw.mean(at::IntArrayRef{1, 2, 3}); }
+  bool differentiable() const override { return true; }
+  nlohmann::json describe() const override { return {{"kind", "test: mean of the output"}}; }
+};
+
+// --method optimize: gradient steps through the generator raise the score, and the sweep
+// along the found direction rises with alpha; a scorer without gradients is refused.
+TEST(OptimizeDirection, ClimbsADifferentiableScoreThroughTheGenerator) {
+  const std::string dir = test::scratch_dir("optimize_direction");
+  stylegan2::save_generator(stylegan2::init_generator(test::tiny_generator_architecture(), 5), dir + "/g.pt");
+  stages::DirectionOptions o;
+  o.sampling.checkpoint = dir + "/g.pt";
+  o.method = "optimize";
+  o.steps = 25;
+  o.batch = 8;
+  o.lr = 0.05;
+  o.length_penalty = 0.01;
+  o.sweep_samples = 32;
+  o.out = dir + "/d.h5";
+  comm::LocalCommunicator comm;
+  RawBrightness scorer;
+  const LatentDirection d = stages::find_direction(o, scorer, comm, {});
+  EXPECT_EQ(d.method, "optimize");
+  EXPECT_NEAR(d.direction.norm().item<float>(), 1.0f, 1e-5f);
+  ASSERT_EQ(d.sweep_score.size(), 7u);
+  for (size_t i = 1; i < d.sweep_score.size(); ++i) EXPECT_GT(d.sweep_score[i], d.sweep_score[i - 1]) << "alpha " << d.sweep_alpha[i];
+  EXPECT_GT(d.sweep_rate.back(), d.sweep_rate.front());
+  ScorerOptions box;
+  box.kind = "brightness";
+  auto not_differentiable = make_scorer(box, c10::Device(c10::kCPU));
+  EXPECT_THROW(stages::find_direction(o, *not_differentiable, comm, {}), ConfigError);
 }
 
 }  // namespace
