@@ -11,12 +11,7 @@
 namespace styleseg::cluster {
 namespace {
 
-void write_tensor(h5::File& file, const std::string& name, const at::Tensor& t) {
-  const at::Tensor cpu = t.cpu().contiguous();
-  std::vector<int64_t> shape(cpu.sizes().begin(), cpu.sizes().end());
-  file.create_dataset(name, h5::dtype_of(cpu.scalar_type()), shape);
-  h5::write_tensor_rows(file, name, 0, cpu);
-}
+using h5::write_tensor;
 
 at::Tensor read_checked(const h5::File& file, const std::string& name, size_t rank) {
   STYLESEG_CHECK(file.exists(name), InputError, file.path() + ": no dataset '" + name + "'");

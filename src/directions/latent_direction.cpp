@@ -22,15 +22,10 @@ void write_direction(const std::string& path, const LatentDirection& d) {
   AtomicOutput output(path);
   {
     h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);
-    auto write = [&](const std::string& name, const at::Tensor& t) {
-      const at::Tensor cpu = t.cpu().contiguous();
-      file.create_dataset(name, h5::dtype_of(cpu.scalar_type()), std::vector<int64_t>(cpu.sizes().begin(), cpu.sizes().end()));
-      h5::write_tensor_rows(file, name, 0, cpu);
-    };
-    write("direction", d.direction.to(at::kFloat));
-    write("sweep_alpha", at::tensor(d.sweep_alpha, at::kDouble));
-    write("sweep_rate", at::tensor(d.sweep_rate, at::kDouble));
-    write("sweep_score", at::tensor(d.sweep_score, at::kDouble));
+    h5::write_tensor(file, "direction", d.direction.to(at::kFloat));
+    h5::write_tensor(file, "sweep_alpha", at::tensor(d.sweep_alpha, at::kDouble));
+    h5::write_tensor(file, "sweep_rate", at::tensor(d.sweep_rate, at::kDouble));
+    h5::write_tensor(file, "sweep_score", at::tensor(d.sweep_score, at::kDouble));
     file.write_string_attribute("/", "method", d.method);
     file.write_string_attribute("/", "scorer", d.scorer.dump());
     file.write_double_attribute("/", "heldout_accuracy", d.heldout_accuracy);

@@ -103,4 +103,10 @@ void write_tensor_rows(File& file, const std::string& name, std::int64_t row0, c
   file.write_rows(name, row0, contiguous.size(0), contiguous.data_ptr(), info.dtype);
 }
 
+void write_tensor(File& file, const std::string& name, const at::Tensor& tensor) {
+  const at::Tensor cpu = tensor.cpu().contiguous();
+  file.create_dataset(name, dtype_of(cpu.scalar_type()), std::vector<std::int64_t>(cpu.sizes().begin(), cpu.sizes().end()));
+  write_tensor_rows(file, name, 0, cpu);
+}
+
 }  // namespace styleseg::h5

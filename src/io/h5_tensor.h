@@ -32,4 +32,9 @@ at::Tensor read_tensor(const File& file, const std::string& name, std::int64_t r
 // dataset when the dtype or the row shape do not match.
 void write_tensor_rows(File& file, const std::string& name, std::int64_t row0, const at::Tensor& rows);
 
+// Creates dataset `name` with the tensor's shape and element type and writes the whole
+// tensor (any device, any layout) into it: small files written by one rank (clusters,
+// directions). Throws like create_dataset and write_tensor_rows.
+void write_tensor(File& file, const std::string& name, const at::Tensor& tensor);
+
 }  // namespace styleseg::h5

@@ -92,7 +92,7 @@ directions::LatentDirection fit_linear(const DirectionOptions& o, const Sampler&
                                fit.projection_std, static_cast<double>(fit.heldout), fit.latent_std};
     for (int i = 0; i < 7; ++i) packed[w_dim + i] = numbers[i];
   }
-  // Every rank learns whether rank 0's fit succeeded before waiting for its result.
+  // (A fit that fails throws on rank 0; the CLI's guard then ends every rank: no hang.)
   packed = packed.to(comm.device());
   comm.broadcast(packed, 0);
   packed = packed.cpu();

@@ -238,6 +238,10 @@ set_tests_properties(cli.direction_clip_optimize PROPERTIES FIXTURES_REQUIRED cl
 cli_test(direction_unknown_class ${EXPECT} 2 "--class 'lashes' is not one of .*classes \\(a, b\\)" --
          ${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer segmenter --model ${CLI_DIR}/train_np1/seg.pt --class lashes --out ${CLI_DIR}/never.h5)
 set_tests_properties(cli.direction_unknown_class PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_train_np1")
+# A fit that fails on rank 0 ends both ranks with its message, no hang.
+cli_test(direction_fit_fails_on_two_ranks ${EXPECT} 2 "4 samples leave 1 in each tail" --
+         ${MPIRUN} 2 ${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer brightness --samples 4 --batch 2 --out ${CLI_DIR}/never.h5)
+set_tests_properties(cli.direction_fit_fails_on_two_ranks PROPERTIES FIXTURES_REQUIRED cli_generator PROCESSORS 2)
 cli_test(direction_alpha_without_file ${EXPECT} 2 "--alpha needs --direction" --
          ${S} generate --checkpoint ${CLI_DIR}/g.pt --count 2 --alpha 2 --out ${CLI_DIR}/never.h5)
 set_tests_properties(cli.direction_alpha_without_file PROPERTIES FIXTURES_REQUIRED cli_generator)
