@@ -173,26 +173,10 @@ def main():
     w("};")
     w("")
 
-    w("constexpr InvalidCharref kInvalidCharrefs[] = {")
-    line = "   "
-    for num, rep in sorted(html._invalid_charrefs.items()):
-        assert len(rep) == 1
-        item = f" {{0x{num:X}, 0x{ord(rep):X}}},"
-        if len(line) + len(item) > 100:
-            w(line)
-            line = "   "
-        line += item
-    w(line)
-    w("};")
-    w("")
-    invalid = sorted(html._invalid_codepoints)
-    inv_ranges = []
-    for c in invalid:
-        if inv_ranges and inv_ranges[-1][1] == c - 1:
-            inv_ranges[-1][1] = c
-        else:
-            inv_ranges.append([c, c])
-    emit_ranges("kInvalidCodepointRanges", inv_ranges)
+    assert all(len(rep) == 1 for rep in html._invalid_charrefs.values())
+    emit_packed("constexpr InvalidCharref kInvalidCharrefs[]",
+                [f" {{0x{num:X}, 0x{ord(rep):X}}}," for num, rep in sorted(html._invalid_charrefs.items())])
+    emit_ranges("kInvalidCodepointRanges", ranges_of(lambda c: c in html._invalid_codepoints))
 
     entities = sorted(html.entities.html5.items(), key=lambda kv: kv[0].encode())
     w(f"constexpr Html5Entity kHtml5Entities[] = {{  // {len(entities)} names")

@@ -1,7 +1,6 @@
-#include <sstream>
-
 #include "cli/cli.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "stages/direction.h"
 
 namespace styleseg::cli {
@@ -10,8 +9,7 @@ namespace {
 // "0,0.5,1" -> {0, 0.5, 1}; ConfigError naming --alphas.
 std::vector<double> parse_alphas(const std::string& text) {
   std::vector<double> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
+  for (const std::string& item : split(text, ',')) {
     try {
       size_t used = 0;
       out.push_back(std::stod(item, &used));

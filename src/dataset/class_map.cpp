@@ -6,25 +6,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace styleseg::dataset {
-namespace {
-
-std::string trim(const std::string& text) {
-  const auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  return text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1);
-}
-
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  std::stringstream in(text);
-  std::string part;
-  while (std::getline(in, part, separator)) parts.push_back(part);
-  return parts;
-}
-
-}  // namespace
 
 ClassMap ClassMap::identity(int64_t clusters, const std::vector<std::string>& names) {
   ClassMap map;

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "models/clip/model.h"
 #include "models/clip/preprocess.h"
 #include "models/clip/tokenizer.h"
@@ -109,13 +109,10 @@ class BoxIntensityScorer : public Scorer {
 
 std::array<double, 4> parse_box(const std::string& text) {
   std::array<double, 4> box{};
-  std::stringstream in(text);
-  std::string item;
-  size_t count = 0;
+  const std::vector<std::string> items = split(text, ',');
+  size_t count = items.size();
   try {
-    for (; std::getline(in, item, ','); ++count) {
-      if (count < 4) box[count] = std::stod(item);
-    }
+    for (size_t i = 0; i < std::min<size_t>(count, 4); ++i) box[i] = std::stod(items[i]);
   } catch (const std::exception&) {
     count = 0;
   }

@@ -177,7 +177,6 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
 
   // The sweep on samples the fit never saw: those after the fitting ones.
   const int64_t sweep_first = o.method == "optimize" ? static_cast<int64_t>(o.steps) * o.batch : o.samples;
-  sampler.set_shift({}, 0);
   at::Tensor unshifted_w;
   const at::Tensor unshifted = score_samples(sampler, scorer, sweep_first, o.sweep_samples, o.batch, comm, &unshifted_w, nullptr);
   if (o.method == "optimize") {
@@ -188,6 +187,7 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
     d.projection_std = at::matmul(unshifted_w, d.direction.to(at::kDouble)).std().item<double>();
     d.latent_std = unshifted_w.std(0).pow(2).mean().sqrt().item<double>();
   }
+  const at::Tensor per_layer = d.per_layer(sampler.generator().architecture().num_ws());
   std::vector<double> alphas = o.alphas;
   if (alphas.empty()) {
     const double unit = o.method == "optimize" ? d.suggested_alpha : d.latent_std;
@@ -196,7 +196,7 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
   Progress progress("direction: sweep", static_cast<int64_t>(alphas.size()), comm.rank() == 0, "alphas");
   double best_rate = -1, best_alpha = 0, reached = NAN;
   for (double alpha : alphas) {
-    sampler.set_shift(d.direction, alpha);
+    sampler.set_shift(per_layer, alpha);
     const at::Tensor s = alpha == 0 ? unshifted : score_samples(sampler, scorer, sweep_first, o.sweep_samples, o.batch, comm, nullptr, nullptr);
     const double rate = (s >= d.positive_threshold).to(at::kDouble).mean().item<double>();
     d.sweep_alpha.push_back(alpha);
@@ -231,7 +231,7 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
       // Rows: the same samples at alpha 0, alpha / 2 and alpha; then the sweep's curves.
       std::vector<at::Tensor> parts;
       for (double alpha : {0.0, d.suggested_alpha / 2, d.suggested_alpha}) {
-        sampler.set_shift(d.direction, alpha);
+        sampler.set_shift(per_layer, alpha);
         at::Tensor images = sampler.make(sweep_first, o.preview_count, false).images;
         const int64_t enlarge = (128 + images.size(1) - 1) / images.size(1);  // small samples shown at >= 128 px
         if (enlarge > 1) images = images.repeat_interleave(enlarge, 1).repeat_interleave(enlarge, 2);

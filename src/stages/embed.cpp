@@ -107,6 +107,7 @@ EmbedSummary embed(const EmbedOptions& o, comm::Communicator& comm, const nlohma
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   const clip::Model model = clip::load_model(o.clip, {device, parse_precision(o.clip_precision, "--clip-precision")});
   const clip::Architecture& arch = model.architecture();
+  const int64_t stride = o.output_stride > 0 ? o.output_stride : model.output_strides().front();
 
   // Prompts: every rank tokenizes and embeds them (small); rank 0 writes them.
   std::vector<std::string> prompts;
@@ -145,8 +146,11 @@ EmbedSummary embed(const EmbedOptions& o, comm::Communicator& comm, const nlohma
     if (pooled) file.create_dataset("image_embeddings", h5::DType::F32, {images, arch.embed_dim});
     if (pooled && !prompts.empty()) file.create_dataset("logits", h5::DType::F32, {images, static_cast<int64_t>(prompts.size())});
     if (o.dense) {
-      const at::Tensor dense = model.dense_embeddings(probe, o.output_stride);
-      file.create_dataset("dense_embeddings", h5::DType::F32, {images, arch.embed_dim, dense.size(2), dense.size(3)});
+      // The map's size follows from the stride (dense_embeddings checks that it divides the sides).
+      STYLESEG_CHECK(probe.size(2) % stride == 0 && probe.size(3) % stride == 0, InputError,
+                     source.describe() + ": images of " + std::to_string(probe.size(2)) + "x" + std::to_string(probe.size(3)) +
+                         " are not a multiple of the output stride " + std::to_string(stride));
+      file.create_dataset("dense_embeddings", h5::DType::F32, {images, arch.embed_dim, probe.size(2) / stride, probe.size(3) / stride});
     }
   }
   const int64_t first = images * comm.rank() / comm.size(), last = images * (comm.rank() + 1) / comm.size();
@@ -160,7 +164,7 @@ EmbedSummary embed(const EmbedOptions& o, comm::Communicator& comm, const nlohma
       const at::Tensor input = source.batch(row, n);
       if (pooled) pooled_rows = model.encode_image(input).cpu();
       if (pooled && !prompts.empty()) logit_rows = model.logits_per_image(pooled_rows, text_embeddings).cpu();
-      if (o.dense) dense_rows = model.dense_embeddings(input, o.output_stride).cpu();
+      if (o.dense) dense_rows = model.dense_embeddings(input, stride).cpu();
     }
     if (pooled) h5::write_tensor_rows(file, "image_embeddings", row, pooled_rows);
     if (pooled && !prompts.empty()) h5::write_tensor_rows(file, "logits", row, logit_rows);
@@ -176,7 +180,7 @@ EmbedSummary embed(const EmbedOptions& o, comm::Communicator& comm, const nlohma
       {"architecture", arch.describe()}, {"options", provenance.dump()}, {"styleseg_version", STYLESEG_VERSION}};
   for (const auto& [name, value] : text) file.write_string_attribute("/", name, value);
   file.write_double_attribute("/", "logit_scale", model.logit_scale());
-  if (o.dense) file.write_int_attribute("/", "output_stride", o.output_stride > 0 ? o.output_stride : model.output_strides().front());
+  if (o.dense) file.write_int_attribute("/", "output_stride", stride);
   file.close();
   comm.barrier();
   if (root) output.commit();

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/sha256.h"
+#include "core/text.h"
 #include "io/atomic_output.h"
 #include "io/image.h"
 #include "io/visualize.h"
@@ -41,12 +42,6 @@ void validate(const NameOptions& o) {
   STYLESEG_CHECK(o.clip_size >= 0, ConfigError, "name: --clip-size must be >= 0");
   STYLESEG_CHECK(o.output_stride >= 0, ConfigError, "name: --output-stride must be >= 0");
   STYLESEG_CHECK(o.png_count > 0, ConfigError, "name: --png-count must be positive");
-}
-
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
 }
 
 std::string with_template(const std::string& pattern, const std::string& prompt) {
@@ -88,13 +83,11 @@ std::vector<std::string> read_prompts(const std::string& list, const std::string
     if (trim(text).rfind('[', 0) == 0) {
       prompts = parse_json_strings(text, file);
     } else {
-      std::istringstream lines(text);
-      for (std::string line; std::getline(lines, line);)
+      for (const std::string& line : split(text, '\n'))
         if (!trim(line).empty() && trim(line)[0] != '#') prompts.push_back(trim(line));
     }
   } else {
-    std::istringstream items(list);
-    for (std::string item; std::getline(items, item, ',');)
+    for (const std::string& item : split(list, ','))
       if (!trim(item).empty()) prompts.push_back(trim(item));
   }
   const std::string where = file.empty() ? "--prompts" : "--prompts-file " + file;
@@ -167,8 +160,7 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
     log::info("wrote the clusters with their names to {}", out);
     if (!o.merge_file.empty()) {
       std::string lines = "# clusters of one name merged (styleseg name); for synthesize --merge-file\n";
-      std::istringstream entries(summary.names.class_map());
-      for (std::string entry; std::getline(entries, entry, ';');) lines += entry + "\n";
+      for (const std::string& entry : split(summary.names.class_map(), ';')) lines += entry + "\n";
       write_text_file(o.merge_file, lines);
       log::info("class map for synthesize --merge-file: {}", o.merge_file);
     }

@@ -7,14 +7,14 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/seeding.h"
-#include "directions/latent_direction.h"
-#include "core/sha256.h"
 #include "cluster/clusters_file.h"
-#include "mpi/communicator.h"
+#include "core/seeding.h"
+#include "core/sha256.h"
+#include "directions/latent_direction.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "models/stylegan2/checkpoint.h"
+#include "mpi/communicator.h"
 
 namespace styleseg::stages {
 
@@ -192,12 +192,7 @@ Sampler::Sampler(const SamplerOptions& options, int local_rank) : options_(optio
 }
 
 void Sampler::set_shift(const at::Tensor& direction, double alpha) {
-  const int64_t num_ws = generator_.architecture().num_ws();
-  shift_ = direction.defined()
-               ? (direction.dim() == 1 ? direction.unsqueeze(0).expand({num_ws, direction.size(0)}) : direction)
-                     .to(generator_.device(), generator_.dtype())
-                     .contiguous()
-               : at::Tensor();
+  shift_ = direction.defined() ? direction.to(generator_.device(), generator_.dtype()).contiguous() : at::Tensor();
   alpha_ = alpha;
 }
 
@@ -223,11 +218,12 @@ stylegan2::Noise Sampler::noise(const std::string& mode, int64_t start, int64_t 
   return Noise::explicit_tensors(std::move(layers));
 }
 
-at::Tensor Sampler::latents(int64_t start, int64_t n) const {
+at::Tensor Sampler::latents(int64_t start, int64_t n) const { return latents_from(latents_->z(start, n), start, n); }
+
+at::Tensor Sampler::latents_from(const at::Tensor& z, int64_t start, int64_t n) const {
   const c10::Device device = generator_.device();
   const c10::ScalarType dtype = generator_.dtype();
   at::Tensor ws;
-  const at::Tensor z = latents_->z(start, n);
   if (z.defined()) {
     ws = generator_.broadcast(generator_.map(z.to(device, dtype)));
   } else {
@@ -246,7 +242,7 @@ at::Tensor Sampler::latents(int64_t start, int64_t n) const {
 SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const {
   SampleBatch out;
   out.z = latents_->z(start, n);
-  const at::Tensor ws = latents(start, n);
+  const at::Tensor ws = latents_from(out.z, start, n);
   auto noise_of = [&](const std::string& mode) { return noise(mode, start, n); };
   // The image's pass gives the first layer's features too, unless features take other noise.
   const bool shared_pass = options_.feature_noise == "same" || options_.feature_noise == options_.noise;

@@ -108,12 +108,14 @@ class Sampler {
   // Layout, sizes and settings of the generator, for provenance attributes.
   nlohmann::json describe() const;
   const SamplerOptions& options() const { return options_; }
-  // Replaces the latent shift (`direction` [num_ws, w_dim] or [w_dim], any device; undefined:
-  // none): for stages that sample along a direction they are finding.
+  // Replaces the latent shift (`direction` [num_ws, w_dim], LatentDirection::per_layer;
+  // any device; undefined: none): for stages that sample along a direction they are finding.
   void set_shift(const at::Tensor& direction, double alpha);
 
  private:
   class LatentSource;
+  // latents() from already drawn z (undefined: the latents file's w), so make() draws once.
+  at::Tensor latents_from(const at::Tensor& z, int64_t start, int64_t n) const;
   SamplerOptions options_;
   stylegan2::Generator generator_;
   std::optional<stylegan2::FeatureLayer> feature_layer_;
