@@ -1,11 +1,13 @@
 #include "cli/cli.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "io/h5.h"
 #include "mpi/communicator.h"
 #include "mpi/launch.h"
 
@@ -17,6 +19,8 @@ struct CommonOptions {
   std::string log_level = "info";
   bool log_all_ranks = false;
   int threads = 0;
+  std::string mpi_io_hints;
+  int64_t h5_alignment = 0;
 };
 
 void add_common_options(OptionSet& options, CommonOptions& common) {
@@ -24,14 +28,29 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
   options.add("log-level", &common.log_level, "debug, info, warn or error");
   options.add_flag("log-all-ranks", &common.log_all_ranks, "every rank logs (default: rank 0; warnings from all)");
   options.add("threads", &common.threads, "intra-op CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on the node)");
+  options.add_optional("mpi-io-hints", &common.mpi_io_hints,
+                       "MPI-IO hints for files all ranks write, KEY=VALUE,... e.g. romio_cb_write=enable,striping_factor=16 "
+                       "(default: $STYLESEG_MPIIO_HINTS; slurm/README.md)");
+  options.add("h5-alignment", &common.h5_alignment,
+              "bytes; align datasets of shared HDF5 files to this (the Lustre stripe or GPFS block size; 0: none)");
+}
+
+// The parallel I/O settings of every shared HDF5 file this process writes.
+void configure_parallel_io(const CommonOptions& common) {
+  std::string hints = common.mpi_io_hints, source = "--mpi-io-hints";
+  if (hints.empty() && std::getenv("STYLESEG_MPIIO_HINTS")) {
+    hints = std::getenv("STYLESEG_MPIIO_HINTS");
+    source = "STYLESEG_MPIIO_HINTS";
+  }
+  h5::set_parallel_io(h5::ParallelIo{h5::parse_mpi_io_hints(hints, source), common.h5_alignment});
 }
 
 }  // namespace
 
 const std::set<std::string>& non_result_options() {
   static const std::set<std::string> names{"job", "out", "png-dir", "grid", "feature-grid", "grid-count", "log-level", "log-all-ranks",
-                                           "threads", "backend", "batch", "time-limit", "resume-interval",
-                                           "resume", "checkpoint-interval", "preview", "preview-count", "cache-mb", "force", "png",
+                                           "threads", "backend", "batch", "mpi-io-hints", "h5-alignment", "time-limit", "resume-interval",
+                                           "resume", "checkpoint-interval", "preview", "preview-count", "cache-mb", "scratch", "force", "png",
                                            "png-count"};
   return names;
 }
@@ -50,6 +69,7 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
       return 0;
     }
     log::configure(world_rank, common.log_all_ranks, log::parse_level(common.log_level));
+    configure_parallel_io(common);
   } catch (const std::exception& e) {
     if (world_rank == 0) std::fprintf(stderr, "styleseg %s: %s\n", options.command().c_str(), e.what());
     return exit_code_for(e);
@@ -68,6 +88,7 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
 const std::vector<Command>& commands() {
   static const std::vector<Command> list{
       {"run", "the whole method as one restartable job (stages skipped when up to date) ending in report.html", run_main},
+      {"submit", "write (and submit) the sbatch script of a job file for N nodes x G GPUs on Slurm (requeues itself)", submit_main},
       {"generate", "images, latents and layer features from a StyleGAN2 checkpoint, into one HDF5 file", generate_main},
       {"cluster", "k-means over per-pixel features of generator samples or a feature file (distributed)", cluster_main},
       {"assign", "nearest-centroid labels of every vector or pixel under a clusters file", assign_main},

@@ -10,12 +10,16 @@
 #include <vector>
 
 #include "core/options.h"
+#include "core/stop_request.h"  // kExitResumable
 
 namespace styleseg::comm {
 class Communicator;
 }
 namespace styleseg::stages {
 struct SamplerOptions;
+}
+namespace styleseg::pipeline {
+struct RunOptions;
 }
 
 namespace styleseg::cli {
@@ -24,10 +28,6 @@ namespace styleseg::cli {
 // returns the exit code (0, or kExitResumable). Returns the process exit code.
 int run_command(OptionSet& options, const std::vector<std::string>& args,
                 const std::function<int(comm::Communicator&)>& body);
-
-// A stage stopped at its time limit and left a resume point: run the same command again
-// (EX_TEMPFAIL, so batch scripts can tell it from success and failure and requeue).
-constexpr int kExitResumable = 75;
 
 // Options that only say where outputs go or how to log: left out of provenance records.
 const std::set<std::string>& non_result_options();
@@ -42,6 +42,10 @@ struct Command {
 // feature layer, device, ...) shared by every command that draws samples; the latents
 // file only where the command takes one.
 void add_sampler_options(OptionSet& set, stages::SamplerOptions& options, bool with_latents_file);
+
+// Declares the options of `styleseg run` (the job file, workdir, stages, data, overrides),
+// bound to `options`; `submit` reads a job's [run] section through them too.
+void add_run_options(OptionSet& set, pipeline::RunOptions& options);
 
 // Every command, in the order `styleseg --help` lists them.
 const std::vector<Command>& commands();
@@ -64,5 +68,6 @@ int make_eyes_main(const std::vector<std::string>& args);
 int train_gan_main(const std::vector<std::string>& args);
 int gan_quality_main(const std::vector<std::string>& args);
 int run_main(const std::vector<std::string>& args);
+int submit_main(const std::vector<std::string>& args);
 
 }  // namespace styleseg::cli

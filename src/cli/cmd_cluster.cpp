@@ -1,3 +1,5 @@
+#include <cstdlib>
+
 #include "cli/cli.h"
 #include "stages/assign.h"
 #include "stages/cluster.h"
@@ -18,6 +20,7 @@ void add_feature_input_options(OptionSet& set, stages::FeatureInputOptions& o) {
 int cluster_main(const std::vector<std::string>& args) {
   stages::ClusterOptions o;
   int64_t cache_mb = o.kmeans.cache_bytes >> 20;
+  if (const char* scratch = std::getenv("STYLESEG_SCRATCH")) o.kmeans.scratch_dir = scratch;
   OptionSet set("cluster",
                 "k-means over per-pixel feature vectors: of samples drawn from a generator (--checkpoint with\n"
                 "--feature-layer; sample i from (--seed, i), as generate) or of an HDF5 dataset (--features). Ranks\n"
@@ -43,15 +46,18 @@ int cluster_main(const std::vector<std::string>& args) {
       .add("oversampling", &o.kmeans.oversampling, "k-means|| draws about OVERSAMPLING * K vectors a round")
       .add("reassign-ratio", &o.kmeans.reassign_ratio, "mini-batch: re-seed clusters whose count is below this share of the largest")
       .add("cache-mb", &cache_mb, "per rank: keep the fixed set in memory when it fits in this many MiB (0: never)")
+      .add("scratch", &o.kmeans.scratch_dir,
+           "node-local folder: a fixed set over --cache-mb is kept in a file there rather than read (or generated) again "
+           "every pass (default: $STYLESEG_SCRATCH; empty: none)")
       .add_optional("preview", &o.preview, "PNG: the first samples beside their cluster maps, with a legend of pixel shares")
       .add("preview-count", &o.preview_count, "samples in the preview")
       .add_flag("resume", &o.resume, "continue from the state an interrupted run saved (OUT.tmp.partial)")
-      .add("checkpoint-interval", &o.checkpoint_interval, "seconds between saved states (0: every iteration)");
+      .add("checkpoint-interval", &o.checkpoint_interval, "seconds between saved states (0: every iteration)")
+      .add("time-limit", &o.time_limit, "seconds; save the state after the iteration that passes it, exit 75 (0: none)");
   return run_command(set, args, [&](comm::Communicator& comm) {
     o.kmeans.seed = o.input.sampling.seed;
     o.kmeans.cache_bytes = cache_mb << 20;
-    stages::run_cluster(o, comm, set.to_json(non_result_options()));
-    return 0;
+    return stages::run_cluster(o, comm, set.to_json(non_result_options())).complete ? 0 : kExitResumable;
   });
 }
 

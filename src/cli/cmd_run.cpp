@@ -4,24 +4,11 @@
 #include "core/error.h"
 #include "mpi/communicator.h"
 #include "pipeline/runner.h"
+#include "pipeline/sweep.h"
 
 namespace styleseg::cli {
 
-int run_main(const std::vector<std::string>& args) {
-  pipeline::RunSettings settings;
-  pipeline::RunOptions& o = settings.options;
-  OptionSet set("run",
-                "Runs the whole method as one restartable job: the stages of the job file in order (make-eyes real\n"
-                "splits, train-gan or a given generator, cluster, synthesize, train, segment and map on a labelled\n"
-                "subset, segment and evaluate the test split, the supervised reference), each stage's outputs in\n"
-                "WORKDIR with a record of its options and input hashes. A second run skips every stage that is up to\n"
-                "date and redoes those whose inputs or options changed; a stage stopped at its time limit resumes.\n"
-                "Ends with WORKDIR/report.html. Options of the stages come from the job file's sections ([cluster],\n"
-                "[train], ...; [features] for what cluster and synthesize share); --set overrides them.\n"
-                "With name = true, CLIP names the clusters ([name]: clip, vocab, prompts) and synthesize merges\n"
-                "clusters of one name into one class.\n"
-                "Stages: make-real-train make-real-labelled make-real-test train-gan cluster name synthesize train\n"
-                "segment-labelled map segment-test evaluate supervised segment-supervised evaluate-supervised.");
+void add_run_options(OptionSet& set, pipeline::RunOptions& o) {
   set.positional("job");
   set.add("workdir", &o.workdir, "folder of every stage's outputs and records (required)")
       .add_list("stages", &o.stages, "run only these stages (their inputs must exist)")
@@ -34,22 +21,50 @@ int run_main(const std::vector<std::string>& args) {
       .add_list("set", &o.set, "SECTION.KEY=VALUE overrides of the job file (several allowed)")
       .add_list("redo", &o.redo, "stages to redo even when up to date")
       .add("report", &o.report, "report file name in WORKDIR");
+}
+
+int run_main(const std::vector<std::string>& args) {
+  pipeline::RunSettings settings;
+  pipeline::RunOptions& o = settings.options;
+  std::string sweep_spec;
+  int sweep_index = -1;
+  OptionSet set("run",
+                "Runs the whole method as one restartable job: the stages of the job file in order (make-eyes real\n"
+                "splits, train-gan or a given generator, cluster, synthesize, train, segment and map on a labelled\n"
+                "subset, segment and evaluate the test split, the supervised reference), each stage's outputs in\n"
+                "WORKDIR with a record of its options and input hashes. A second run skips every stage that is up to\n"
+                "date and redoes those whose inputs or options changed; a stage stopped at its time limit resumes.\n"
+                "Ends with WORKDIR/report.html. Options of the stages come from the job file's sections ([cluster],\n"
+                "[train], ...; [features] for what cluster and synthesize share); --set overrides them.\n"
+                "With name = true, CLIP names the clusters ([name]: clip, vocab, prompts) and synthesize merges\n"
+                "clusters of one name into one class.\n"
+                "Stages: make-real-train make-real-labelled make-real-test train-gan cluster name synthesize train\n"
+                "segment-labelled map segment-test evaluate supervised segment-supervised evaluate-supervised.");
+  add_run_options(set, o);
+  set.add_optional("sweep", &sweep_spec,
+                    "SECTION.KEY=V1,V2,...: run the job once per value in WORKDIR/SECTION.KEY=VALUE, then tabulate "
+                    "inertia, pixel shares and mIoU in WORKDIR/sweep.{md,csv,png}")
+      .add("sweep-index", &sweep_index, "run only value I of --sweep (a Slurm array task: $SLURM_ARRAY_TASK_ID; -1: all)");
   return run_command(set, args, [&](comm::Communicator& comm) {
     STYLESEG_CHECK(!set.job_file().empty(), ConfigError, "run: give the job file: styleseg run JOB.ini --workdir DIR");
     settings.job_file = set.job_file();
     // Every stage runs with this run's process settings; they change speed, not results.
     const nlohmann::json values = set.to_json();
-    for (const char* name : {"threads", "backend", "log-level"}) {
+    for (const char* name : {"threads", "backend", "log-level", "mpi-io-hints", "h5-alignment"}) {
       if (!set.was_given(name)) continue;
       const auto& v = values[name];
       settings.common_args.push_back(std::string("--") + name + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
     }
     if (set.was_given("log-all-ranks")) settings.common_args.push_back("--log-all-ranks");
-    return pipeline::run_job(settings, comm, [](const std::string& command, const std::vector<std::string>& command_args) {
+    const pipeline::CommandRunner run_command = [](const std::string& command, const std::vector<std::string>& command_args) {
       for (const auto& c : commands())
         if (command == c.name) return c.run(command_args);
       throw ConfigError("run: no command '" + command + "'");
-    });
+    };
+    STYLESEG_CHECK(sweep_index == -1 || !sweep_spec.empty(), ConfigError, "run: --sweep-index needs --sweep");
+    if (sweep_spec.empty()) return pipeline::run_job(settings, comm, run_command);
+    STYLESEG_CHECK(sweep_index >= -1, ConfigError, "run: --sweep-index must be >= 0 (or -1: every value)");
+    return pipeline::run_sweep(settings, pipeline::parse_sweep(sweep_spec), sweep_index, comm, run_command);
   });
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "core/stop_request.h"
 
 namespace {
 
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
   // unless it is ignored; ignored, the write fails with EFBIG and the user gets an error
   // naming the file, like a full disk.
   std::signal(SIGXFSZ, SIG_IGN);
+  // SIGUSR1 (Slurm's --signal=USR1@T) asks long stages to stop at their next resume point.
+  styleseg::install_stop_signal_handler();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage();
     return argc < 2 ? 2 : 0;

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "cluster/assignment.h"
+#include "cluster/chunk_spill.h"
 #include "cluster/feature_source.h"
 #include "core/error.h"
 #include "core/fault_injection.h"
@@ -312,7 +313,7 @@ class Trainer {
         log::debug("restart {} iteration {}: inertia {:.6g}, shift {:.3g}", state.restart, state.iteration,
                    state.inertia.back(), shift);
         progress.advance(1);
-        if (hook) hook(state);
+        if (hook && hook(state)) return stopped();
       }
       progress.advance(p_.iterations - state.iteration);
       finish_restart(state);
@@ -320,7 +321,7 @@ class Trainer {
       if (hook && state.restart + 1 < p_.n_init) {
         KMeansState next = state;
         ++next.restart;
-        hook(next);
+        if (hook(next)) return stopped();
       }
     }
     progress.finish();
@@ -339,6 +340,12 @@ class Trainer {
   }
 
  private:
+  static KMeansResult stopped() {
+    KMeansResult result;
+    result.stopped = true;
+    return result;
+  }
+
   // ---- passes ------------------------------------------------------------------------
   // Items [first, first + count) of chunk c of the fixed set.
   std::pair<int64_t, int64_t> fixed_chunk(int64_t c) const {
@@ -346,31 +353,46 @@ class Trainer {
     return {first, std::min(chunk_, fixed_items_ - first)};
   }
 
-  // Runs `visit` on this rank's chunks of the fixed set (chunk c on rank c mod size), from
-  // the cache when they fit in it (decided from the first chunk's size).
+  // Runs `visit` on this rank's chunks of the fixed set (chunk c on rank c mod size): from
+  // the cache when they fit in it (decided from the first chunk's size), else from the
+  // scratch file when there is a scratch folder, else from the source again.
   void for_fixed_chunks(const std::function<void(FeatureChunk&)>& visit) {
     if (cache_complete_) {
       for (FeatureChunk& chunk : cache_) visit(chunk);
       return;
     }
+    if (spill_ && spill_->complete()) {
+      spill_->for_each(visit);
+      return;
+    }
     cache_.clear();
-    bool caching = p_.cache_bytes > 0;
+    spill_.reset();
+    bool caching = p_.cache_bytes > 0, decided = false;
     for (int64_t c = comm_.rank(); c < fixed_chunks_; c += comm_.size()) {
       const auto [first, count] = fixed_chunk(c);
       FeatureChunk chunk = source_.read(first, count);
-      if (caching && cache_.empty()) {
+      if (!decided) {
+        decided = true;
         const at::Tensor& data = chunk.is_maps() ? chunk.maps : chunk.vectors;
         const int64_t my_chunks = (fixed_chunks_ - comm_.rank() + comm_.size() - 1) / comm_.size();
-        caching = static_cast<int64_t>(data.numel() * data.element_size()) * my_chunks <= p_.cache_bytes;
+        const int64_t my_bytes = static_cast<int64_t>(data.numel() * data.element_size()) * my_chunks;
+        caching = caching && my_bytes <= p_.cache_bytes;
         if (caching) log::debug("the fixed set fits in the cache: {} chunks on this rank", my_chunks);
+        if (!caching && !p_.scratch_dir.empty()) {
+          spill_ = std::make_unique<ChunkSpill>(p_.scratch_dir, comm_.rank());
+          log::info("the fixed set ({:.1f} MB on this rank) goes to scratch: {}", my_bytes / 1e6, spill_->path());
+        }
       }
       visit(chunk);
       if (caching) {
         chunk.images = at::Tensor();  // pictures are only for previews
         cache_.push_back(std::move(chunk));
+      } else if (spill_) {
+        spill_->append(chunk);
       }
     }
     cache_complete_ = caching;
+    if (spill_) spill_->finish();
   }
 
   PassStats evaluate(const at::Tensor& centroids, Farthest* farthest) {
@@ -556,6 +578,7 @@ class Trainer {
   int64_t fixed_items_ = 0, fixed_chunks_ = 0, fixed_vectors_ = 0, minibatch_chunks_ = 0;
   std::vector<FeatureChunk> cache_;  // this rank's chunks of the fixed set, when they fit
   bool cache_complete_ = false;
+  std::unique_ptr<ChunkSpill> spill_;  // this rank's chunks of the fixed set on scratch, when they do not fit in memory
 };
 
 }  // namespace

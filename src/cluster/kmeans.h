@@ -63,6 +63,7 @@ struct KMeansParameters {
   double oversampling = 2.0;          // k-means|| draws about oversampling * K vectors a round
   double reassign_ratio = 0.01;       // mini-batch: re-seed clusters below this share of the largest count
   int64_t cache_bytes = int64_t{2} << 30;  // per rank: keep its chunks of the fixed set in memory when they fit (0: never)
+  std::string scratch_dir;            // when they do not fit: keep them in a file there instead (node-local disk; empty: re-read)
 };
 
 // Throws ConfigError naming the option for values out of range.
@@ -100,11 +101,13 @@ struct KMeansResult {
   int best_restart = 0;
   int64_t vectors_processed = 0;      // vectors assigned in all passes and steps, all ranks
   int64_t fixed_vectors = 0;          // vectors in the fixed set
+  bool stopped = false;               // the hook stopped it: only the saved state is meaningful
 };
 
 // Called on every rank after each iteration (and at the end of each restart) with the
-// state to save for resuming.
-using IterationHook = std::function<void(const KMeansState& state)>;
+// state to save for resuming. Returns true to stop there (every rank must return the same:
+// the caller agrees it in a collective); train_kmeans then returns with `stopped` set.
+using IterationHook = std::function<bool(const KMeansState& state)>;
 
 // Collective. `resume` (optional) continues a saved state. Feature vectors must be finite;
 // K must not exceed the distinct vectors of the initialisation sample (InputError).

@@ -13,6 +13,8 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "core/text.h"
 
 static_assert(std::is_same_v<hid_t, std::int64_t>,
               "io/h5.h stores hid_t as int64_t (HDF5 1.10 and later)");
@@ -317,14 +319,76 @@ std::int64_t DatasetInfo::elements() const { return product(shape, 0); }
 
 // ---- opening and closing ----------------------------------------------------------------
 
+namespace {
+
+ParallelIo parallel_io_settings;
+
+// The file-access list of a file opened through MPI-IO over `comm` with the process's
+// parallel I/O settings (serial: HDF5's default driver).
+Handle access_list(const std::string& path, MPI_Comm comm) {
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), &H5Pclose);
+  if (comm == MPI_COMM_NULL) return fapl;
+  require_mpi(path);
+  MPI_Info info = MPI_INFO_NULL;
+  if (!parallel_io_settings.hints.empty()) {
+    MPI_Info_create(&info);
+    for (const auto& [key, value] : parallel_io_settings.hints) MPI_Info_set(info, key.c_str(), value.c_str());
+  }
+  H5Pset_fapl_mpio(fapl.get(), comm, info);  // HDF5 keeps its own copy
+  if (info != MPI_INFO_NULL) MPI_Info_free(&info);
+  if (parallel_io_settings.alignment > 0) H5Pset_alignment(fapl.get(), 64 * 1024, static_cast<hsize_t>(parallel_io_settings.alignment));
+  return fapl;
+}
+
+}  // namespace
+
+void set_parallel_io(ParallelIo settings) {
+  STYLESEG_CHECK(settings.alignment >= 0, ConfigError, "--h5-alignment must be >= 0 bytes");
+  parallel_io_settings = std::move(settings);
+}
+
+const ParallelIo& parallel_io() { return parallel_io_settings; }
+
+std::vector<std::pair<std::string, std::string>> parse_mpi_io_hints(const std::string& text, const std::string& option) {
+  std::vector<std::pair<std::string, std::string>> hints;
+  for (const std::string& part : split(text, ',')) {
+    const std::string item = trim(part);
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    STYLESEG_CHECK(eq != std::string::npos && eq > 0, ConfigError,
+                   option + " '" + text + "': expected KEY=VALUE items separated by commas, e.g. romio_cb_write=enable,striping_factor=8");
+    hints.emplace_back(trim(item.substr(0, eq)), trim(item.substr(eq + 1)));
+  }
+  return hints;
+}
+
+std::vector<std::pair<std::string, std::string>> File::mpi_io_hints() const {
+  require_open("mpi_io_hints");
+  std::vector<std::pair<std::string, std::string>> hints;
+  if (!parallel_) return hints;
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(id_, H5P_DEFAULT, &handle) < 0 || !handle) return hints;
+  MPI_Info info = MPI_INFO_NULL;
+  if (MPI_File_get_info(*static_cast<MPI_File*>(handle), &info) != MPI_SUCCESS || info == MPI_INFO_NULL) return hints;
+  int count = 0;
+  MPI_Info_get_nkeys(info, &count);
+  for (int i = 0; i < count; ++i) {
+    char key[MPI_MAX_INFO_KEY + 1] = {};
+    MPI_Info_get_nthkey(info, i, key);
+    int length = 0, found = 0;
+    MPI_Info_get_valuelen(info, key, &length, &found);
+    std::string value(static_cast<size_t>(length), '\0');
+    MPI_Info_get(info, key, length, value.data(), &found);
+    hints.emplace_back(key, value);
+  }
+  MPI_Info_free(&info);
+  return hints;
+}
+
 File File::create(const std::string& path, MPI_Comm comm) {
   silence_hdf5();
   const bool parallel = comm != MPI_COMM_NULL;
-  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), &H5Pclose);
-  if (parallel) {
-    require_mpi(path);
-    H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL);
-  }
+  Handle fapl = access_list(path, comm);
   // The file-creation list is also the root group's creation list: no timestamps there.
   Handle fcpl(H5Pcreate(H5P_FILE_CREATE), &H5Pclose);
   H5Pset_obj_track_times(fcpl.get(), 0);
@@ -334,17 +398,19 @@ File File::create(const std::string& path, MPI_Comm comm) {
     const std::string plain = why_create_failed(path);
     throw OutputError("cannot create HDF5 file " + path + ": " + (plain.empty() ? reason : plain));
   }
-  return File(path, id, parallel, true);
+  File file(path, id, parallel, true);
+  if (parallel && spdlog::should_log(spdlog::level::debug)) {
+    std::string hints;
+    for (const auto& [key, value] : file.mpi_io_hints()) hints += " " + key + "=" + value;
+    log::debug("{}: MPI-IO hints in effect:{}", path, hints.empty() ? " (none reported)" : hints);
+  }
+  return file;
 }
 
 File File::open(const std::string& path, Mode mode, MPI_Comm comm) {
   silence_hdf5();
   const bool parallel = comm != MPI_COMM_NULL;
-  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), &H5Pclose);
-  if (parallel) {
-    require_mpi(path);
-    H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL);
-  }
+  Handle fapl = access_list(path, comm);
   const unsigned flags = mode == Mode::ReadWrite ? H5F_ACC_RDWR : H5F_ACC_RDONLY;
   const hid_t id = H5Fopen(path.c_str(), flags, fapl.get());
   if (id < 0) {

@@ -44,6 +44,25 @@ constexpr DType dtype_for();
 
 enum class Mode { Read, ReadWrite };
 
+// How parallel files meet a shared file system (Lustre, GPFS). Process-wide, set once by the
+// CLI (--mpi-io-hints or STYLESEG_MPIIO_HINTS, --h5-alignment); serial files ignore it.
+//  * hints: MPI_Info key/value pairs given to every MPI_File_open of a parallel file:
+//    collective buffering (romio_cb_write=enable, cb_nodes=N, cb_buffer_size=BYTES),
+//    striping of files being created (striping_factor=OSTs, striping_unit=BYTES on Lustre),
+//    IBM_largeblock_io=true on GPFS. MPI-IO ignores keys it does not know.
+//  * alignment: > 0 places every object of at least 64 KiB (dataset storage) at a multiple
+//    of this many bytes (H5Pset_alignment), e.g. the Lustre stripe size or the GPFS block
+//    size, so no rank's chunk straddles two stripes.
+struct ParallelIo {
+  std::vector<std::pair<std::string, std::string>> hints;
+  std::int64_t alignment = 0;
+};
+void set_parallel_io(ParallelIo settings);
+const ParallelIo& parallel_io();
+// "key=value,key=value" (spaces around items ignored; empty: none). Throws ConfigError
+// naming `option` for an item without '=' or with an empty key.
+std::vector<std::pair<std::string, std::string>> parse_mpi_io_hints(const std::string& text, const std::string& option);
+
 // When a dataset's storage is allocated. Incremental (HDF5's default): as chunks are first
 // written, which changes the file's metadata with every new chunk. Early: all of it at
 // creation, so later writes only fill raw data and a process killed mid-write leaves a
@@ -92,6 +111,9 @@ class File {
   const std::string& path() const { return path_; }
   bool is_open() const { return id_ >= 0; }
   bool is_parallel() const { return parallel_; }
+  // A parallel file: the hints MPI-IO reports for it (MPI_File_get_info), i.e. what the
+  // MPI library took from parallel_io() and its own defaults. Empty for a serial file.
+  std::vector<std::pair<std::string, std::string>> mpi_io_hints() const;
 
   // ---- datasets --------------------------------------------------------------------
   // Names are paths below the root ("features", "layers/4/features"); groups on the way

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "io/atomic_output.h"
 #include "mpi/communicator.h"
 #include "pipeline/report.h"
@@ -26,7 +27,8 @@ namespace {
 
 // Options that change how a command runs, not what it makes.
 bool affects_results(const std::string& token) {
-  static const std::vector<std::string> prefixes{"--time-limit", "--threads", "--log-level", "--log-all-ranks", "--backend"};
+  static const std::vector<std::string> prefixes{"--time-limit", "--threads", "--log-level", "--log-all-ranks", "--backend",
+                                                 "--mpi-io-hints", "--h5-alignment", "--scratch"};
   return std::none_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) {
     return token.compare(0, p.size(), p) == 0 && (token.size() == p.size() || token[p.size()] == '=');
   });
@@ -81,12 +83,12 @@ std::vector<JobEntry> job_entries(const std::string& job_file, const std::vector
     for (const auto& e : read_job_file(job_file))
       if (!overridden.count({e.section, e.key})) entries.push_back(e);
   }
-  std::set<std::string> known{"run", "features", "make-eyes", "segment", "evaluate"};
+  std::set<std::string> known{"run", "submit", "features", "make-eyes", "segment", "evaluate"};
   for (const auto& name : method_stage_names()) known.insert(name);
   for (const auto& e : entries)
     STYLESEG_CHECK(known.count(e.section), ConfigError,
                    "job file '" + job_file + "': [" + e.section + "] " + e.key +
-                       ": no stage reads this section (sections: run, features, make-eyes, segment, evaluate and the stages)");
+                       ": no stage reads this section (sections: run, submit, features, make-eyes, segment, evaluate and the stages)");
   return entries;
 }
 
@@ -191,7 +193,8 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (code != 0) {
       log::error("stage {} ended with exit code {}{}", stage.name, code,
-                 code == 75 ? ": stopped at its time limit; run the job again to continue" : "; later stages not run");
+                 code == kExitResumable ? ": stopped at a resume point (time limit or stop signal); run the job again to continue"
+                                        : "; later stages not run");
       return code;
     }
     if (root) {
@@ -214,6 +217,13 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
       log::info("{}{}: done in {:.1f} s", counter, stage.name, seconds);
     }
     comm.barrier();
+    // A stop signal that came while a stage without resume points ran (or as one finished):
+    // stop between stages; the next run starts at the next stage.
+    if (i + 1 < stages.size() && comm::allreduce_max(comm, stop_signal_received() ? 1.0 : 0.0) > 0) {
+      log::warn("stopped after stage {} on a stop signal (SIGUSR1); run the job again to continue with {}", stage.name,
+                stages[i + 1].name);
+      return kExitResumable;
+    }
   }
   if (root) {
     const std::string report = w.path(settings.options.report);

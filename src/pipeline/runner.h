@@ -41,7 +41,8 @@ std::vector<std::string> stage_arguments(const StageSpec& stage, const std::vect
 std::vector<JobEntry> job_entries(const std::string& job_file, const std::vector<std::string>& overrides);
 
 // Returns the exit code of the job: 0 when every stage is complete; a stage's non-zero
-// code (75: stopped at a time limit, run the job again to continue) otherwise.
+// code otherwise; kExitResumable (75) when a stage stopped at a resume point or a stop
+// signal (core/stop_request.h) came between stages: run the job again to continue.
 int run_job(const RunSettings& settings, comm::Communicator& comm, const CommandRunner& run_command);
 
 }  // namespace styleseg::pipeline

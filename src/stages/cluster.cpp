@@ -10,6 +10,7 @@
 #include "cluster/clusters_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "io/image.h"
 #include "io/visualize.h"
 #include "mpi/communicator.h"
@@ -23,6 +24,7 @@ void validate(const ClusterOptions& o) {
   STYLESEG_CHECK(!o.out.empty(), ConfigError, "cluster: --out is required");
   STYLESEG_CHECK(o.preview_count > 0, ConfigError, "cluster: --preview-count must be positive");
   STYLESEG_CHECK(o.checkpoint_interval >= 0, ConfigError, "cluster: --checkpoint-interval must be >= 0 seconds");
+  STYLESEG_CHECK(o.time_limit >= 0, ConfigError, "cluster: --time-limit must be >= 0 seconds");
   cluster::validate(o.kmeans);
 }
 
@@ -74,17 +76,29 @@ ClusterSummary run_cluster(const ClusterOptions& options, comm::Communicator& co
   }
   comm.barrier();  // every rank has read the state before rank 0 may replace it
   auto last_save = std::chrono::steady_clock::now();
+  const StopCheck stop_check(options.time_limit, comm.rank());
+  // After every iteration: one vote per rank on stopping (a signal on any rank stops all),
+  // and rank 0 saves the state when it is time to, or before a stop.
   const cluster::IterationHook save = [&](const cluster::KMeansState& state) {
-    if (comm.rank() != 0) return;
+    const bool stop = comm::allreduce_max(comm, stop_check.due() ? 1.0 : 0.0) > 0;
     const auto now = std::chrono::steady_clock::now();
-    if (std::chrono::duration<double>(now - last_save).count() < options.checkpoint_interval) return;
-    cluster::write_kmeans_state(state_path, state, identity);
-    last_save = now;
+    if (comm.rank() == 0 && (stop || std::chrono::duration<double>(now - last_save).count() >= options.checkpoint_interval)) {
+      cluster::write_kmeans_state(state_path, state, identity);
+      last_save = now;
+    }
+    if (stop) comm.barrier();  // the state is on disk before any rank reports the stop
+    return stop;
   };
 
   ClusterSummary summary;
   summary.result = cluster::train_kmeans(*source, options.kmeans, comm, resume ? &*resume : nullptr, save);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  if (summary.result.stopped) {
+    summary.complete = false;
+    log::warn("stopped {} after {:.1f} s; run again with --resume to continue from {}", stop_check.reason(), summary.seconds,
+              state_path);
+    return summary;
+  }
   const cluster::KMeansResult& result = summary.result;
   if (comm.rank() == 0) {
     cluster::Clusters out;

@@ -7,6 +7,8 @@
 // `checkpoint_interval` seconds) to OUT.tmp.partial; `resume` continues from it (with any
 // number of ranks) and refuses a state written by a different job, naming the difference.
 // Without `resume` a run starts afresh. The state is removed once clusters.h5 is written.
+// A stop (`time_limit`, or SIGUSR1: core/stop_request.h) saves the state after the current
+// iteration and returns with `complete` false.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -30,11 +32,13 @@ struct ClusterOptions {
   int preview_count = 8;
   bool resume = false;
   double checkpoint_interval = 30;    // seconds between saved states (0: after every iteration)
+  double time_limit = 0;              // seconds; > 0: save the state and stop after the iteration that passes it
 };
 
 struct ClusterSummary {
-  cluster::KMeansResult result;
+  cluster::KMeansResult result;     // (empty when stopped)
   double seconds = 0;
+  bool complete = true;             // false: stopped with its state saved; --resume continues
 };
 
 // Collective: every rank calls it with the same options. `provenance` (the options that

@@ -9,6 +9,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "core/progress.h"
 #include "core/seeding.h"
 #include "core/sha256.h"
@@ -105,6 +106,7 @@ void write_pictures(const GenerateOptions& options, int64_t count) {
 GenerateSummary generate(const GenerateOptions& options, comm::Communicator& comm, const nlohmann::json& provenance) {
   validate(options);
   const auto start_time = std::chrono::steady_clock::now();
+  const StopCheck stop_check(options.time_limit, comm.rank());
   const Sampler sampler(options.sampling, comm.local_rank());
   const stylegan2::Architecture& arch = sampler.generator().architecture();
   const std::optional<stylegan2::FeatureLayer>& feature_layer = sampler.feature_layer();
@@ -167,13 +169,13 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
     const int64_t done_batches = std::min(batches, resume_from + (round + 1) * comm.size());
     progress.advance(std::min(count, done_batches * batch) - progress.done());
 
-    // Rank 0's clock decides, for every rank alike, when to record a resume point and when
-    // --time-limit says to stop.
+    // Rank 0's clock decides, for every rank alike, when to record a resume point; a stop
+    // (--time-limit, or a stop signal on any rank) records it and stops.
     const auto now = std::chrono::steady_clock::now();
     double decision = 0;  // 1: record a resume point, 2: record it and stop
-    if (comm.rank() == 0 && round + 1 < rounds) {
-      if (options.time_limit > 0 && std::chrono::duration<double>(now - start_time).count() > options.time_limit) decision = 2;
-      else if (std::chrono::duration<double>(now - last_flush).count() > options.resume_interval) decision = 1;
+    if (round + 1 < rounds) {
+      if (stop_check.due()) decision = 2;
+      else if (comm.rank() == 0 && std::chrono::duration<double>(now - last_flush).count() > options.resume_interval) decision = 1;
     }
     decision = comm::allreduce_max(comm, decision);
     if (decision > 0) {
@@ -192,7 +194,7 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
     file.close();
     summary.samples = std::min(count, progress.done());
     summary.complete = false;
-    log::warn("stopped at --time-limit after {} of {} samples; run the same command again to resume from {}",
+    log::warn("stopped {} after {} of {} samples; run the same command again to resume from {}", stop_check.reason(),
               summary.samples, count, output.temp_path());
     return summary;
   }

@@ -11,6 +11,7 @@
 #include "core/fault_injection.h"
 #include "core/json_diff.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "core/progress.h"
 #include "core/sha256.h"
 #include "dataset/class_map.h"
@@ -86,6 +87,7 @@ Start decide_start(const SynthesizeOptions& o, const std::string& partial, const
 SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
   validate(o);
   const auto start_time = std::chrono::steady_clock::now();
+  const StopCheck stop_check(o.time_limit, comm.rank());
   const cluster::Clusters clusters = cluster::read_clusters(o.clusters);
   const std::unique_ptr<Sampler> sampler_owner = sampler_for_clusters(o.sampling, clusters, o.clusters, "synthesize", comm);
   const Sampler& sampler = *sampler_owner;
@@ -199,10 +201,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     const int64_t done_now = allreduce_sum(comm, n);
     progress.advance(done_now);
 
-    double decision = 0;  // rank 0's clock decides for every rank: 1 = stop at the time limit
-    if (comm.rank() == 0 && round + 1 < rounds && o.time_limit > 0 &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count() > o.time_limit)
-      decision = 1;
+    // Every rank votes (a stop signal, or rank 0's clock past --time-limit); one vote stops all.
+    const double decision = round + 1 < rounds && stop_check.due() ? 1 : 0;
     if (comm::allreduce_max(comm, decision) > 0) {
       stopped = true;
       break;
@@ -213,8 +213,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     file.close();
     summary.samples = progress.done();
     summary.complete = false;
-    log::warn("stopped at --time-limit after {} of {} samples; run again with --resume to continue {}", summary.samples,
-              o.count, output.temp_path());
+    log::warn("stopped {} after {} of {} samples; run again with --resume to continue {}", stop_check.reason(),
+              summary.samples, o.count, output.temp_path());
     return summary;
   }
   file.write_int_attribute("/", "complete", 1);

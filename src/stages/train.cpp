@@ -11,6 +11,7 @@
 #include "core/fault_injection.h"
 #include "core/json_diff.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "core/progress.h"
 #include "core/seeding.h"
 #include "core/sha256.h"
@@ -202,6 +203,7 @@ Start decide_start(const TrainOptions& o, const std::string& checkpoint) {
 TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
   validate(o);
   const auto start_time = Clock::now();
+  const StopCheck stop_check(o.time_limit, comm.rank());
   const std::string checkpoint_path = beside(o.out, o.checkpoint, ".checkpoint.pt");
   const std::string metrics_path = beside(o.out, o.metrics, ".metrics.jsonl");
   const std::string curves_path = beside(o.out, o.curves, ".curves.png");
@@ -330,9 +332,8 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     optimizer.step(lr);
     ++step;
 
-    // One collective for the log and the stop decision: [loss, time limit passed on rank 0].
-    const bool over_time = comm.rank() == 0 && o.time_limit > 0 && seconds_since(start_time) > o.time_limit;
-    at::Tensor shared = at::stack({loss.detach().to(at::kCPU, at::kDouble), at::scalar_tensor(over_time ? 1.0 : 0.0, at::kDouble)})
+    // One collective for the log and the stop decision: [loss, votes to stop].
+    at::Tensor shared = at::stack({loss.detach().to(at::kCPU, at::kDouble), at::scalar_tensor(stop_check.due() ? 1.0 : 0.0, at::kDouble)})
                             .to(comm.device());
     comm.allreduce(shared);
     const at::Tensor host = shared.to(at::kCPU);
@@ -362,8 +363,8 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   summary.seconds = seconds_since(start_time);
   if (stopped) {
     summary.complete = false;
-    log::warn("stopped at --time-limit after step {} of {}; run again with --resume to continue from {}", step, o.steps,
-              checkpoint_path);
+    log::warn("stopped {} after step {} of {}; run again with --resume to continue from {}", stop_check.reason(), step,
+              o.steps, checkpoint_path);
     return summary;
   }
   progress.finish();

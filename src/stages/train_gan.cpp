@@ -13,6 +13,7 @@
 #include "core/fault_injection.h"
 #include "core/json_diff.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "core/progress.h"
 #include "core/seeding.h"
 #include "dataset/reader.h"
@@ -164,6 +165,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
                  "train-gan: each rank's batch (" + std::to_string(per_rank) + ") must be at most 4 or a multiple of 4 "
                  "(the discriminator's minibatch-stddev groups)");
   const auto start_time = Clock::now();
+  const StopCheck stop_check(o.time_limit, comm.rank());
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   const Preset nets = preset_for(o.preset, o.resolution);
   const double lr = o.lr > 0 ? o.lr : nets.lr;
@@ -366,10 +368,8 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
     ++step;
 
     // One collective for the log and the stop decision.
-    const bool over_time = comm.rank() == 0 && o.time_limit > 0 &&
-                           std::chrono::duration<double>(Clock::now() - start_time).count() > o.time_limit;
     at::Tensor shared = at::stack({d_loss.detach().to(at::kCPU, at::kDouble), g_loss.detach().to(at::kCPU, at::kDouble),
-                                   at::scalar_tensor(over_time ? 1.0 : 0.0, at::kDouble)})
+                                   at::scalar_tensor(stop_check.due() ? 1.0 : 0.0, at::kDouble)})
                             .to(comm.device());
     comm.allreduce(shared);
     const at::Tensor host = shared.to(at::kCPU);
@@ -391,7 +391,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   summary.seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
   if (stopped) {
     summary.complete = false;
-    log::warn("stopped at --time-limit after step {} of {}; --resume continues from {}", step, o.steps, o.out);
+    log::warn("stopped {} after step {} of {}; --resume continues from {}", stop_check.reason(), step, o.steps, o.out);
     return summary;
   }
   progress.finish();

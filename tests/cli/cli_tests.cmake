@@ -145,6 +145,20 @@ cli_test(cluster_resumed_same_as_uninterrupted bash -c
 set_tests_properties(cli.cluster_resumed_same_as_uninterrupted PROPERTIES
                      FIXTURES_REQUIRED "cli_cluster_np1;cli_cluster_resumed" PASS_REGULAR_EXPRESSION "same")
 
+# A stop signal (Slurm's --signal=USR1@T) reaching one rank only: every rank stops after the
+# same iteration with the state saved, exit 75; --resume finishes as if never stopped.
+cli_test(cluster_signal_stop ${EXPECT} 75 "stopped on a stop request another rank received" -- bash -c
+         "rm -f ${CLI_DIR}/clusters_signalled.h5* && STYLESEG_SIGNAL_AT=cluster-iteration:1:3 ${MPIRUN_LINE} 2 ${S} ${CLUSTER_ARGS_LINE} --checkpoint-interval 1000 --out ${CLI_DIR}/clusters_signalled.h5")
+set_tests_properties(cli.cluster_signal_stop PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_cluster_signalled PROCESSORS 2)
+cli_test(cluster_signal_resume ${EXPECT} 0 "resuming k-means: restart 1 of 2, 4 iterations done" --
+         ${S} ${CLUSTER_ARGS} --resume --out ${CLI_DIR}/clusters_signalled.h5)
+set_tests_properties(cli.cluster_signal_resume PROPERTIES FIXTURES_REQUIRED cli_cluster_signalled FIXTURES_SETUP cli_cluster_signal_resumed)
+cli_test(cluster_signalled_same_as_uninterrupted bash -c
+  "h5diff -p 1e-6 ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_signalled.h5 /centroids &&
+   h5diff ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_signalled.h5 /counts && echo same")
+set_tests_properties(cli.cluster_signalled_same_as_uninterrupted PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_cluster_signal_resumed"
+                     PASS_REGULAR_EXPRESSION "same")
+
 # Bad input: one clear line, non-zero exit on every rank, no hang.
 cli_test(assign_dimension_mismatch ${EXPECT} nonzero "features have 3 dimensions, the centroids in .*clusters_np1.h5 32" --
          ${MPIRUN} 2 ${S} assign --clusters ${CLI_DIR}/clusters_np1.h5 --features ${CLI_DIR}/gen_np1.h5 --dataset raw
@@ -408,3 +422,16 @@ cli_test(run_misspelt_section ${EXPECT} 2 "\\[trian\\] steps: no stage reads thi
 cli_test(run_missing_input ${EXPECT} nonzero "stage train needs .*never_run2/synthetic.h5, which is missing" --
          ${MPIRUN} 2 ${S} run ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/never_run2 --stages train)
 cli_test(run_every_job_file ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_job_files.sh ${S} ${PROJECT_SOURCE_DIR} ${CLI_DIR}/run_job_files)
+
+# ---- Slurm ----------------------------------------------------------------------------------
+# Every sbatch script in slurm/ parses, runs its own command through the shared launcher, and
+# that command exists; then the scripts against a real Slurm started on this machine
+# (tests/slurm/slurm_jobs.sh: 1 process = 2 tasks = 4 tasks, USR1 requeue, a job array).
+cli_test(slurm_scripts_consistent ${PROJECT_SOURCE_DIR}/tests/slurm/scripts_consistent.sh ${S} ${PROJECT_SOURCE_DIR})
+set_tests_properties(cli.slurm_scripts_consistent PROPERTIES PASS_REGULAR_EXPRESSION "consistent")
+add_test(NAME slurm.jobs COMMAND ${PROJECT_SOURCE_DIR}/tests/slurm/slurm_jobs.sh ${S} ${PROJECT_SOURCE_DIR}
+         ${CMAKE_CURRENT_BINARY_DIR}/slurm_out)
+# PROCESSORS 1: much of it is waiting (sbatch --wait polls with growing intervals, the requeue),
+# when other tests may run.
+set_tests_properties(slurm.jobs PROPERTIES LABELS slurm TIMEOUT 900 PROCESSORS 1 ENVIRONMENT "${STYLESEG_TEST_ENV}"
+                     PASS_REGULAR_EXPRESSION "slurm_jobs.sh: ok|SKIPPED")

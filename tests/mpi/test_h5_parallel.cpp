@@ -16,7 +16,10 @@
 #include <vector>
 
 #include "io/atomic_output.h"
+#include "core/error.h"
 #include "io/h5.h"
+
+#include <hdf5.h>
 
 namespace styleseg::h5 {
 namespace {
@@ -211,6 +214,50 @@ TEST(H5Parallel, SameWritesGiveByteIdenticalFiles) {
     std::filesystem::remove(second);
   }
   MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// The parallel I/O settings reach the file: hints go to MPI_File_open (MPI-IO reports them
+// back), and with an alignment the storage of a large dataset starts at a multiple of it.
+TEST(H5Parallel, MpiIoHintsAndAlignmentReachTheFile) {
+  const World w = world();
+  const std::string path = shared_path("h5_parallel_hints");
+  set_parallel_io(ParallelIo{parse_mpi_io_hints(" cb_nodes=1 , romio_cb_write=enable,", "--mpi-io-hints"), 1 << 20});
+  std::vector<std::pair<std::string, std::string>> reported;
+  {
+    File file = File::create(path, MPI_COMM_WORLD);
+    file.create_dataset("big", DType::F32, {64, 4096});  // 1 MiB: aligned
+    reported = file.mpi_io_hints();
+    file.close();
+  }
+  set_parallel_io(ParallelIo{});
+  EXPECT_NE(std::find(reported.begin(), reported.end(), std::make_pair(std::string("cb_nodes"), std::string("1"))),
+            reported.end())
+      << "MPI-IO did not report the cb_nodes hint given";
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (w.rank == 0) {
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t dataset = H5Dopen2(file, "big", H5P_DEFAULT);
+    const haddr_t offset = H5Dget_offset(dataset);
+    H5Dclose(dataset);
+    H5Fclose(file);
+    EXPECT_NE(offset, HADDR_UNDEF);
+    EXPECT_GT(offset, 0u);
+    EXPECT_EQ(offset % (1 << 20), 0u) << "the dataset's storage starts at byte " << offset;
+    std::filesystem::remove(path);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(H5Parallel, MalformedMpiIoHintsNameTheOption) {
+  EXPECT_THROW(parse_mpi_io_hints("romio_cb_write", "STYLESEG_MPIIO_HINTS"), ConfigError);
+  EXPECT_THROW(parse_mpi_io_hints("=enable", "--mpi-io-hints"), ConfigError);
+  try {
+    parse_mpi_io_hints("a=1,b", "STYLESEG_MPIIO_HINTS");
+    ADD_FAILURE() << "an item without '=' was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("STYLESEG_MPIIO_HINTS"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(parse_mpi_io_hints("", "--mpi-io-hints").empty());
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "cluster/feature_source.h"
 #include "cluster/kmeans.h"
@@ -173,7 +174,10 @@ TEST(KMeans, ResumedRunEqualsUninterruptedRun) {
     p.minibatch_items = 2048;
     comm::LocalCommunicator comm;
     std::vector<KMeansState> saved;
-    const KMeansResult whole = train_kmeans(source, p, comm, nullptr, [&](const KMeansState& s) { saved.push_back(s); });
+    const KMeansResult whole = train_kmeans(source, p, comm, nullptr, [&](const KMeansState& s) {
+      saved.push_back(s);
+      return false;
+    });
     ASSERT_GT(saved.size(), 10u);
     // Continue from a state in the middle of the second restart.
     const KMeansState& middle = saved[saved.size() - 4];
@@ -183,7 +187,59 @@ TEST(KMeans, ResumedRunEqualsUninterruptedRun) {
     EXPECT_TRUE(at::equal(whole.counts, resumed.counts)) << algorithm;
     EXPECT_EQ(whole.inertia, resumed.inertia) << algorithm;
     EXPECT_EQ(whole.restart_inertia, resumed.restart_inertia) << algorithm;
+    // A hook that asks to stop at that state: train_kmeans returns there, marked stopped.
+    size_t calls = 0;
+    const KMeansResult stopped = train_kmeans(source, p, comm, nullptr, [&](const KMeansState&) {
+      return ++calls == saved.size() - 3;
+    });
+    EXPECT_TRUE(stopped.stopped) << algorithm;
+    EXPECT_EQ(calls, saved.size() - 3) << algorithm;
+    EXPECT_FALSE(whole.stopped) << algorithm;
   }
+}
+
+// Counts the items read from the source it wraps.
+class CountingSource : public FeatureSource {
+ public:
+  explicit CountingSource(FeatureSource& inner) : inner_(inner) {}
+  int64_t dim() const override { return inner_.dim(); }
+  std::optional<int64_t> items() const override { return inner_.items(); }
+  int64_t vectors_per_item() const override { return inner_.vectors_per_item(); }
+  int64_t chunk_items() const override { return inner_.chunk_items(); }
+  FeatureChunk read(int64_t first, int64_t count) override {
+    items_read += count;
+    return inner_.read(first, count);
+  }
+  std::vector<int64_t> item_shape() const override { return inner_.item_shape(); }
+  nlohmann::json describe() const override { return inner_.describe(); }
+  int64_t items_read = 0;
+
+ private:
+  FeatureSource& inner_;
+};
+
+// A fixed set larger than the memory cache, with a scratch folder: read from the source in
+// the first pass only, later passes from the scratch file; the same result as reading
+// the source every pass, and nothing left in the folder.
+TEST(KMeans, AFixedSetOverTheCacheIsReadOnceAndThenFromScratch) {
+  MixtureSource source(mixture(4, 12000, 3.0));
+  KMeansParameters p;
+  p.clusters = 4;
+  p.iterations = 8;
+  p.tolerance = 0;
+  p.cache_bytes = 0;
+  comm::LocalCommunicator comm;
+  CountingSource plain(source);
+  const KMeansResult again = train_kmeans(plain, p, comm);
+  p.scratch_dir = test::scratch_dir("kmeans_spill");
+  CountingSource spilled(source);
+  const KMeansResult scratch = train_kmeans(spilled, p, comm);
+  EXPECT_TRUE(at::equal(again.centroids, scratch.centroids));
+  EXPECT_TRUE(at::equal(again.counts, scratch.counts));
+  EXPECT_EQ(again.inertia, scratch.inertia);
+  EXPECT_GE(plain.items_read, 8 * 12000);          // every Lloyd pass reads the source
+  EXPECT_LE(spilled.items_read, 2 * 12000);        // the first pass (and the initialisation sample)
+  EXPECT_TRUE(std::filesystem::is_empty(p.scratch_dir)) << "a scratch file was left in " << p.scratch_dir;
 }
 
 TEST(KMeans, RestartsKeepTheLowestInertia) {

@@ -1,0 +1,132 @@
+#include "pipeline/submit.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "core/error.h"
+#include "pipeline/runner.h"
+#include "stages/train.h"
+#include "stages/train_gan.h"
+
+namespace styleseg::pipeline {
+namespace {
+
+// The command's default global batch when the job does not set one.
+int64_t default_batch(const std::string& command) {
+  return command == "train-gan" ? stages::TrainGanOptions{}.batch : stages::TrainOptions{}.batch;
+}
+
+// Whether `batch` splits over `ranks` as the command needs.
+bool splits(const std::string& command, int64_t batch, int ranks) {
+  if (batch % ranks != 0) return false;
+  const int64_t per_rank = batch / ranks;
+  // The discriminator's minibatch-stddev groups: at most 4 per rank, or a multiple of 4.
+  return command != "train-gan" || per_rank <= 4 || per_rank % 4 == 0;
+}
+
+int64_t next_valid(const std::string& command, int64_t batch, int ranks) {
+  int64_t b = std::max<int64_t>(batch, ranks);
+  while (!splits(command, b, ranks)) ++b;
+  return b;
+}
+
+int64_t previous_valid(const std::string& command, int64_t batch, int ranks) {
+  for (int64_t b = batch; b >= ranks; --b)
+    if (splits(command, b, ranks)) return b;
+  return 0;
+}
+
+std::string sbatch_line_if_set(const std::string& option, const std::string& value) {
+  return value.empty() ? "" : "#SBATCH --" + option + "=" + value + "\n";
+}
+
+}  // namespace
+
+int SlurmResources::ranks_per_node() const {
+  if (tasks_per_node > 0) return tasks_per_node;
+  return gpus_per_node > 0 ? gpus_per_node : 1;
+}
+
+std::vector<BatchSize> size_batches(const std::vector<StageSpec>& stages, const std::vector<JobEntry>& entries, int ranks,
+                                    bool fit) {
+  std::vector<BatchSize> sizes;
+  for (const StageSpec& stage : stages) {
+    if (stage.command != "train" && stage.command != "train-gan") continue;
+    BatchSize size{stage.name, default_batch(stage.command), 0};
+    for (const std::string& token : stage_arguments(stage, entries))
+      if (token.rfind("--batch=", 0) == 0) size.batch = std::stoll(token.substr(8));
+    size.fitted = size.batch;
+    if (!splits(stage.command, size.batch, ranks)) {
+      const int64_t up = next_valid(stage.command, size.batch, ranks), down = previous_valid(stage.command, size.batch, ranks);
+      STYLESEG_CHECK(fit, ConfigError,
+                     "[" + stage.name + "] batch = " + std::to_string(size.batch) + " does not split over " + std::to_string(ranks) +
+                         " ranks" + (stage.command == "train-gan" ? " (per rank: at most 4 or a multiple of 4)" : "") +
+                         ": use " + (down > 0 ? std::to_string(down) + " or " : "") + std::to_string(up) + " (--set " +
+                         stage.name + ".batch=" + std::to_string(up) + "), or --fit-batches to raise it (results then differ "
+                         "from the job as written)");
+      size.fitted = up;
+    }
+    sizes.push_back(size);
+  }
+  return sizes;
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string sbatch_script(const Submission& s) {
+  const SlurmResources& r = s.resources;
+  const bool gpus = r.gpus_per_node > 0;
+  const int cpus = r.cpus_per_task > 0 ? r.cpus_per_task : (gpus ? 8 : 1);
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+
+  std::string text = "#!/bin/bash\n";
+  text += "# Written by `styleseg submit` on " + std::string(date) + ": " + s.job_file + "\n";
+  text += "# on " + std::to_string(r.nodes) + " node(s) x " + std::to_string(r.ranks_per_node()) + " rank(s) = " +
+          std::to_string(r.ranks()) + " ranks" + (gpus ? ", one GPU each" : ", CPU only") + ", " + std::to_string(cpus) +
+          " thread(s) per rank.\n";
+  if (s.sweep_values > 0)
+    text += "# A job array: task I runs value I of the sweep; the last task to finish writes WORKDIR/sweep.{md,csv,png}.\n";
+  for (const BatchSize& b : s.batches)
+    text += "# [" + b.stage + "] global batch " + std::to_string(b.fitted) + " = " + std::to_string(b.fitted / r.ranks()) +
+            " per rank" + (b.fitted != b.batch ? " (raised from " + std::to_string(b.batch) + " by --fit-batches)" : "") + "\n";
+  text += "# Stopped by USR1 " + std::to_string(r.signal_seconds) +
+          " s before the time limit (or preempted), the job saves, requeues itself and resumes.\n";
+  text += "#SBATCH --job-name=" + (r.job_name.empty() ? std::string("styleseg") : r.job_name) + "\n";
+  text += "#SBATCH --nodes=" + std::to_string(r.nodes) + "\n";
+  text += "#SBATCH --ntasks-per-node=" + std::to_string(r.ranks_per_node()) + "\n";
+  if (gpus) text += "#SBATCH --gpus-per-task=1\n";
+  text += "#SBATCH --cpus-per-task=" + std::to_string(cpus) + "\n";
+  text += "#SBATCH --time=" + r.time + "\n";
+  text += sbatch_line_if_set("partition", r.partition) + sbatch_line_if_set("account", r.account);
+  text += "#SBATCH --signal=USR1@" + std::to_string(r.signal_seconds) + "\n";
+  text += "#SBATCH --requeue\n#SBATCH --open-mode=append\n";
+  text += "#SBATCH --chdir=" + s.chdir + "\n";
+  if (s.sweep_values > 0) {
+    text += "#SBATCH --array=0-" + std::to_string(s.sweep_values - 1) + "\n";
+    text += "#SBATCH --output=" + s.workdir + "/slurm-%A_%a.out\n";
+  } else {
+    text += "#SBATCH --output=" + s.workdir + "/slurm-%j.out\n";
+  }
+  for (const std::string& option : r.sbatch_options) text += "#SBATCH " + option + "\n";
+  text += "set -euo pipefail\n";
+  text += "export STYLESEG_HOME=" + shell_quote(s.styleseg_home) + "\n";
+  text += "export STYLESEG_BIN=" + shell_quote(s.styleseg_bin) + "\n";
+  text += "exec \"$STYLESEG_HOME/slurm/run.sbatch\" " + shell_quote(s.job_file) + " --workdir " + shell_quote(s.workdir);
+  for (const std::string& arg : s.run_args) text += " " + shell_quote(arg);
+  // One --set with every override (a list option takes one occurrence).
+  std::vector<std::string> overrides = s.overrides;
+  for (const BatchSize& b : s.batches)
+    if (b.fitted != b.batch) overrides.push_back(b.stage + ".batch=" + std::to_string(b.fitted));
+  if (!overrides.empty()) text += " --set";
+  for (const std::string& o : overrides) text += " " + shell_quote(o);
+  if (s.sweep_values > 0) text += " --sweep-index \"$SLURM_ARRAY_TASK_ID\"";
+  return text + "\n";
+}
+
+}  // namespace styleseg::pipeline
