@@ -30,7 +30,7 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
   options.add("threads", &common.threads, "intra-op CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on the node)");
   options.add_optional("mpi-io-hints", &common.mpi_io_hints,
                        "MPI-IO hints for files all ranks write, KEY=VALUE,... e.g. romio_cb_write=enable,striping_factor=16 "
-                       "(default: $STYLESEG_MPIIO_HINTS; slurm/README.md)");
+                       "(default: $STYLESEG_MPIIO_HINTS; README: Running on a cluster)");
   options.add("h5-alignment", &common.h5_alignment,
               "bytes; align datasets of shared HDF5 files to this (the Lustre stripe or GPFS block size; 0: none)");
 }

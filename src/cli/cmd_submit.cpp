@@ -57,7 +57,7 @@ int submit_main(const std::vector<std::string>& args) {
                 "resumes. The global batches of train, supervised and train-gan must split evenly over the ranks\n"
                 "(else an error naming valid sizes, or --fit-batches raises them). --sweep makes a job array, one\n"
                 "value per task, tabulated in WORKDIR/sweep.md when the last finishes. The job file's [submit]\n"
-                "section may hold these options. The script hands over to slurm/run.sbatch (slurm/README.md).");
+                "section may hold these options. The script hands over to slurm/run.sbatch (README: Running on a cluster).");
   set.positional("job");
   set.add("workdir", &workdir, "the job's folder (styleseg run --workdir); the script and Slurm logs go there too")
       .add("nodes", &r.nodes, "nodes")
@@ -131,6 +131,9 @@ int submit_main(const std::vector<std::string>& args) {
     log::info("wrote {} ({} ranks); {}", path, r.ranks(), command);
     const auto [code, out] = run_shell(command);
     if (!out.empty()) std::printf("%s", out.c_str());
+    STYLESEG_CHECK(code != 127, ConfigError,
+                   "submit: no sbatch on this machine (a Slurm login node has it); the script is " + path +
+                       " (--dry-run only writes it)");
     STYLESEG_CHECK(code == 0 || wait, ConfigError,
                    "submit: sbatch failed (exit code " + std::to_string(code) + "); the script is " + path);
     if (wait) log::info("the job ended with exit code {}; logs: {}/slurm-*.out", code, submission.workdir);

@@ -429,6 +429,14 @@ cli_test(run_every_job_file ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_job_files.sh ${S
 # (tests/slurm/slurm_jobs.sh: 1 process = 2 tasks = 4 tasks, USR1 requeue, a job array).
 cli_test(slurm_scripts_consistent ${PROJECT_SOURCE_DIR}/tests/slurm/scripts_consistent.sh ${S} ${PROJECT_SOURCE_DIR})
 set_tests_properties(cli.slurm_scripts_consistent PROPERTIES PASS_REGULAR_EXPRESSION "consistent")
+# styleseg submit without Slurm: the job file's [submit] section sizes the allocation; a global
+# batch that does not split over the ranks is refused naming the option and valid sizes.
+cli_test(submit_reads_the_job_files_submit_section ${EXPECT} 0 "#SBATCH --nodes=2.#SBATCH --ntasks-per-node=4.#SBATCH --gpus-per-task=1" --
+         ${S} submit ${PROJECT_SOURCE_DIR}/jobs/ffhq.ini --workdir ${CLI_DIR}/submit_ffhq --generator g.pt --dry-run)
+cli_test(submit_batch_must_split ${EXPECT} 2 "\\[train\\] batch = 16 does not split over 3 ranks: use 15 or 18" --
+         ${S} submit ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/submit_eyes --tasks-per-node 3 --dry-run)
+cli_test(run_bad_sweep ${EXPECT} 2 "--sweep 'cluster.clusters=4,4': value '4' is given twice" --
+         ${S} run ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/bad_sweep --sweep cluster.clusters=4,4)
 add_test(NAME slurm.jobs COMMAND ${PROJECT_SOURCE_DIR}/tests/slurm/slurm_jobs.sh ${S} ${PROJECT_SOURCE_DIR}
          ${CMAKE_CURRENT_BINARY_DIR}/slurm_out)
 # PROCESSORS 1: much of it is waiting (sbatch --wait polls with growing intervals, the requeue),
