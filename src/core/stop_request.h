@@ -1,5 +1,5 @@
 // Stopping a long stage early but cleanly: at its next resume point it saves what it has,
-// leaves a resumable output and exits 75 (the CLI's kExitResumable), and a later run
+// leaves a resumable output and exits kExitResumable (75), and a later run
 // continues to the same result. Two things ask for it:
 //   - SIGUSR1, which Slurm sends before a time limit or preemption with
 //     `#SBATCH --signal=USR1@SECONDS` (slurm/lib/styleseg.sh then requeues the job);

@@ -1,6 +1,7 @@
 #include "pipeline/submit.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
 
 #include "core/error.h"
@@ -16,12 +17,9 @@ int64_t default_batch(const std::string& command) {
   return command == "train-gan" ? stages::TrainGanOptions{}.batch : stages::TrainOptions{}.batch;
 }
 
-// Whether `batch` splits over `ranks` as the command needs.
+// Whether `batch` splits over `ranks` as the command needs (train: evenly).
 bool splits(const std::string& command, int64_t batch, int ranks) {
-  if (batch % ranks != 0) return false;
-  const int64_t per_rank = batch / ranks;
-  // The discriminator's minibatch-stddev groups: at most 4 per rank, or a multiple of 4.
-  return command != "train-gan" || per_rank <= 4 || per_rank % 4 == 0;
+  return command == "train-gan" ? stages::gan_batch_splits(batch, ranks) : batch % ranks == 0;
 }
 
 int64_t next_valid(const std::string& command, int64_t batch, int ranks) {
@@ -53,8 +51,13 @@ std::vector<BatchSize> size_batches(const std::vector<StageSpec>& stages, const 
   for (const StageSpec& stage : stages) {
     if (stage.command != "train" && stage.command != "train-gan") continue;
     BatchSize size{stage.name, default_batch(stage.command), 0};
-    for (const std::string& token : stage_arguments(stage, entries))
-      if (token.rfind("--batch=", 0) == 0) size.batch = std::stoll(token.substr(8));
+    for (const std::string& token : stage_arguments(stage, entries)) {
+      if (token.rfind("--batch=", 0) != 0) continue;
+      char* end = nullptr;
+      size.batch = std::strtoll(token.c_str() + 8, &end, 10);
+      STYLESEG_CHECK(end && *end == '\0' && size.batch > 0, ConfigError,
+                     "[" + stage.name + "] batch = '" + token.substr(8) + "': expected a positive whole number");
+    }
     size.fitted = size.batch;
     if (!splits(stage.command, size.batch, ranks)) {
       const int64_t up = next_valid(stage.command, size.batch, ranks), down = previous_valid(stage.command, size.batch, ranks);

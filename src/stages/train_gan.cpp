@@ -146,6 +146,12 @@ void write_curves(const std::string& losses_path, const std::string& quality_pat
 
 }  // namespace
 
+bool gan_batch_splits(int64_t batch, int ranks) {
+  if (ranks <= 0 || batch % ranks != 0) return false;
+  const int64_t per_rank = batch / ranks;
+  return per_rank <= 4 || per_rank % 4 == 0;
+}
+
 TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
   STYLESEG_CHECK(!o.data.empty() && !o.out.empty(), ConfigError, "train-gan: --data and --out are required");
   STYLESEG_CHECK(o.steps > 0 && o.batch > 0 && (o.lr > 0 || o.lr == -1), ConfigError,
@@ -157,13 +163,10 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   STYLESEG_CHECK(o.quality_every > 0 && o.quality_samples >= 2, ConfigError,
                  "train-gan: --quality-every must be positive and --quality-samples at least 2");
   STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "train-gan: --resume and --force exclude each other");
-  STYLESEG_CHECK(o.batch % comm.size() == 0, ConfigError,
-                 "train-gan: --batch " + std::to_string(o.batch) + " must be divisible by the number of ranks (" +
-                     std::to_string(comm.size()) + ")");
+  STYLESEG_CHECK(gan_batch_splits(o.batch, comm.size()), ConfigError,
+                 "train-gan: --batch " + std::to_string(o.batch) + " must split evenly over the " + std::to_string(comm.size()) +
+                     " ranks into per-rank batches of at most 4 or a multiple of 4 (the discriminator's minibatch-stddev groups)");
   const int64_t per_rank = o.batch / comm.size();
-  STYLESEG_CHECK(per_rank <= 4 || per_rank % 4 == 0, ConfigError,
-                 "train-gan: each rank's batch (" + std::to_string(per_rank) + ") must be at most 4 or a multiple of 4 "
-                 "(the discriminator's minibatch-stddev groups)");
   const auto start_time = Clock::now();
   const StopCheck stop_check(o.time_limit, comm.rank());
   const c10::Device device = resolve_device(o.device, comm.local_rank());

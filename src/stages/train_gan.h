@@ -69,6 +69,10 @@ struct TrainGanSummary {
   double seconds = 0;
 };
 
+// Whether a global batch splits over `ranks` as train-gan needs: evenly, into per-rank
+// batches of at most 4 or a multiple of 4 (the discriminator's minibatch-stddev groups).
+bool gan_batch_splits(int64_t batch, int ranks);
+
 // Collective.
 TrainGanSummary train_gan(const TrainGanOptions& options, comm::Communicator& comm, const nlohmann::json& provenance);
 

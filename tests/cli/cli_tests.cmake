@@ -439,7 +439,7 @@ cli_test(run_bad_sweep ${EXPECT} 2 "--sweep 'cluster.clusters=4,4': value '4' is
          ${S} run ${PROJECT_SOURCE_DIR}/jobs/eyes.ini --workdir ${CLI_DIR}/bad_sweep --sweep cluster.clusters=4,4)
 add_test(NAME slurm.jobs COMMAND ${PROJECT_SOURCE_DIR}/tests/slurm/slurm_jobs.sh ${S} ${PROJECT_SOURCE_DIR}
          ${CMAKE_CURRENT_BINARY_DIR}/slurm_out)
-# PROCESSORS 1: much of it is waiting (sbatch --wait polls with growing intervals, the requeue),
-# when other tests may run.
-set_tests_properties(slurm.jobs PROPERTIES LABELS slurm TIMEOUT 900 PROCESSORS 1 ENVIRONMENT "${STYLESEG_TEST_ENV}"
+# PROCESSORS 1 and a high COST (started first): much of it is waiting (sbatch --wait polls with
+# growing intervals, the requeue), when the other tests run.
+set_tests_properties(slurm.jobs PROPERTIES LABELS slurm TIMEOUT 900 PROCESSORS 1 COST 10000 ENVIRONMENT "${STYLESEG_TEST_ENV}"
                      PASS_REGULAR_EXPRESSION "slurm_jobs.sh: ok|SKIPPED")

@@ -30,6 +30,10 @@ stop_daemons() {
     fi
     rm -f "$dir/$name.pid"
   done
+  if [ -f "$dir/munge.dir" ]; then
+    rm -rf "$(cat "$dir/munge.dir")"
+    rm -f "$dir/munge.dir"
+  fi
 }
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
@@ -51,22 +55,26 @@ case $action in
       apt-get install -y --no-install-recommends slurm-wlm munge >"$dir.apt.log" 2>&1 \
         || { cat "$dir.apt.log" >&2; echo "local_cluster.sh: could not install slurm-wlm and munge" >&2; exit 1; }
     fi
-    mkdir -p "$dir"/{state,spool,munge}
+    mkdir -p "$dir"/{state,spool}
     stop_daemons  # left over from an earlier start in this folder
-    # munged runs as the munge user and wants its socket folder to be its own.
-    chown munge:munge "$dir/munge"
-    chmod 0755 "$dir/munge"
+    # munged runs as the munge user: its socket, log and pid go in a folder of its own under
+    # /tmp (DIR's parents may be closed to other users, e.g. a mktemp folder).
+    munge_dir=$(mktemp -d /tmp/styleseg-munge.XXXXXX)
+    echo "$munge_dir" > "$dir/munge.dir"
+    chown munge:munge "$munge_dir"
+    chmod 0755 "$munge_dir"
     [ -f /etc/munge/munge.key ] || runuser -u munge -- /usr/sbin/mungekey --create
-    runuser -u munge -- /usr/sbin/munged --socket="$dir/munge/munge.socket" --pid-file="$dir/munge/munged.pid" \
-      --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed" --force
-    cp "$dir/munge/munged.pid" "$dir/munged.pid"
+    runuser -u munge -- /usr/sbin/munged --socket="$munge_dir/munge.socket" --pid-file="$munge_dir/munged.pid" \
+      --log-file="$munge_dir/munged.log" --seed-file="$munge_dir/munged.seed" --force \
+      || { cat "$munge_dir/munged.log" >&2 2>/dev/null; echo "local_cluster.sh: munged did not start" >&2; exit 1; }
+    cp "$munge_dir/munged.pid" "$dir/munged.pid"
     cat >"$dir/slurm.conf" <<EOF
 ClusterName=styleseg-local
 SlurmctldHost=localhost
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge/munge.socket
+AuthInfo=socket=$munge_dir/munge.socket
 CredType=cred/munge
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
