@@ -54,7 +54,6 @@ void ChunkSpill::append(const FeatureChunk& chunk) {
   STYLESEG_CHECK(ok, OutputError,
                  "cannot write the k-means scratch file " + path_ + ": " + std::strerror(errno) +
                      " (is the scratch disk full? --scratch picks another folder, --scratch '' none)");
-  bytes_ += static_cast<int64_t>(sizeof header + bytes);
   ++chunks_;
 }
 

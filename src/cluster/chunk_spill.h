@@ -34,13 +34,11 @@ class ChunkSpill {
   void for_each(const std::function<void(FeatureChunk&)>& visit);
 
   const std::string& path() const { return path_; }
-  int64_t bytes() const { return bytes_; }
 
  private:
   std::string path_;
   std::FILE* file_ = nullptr;
   bool complete_ = false;
-  int64_t bytes_ = 0;
   int64_t chunks_ = 0;
   c10::Device device_ = c10::Device(c10::kCPU);
 };

@@ -38,9 +38,10 @@ class StopCheck {
   bool due() const;
   // Why the stage stopped, for its log line: "at --time-limit" or "on SIGUSR1 ...".
   std::string reason() const;
-  bool time_limit_passed() const;
 
  private:
+  bool time_limit_passed() const;  // rank 0 only
+
   double time_limit_;
   int rank_;
   std::chrono::steady_clock::time_point start_;

@@ -201,15 +201,17 @@ std::string write_sweep_table(const RunOptions& job, const Sweep& sweep) {
 
   // The picture: inertia per vector against the value (its index when not numeric), then the bars.
   Curve curve{"k-means inertia per vector against " + sweep.option(), {}, {}};
-  bool numeric = true;
+  std::vector<double> x;
   for (const auto& p : points) {
     char* end = nullptr;
-    std::strtod(p.value.c_str(), &end);
-    numeric = numeric && end && *end == '\0';
+    const double value = std::strtod(p.value.c_str(), &end);
+    if (!end || *end != '\0') break;
+    x.push_back(value);
   }
+  const bool numeric = x.size() == points.size();
   for (size_t i = 0; i < points.size(); ++i) {
     if (!points[i].has_clusters) continue;
-    curve.x.push_back(numeric ? std::strtod(points[i].value.c_str(), nullptr) : static_cast<double>(i));
+    curve.x.push_back(numeric ? x[i] : static_cast<double>(i));
     curve.y.push_back(points[i].inertia_per_vector);
   }
   std::vector<at::Tensor> panels;
