@@ -7,10 +7,17 @@
 # on 50 labelled real images -> scored on 500 real test images, beside the same segmenter
 # trained with the true masks. Prints the report's path and the headline numbers.
 #   tools/demo.sh                 (OUT=out/eyes, RANKS=2, JOB=jobs/eyes.ini; extra arguments go to styleseg run)
+#   tools/demo.sh --no-setup      (or STYLESEG_NO_SETUP=1: no tools/setup.sh, so no apt; see
+#                                  README "Building on a cluster")
 # Running it again skips every stage that is up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
+no_setup=${STYLESEG_NO_SETUP:-0}
+if [ "${1:-}" = --no-setup ]; then
+  no_setup=1
+  shift
+fi
+[ "$no_setup" = 1 ] || tools/setup.sh
 tools/build.sh --target styleseg
 OUT=${OUT:-out/eyes}
 JOB=${JOB:-jobs/eyes.ini}

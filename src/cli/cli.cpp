@@ -27,7 +27,8 @@ void add_common_options(OptionSet& options, CommonOptions& common) {
   options.add("backend", &common.backend, "communication backend: auto (NCCL with GPUs, else MPI), mpi, nccl");
   options.add("log-level", &common.log_level, "debug, info, warn or error");
   options.add_flag("log-all-ranks", &common.log_all_ranks, "every rank logs (default: rank 0; warnings from all)");
-  options.add("threads", &common.threads, "intra-op CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on the node)");
+  options.add("threads", &common.threads, "intra-op CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on the node); may change\n"
+              "float32 results in the last bits, not what is sampled (README \"Determinism\")");
   options.add_optional("mpi-io-hints", &common.mpi_io_hints,
                        "MPI-IO hints for files all ranks write, KEY=VALUE,... e.g. romio_cb_write=enable,striping_factor=16 "
                        "(default: $STYLESEG_MPIIO_HINTS; README: Running on a cluster)");
@@ -55,6 +56,26 @@ const std::set<std::string>& non_result_options() {
   return names;
 }
 
+namespace {
+bool g_parse_only = false;  // set by check_command_options around one command's parse
+}  // namespace
+
+int check_command_options(const std::string& name, const std::vector<std::string>& args) {
+  for (const auto& c : commands()) {
+    if (name != c.name) continue;
+    g_parse_only = true;
+    try {
+      const int code = c.run(args);
+      g_parse_only = false;
+      return code;
+    } catch (...) {
+      g_parse_only = false;
+      throw;
+    }
+  }
+  throw ConfigError("no command '" + name + "'");
+}
+
 int run_command(OptionSet& options, const std::vector<std::string>& args,
                 const std::function<int(comm::Communicator&)>& body) {
   CommonOptions common;
@@ -68,6 +89,7 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
       if (world_rank == 0) std::printf("%s", options.help().c_str());
       return 0;
     }
+    if (g_parse_only) return 0;
     log::configure(world_rank, common.log_all_ranks, log::parse_level(common.log_level));
     configure_parallel_io(common);
   } catch (const std::exception& e) {

@@ -29,6 +29,11 @@ namespace styleseg::cli {
 int run_command(OptionSet& options, const std::vector<std::string>& args,
                 const std::function<int(comm::Communicator&)>& body);
 
+// Parses the options of command `name` from `args` as the command would (messages and exit
+// code alike: 0 when they parse, 2 otherwise), without running it. Used by `styleseg run` to
+// check every stage before the first one runs.
+int check_command_options(const std::string& name, const std::vector<std::string>& args);
+
 // Options that only say where outputs go or how to log: left out of provenance records.
 const std::set<std::string>& non_result_options();
 

@@ -8,7 +8,9 @@ int generate_main(const std::vector<std::string>& args) {
   OptionSet set("generate",
                 "Generates N samples from a StyleGAN2 generator (rosinality .pt, NVlabs G_ema state dict, or\n"
                 "styleseg's own): images, per-layer latents w and, with --feature-layer, the feature maps of one\n"
-                "synthesis layer. Sample i depends only on (--seed, i): any number of ranks writes the same file.\n"
+                "synthesis layer. Sample i depends only on (--seed, i): any number of ranks writes the same file at the\n"
+                "same --threads (other thread counts or CPUs: z identical, the rest equal to float32 rounding, images\n"
+                "within one grey level; README \"Determinism\").\n"
                 "The output is written as OUT.tmp.partial, renamed when complete; an interrupted run of the same\n"
                 "job resumes from its last resume point (any number of ranks).\n\n"
                 "--feature-layer takes the official numbering N = 1, 3, 5, 7, ... (the output of the second\n"

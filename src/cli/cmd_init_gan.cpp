@@ -39,8 +39,9 @@ int init_gan_main(const std::vector<std::string>& args) {
       comm.barrier();
       return 0;
     }
-    STYLESEG_CHECK(resolution >= 8 && (resolution & (resolution - 1)) == 0, ConfigError,
-                   "init-gan: --resolution must be a power of two >= 8, got " + std::to_string(resolution));
+    STYLESEG_CHECK(resolution >= 8 && resolution <= stylegan2::kMaxResolution && (resolution & (resolution - 1)) == 0,
+                   ConfigError, "init-gan: --resolution must be a power of two from 8 to " +
+                                    std::to_string(stylegan2::kMaxResolution) + ", got " + std::to_string(resolution));
     STYLESEG_CHECK(z_dim > 0 && w_dim > 0 && mapping_layers > 0 && channel_multiplier > 0 && channel_max > 0,
                    ConfigError, "init-gan: --z-dim, --w-dim, --mapping-layers, --channel-multiplier and --channel-max must be positive");
     STYLESEG_CHECK(lr_mapping > 0, ConfigError, "init-gan: --lr-mapping must be positive");

@@ -48,7 +48,8 @@ int run_main(const std::vector<std::string>& args) {
   return run_command(set, args, [&](comm::Communicator& comm) {
     STYLESEG_CHECK(!set.job_file().empty(), ConfigError, "run: give the job file: styleseg run JOB.ini --workdir DIR");
     settings.job_file = set.job_file();
-    // Every stage runs with this run's process settings; they change speed, not results.
+    // Every stage runs with this run's process settings; they change speed and the last bits
+    // of float32 results (README "Determinism"), not what a stage computes.
     const nlohmann::json values = set.to_json();
     for (const char* name : {"threads", "backend", "log-level", "mpi-io-hints", "h5-alignment"}) {
       if (!set.was_given(name)) continue;
@@ -61,6 +62,7 @@ int run_main(const std::vector<std::string>& args) {
         if (command == c.name) return c.run(command_args);
       throw ConfigError("run: no command '" + command + "'");
     };
+    settings.check_options = check_command_options;
     STYLESEG_CHECK(sweep_index == -1 || !sweep_spec.empty(), ConfigError, "run: --sweep-index needs --sweep");
     if (sweep_spec.empty()) return pipeline::run_job(settings, comm, run_command);
     STYLESEG_CHECK(sweep_index >= -1, ConfigError, "run: --sweep-index must be >= 0 (or -1: every value)");

@@ -42,7 +42,7 @@ int train_main(const std::vector<std::string>& args) {
       .add("checkpoint-every", &o.checkpoint_every, "steps between checkpoints (and at the end)")
       .add("seed", &o.seed, "seed of the initial weights, the data order and the augmentation")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N")
-      .add("precision", &o.precision, "float32 or bfloat16 (autocast; for GPUs)")
+      .add("precision", &o.precision, "float32, bfloat16 (autocast; for GPUs) or float64 (every tensor in double: a slow reference for checks)")
       .add_flag("resume", &o.resume, "continue from the checkpoint; refused for another job")
       .add_flag("force", &o.force, "replace OUT and start afresh, discarding a checkpoint")
       .add("time-limit", &o.time_limit, "seconds; checkpoint and stop after the step that passes it, exit 75 (0: none)");

@@ -33,6 +33,7 @@ int train_gan_main(const std::vector<std::string>& args) {
            "image sets (a few thousand), where D otherwise memorises the real images")
       .add("seed", &o.seed, "seed of the weights, data order and latents")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N")
+      .add("precision", &o.precision, "float32, or float64 (every tensor in double: a slow reference for checks)")
       .add("checkpoint-every", &o.checkpoint_every, "steps between checkpoints (and sample grids)")
       .add("sample-every", &o.sample_every, "steps between sample grids")
       .add_optional("quality-model", &o.quality_model,

@@ -37,7 +37,7 @@ class H5FeatureSource final : public FeatureSource {
     STYLESEG_CHECK(shape_.size() == 2 || shape_.size() == 4, InputError,
                    path + ": dataset '" + dataset + "' must be vectors [N, D] or feature maps [N, C, h, w]");
     STYLESEG_CHECK(info.dtype == h5::DType::F32 || info.dtype == h5::DType::F64, InputError,
-                   path + ": dataset '" + dataset + "' must hold floats, it holds " + h5::name_of(info.dtype));
+                   path + ": dataset '" + dataset + "' must hold floats, it holds " + info.stored);
     STYLESEG_CHECK(shape_[0] > 0 && info.row_elements() > 0, InputError, path + ": dataset '" + dataset + "' is empty");
     chunk_items_ = chunk_items > 0 ? chunk_items : (shape_.size() == 2 ? 16384 : 8);
   }

@@ -47,6 +47,15 @@ c10::ScalarType parse_precision(const std::string& text, const std::string& opti
   throw ConfigError(option + " '" + text + "': expected float32, bfloat16 or float16");
 }
 
+TrainingPrecision parse_training_precision(const std::string& text, const std::string& option) {
+  if (text == "float64" || text == "fp64") return {c10::ScalarType::Double, c10::ScalarType::Float};
+  if (text == "float16" || text == "fp16")
+    throw ConfigError(option + " float16 is not supported for training (no loss scaling): use bfloat16");
+  if (text == "float32" || text == "fp32" || text == "bfloat16" || text == "bf16")
+    return {c10::ScalarType::Float, parse_precision(text, option)};
+  throw ConfigError(option + " '" + text + "': expected float32, bfloat16 or float64");
+}
+
 int configure_threads(int requested, int ranks_on_node) {
   int threads = requested;
   if (threads <= 0) {

@@ -15,6 +15,20 @@ c10::Device resolve_device(const std::string& spec, int local_rank, const std::s
 // "float32" | "bfloat16" | "float16"; ConfigError otherwise.
 c10::ScalarType parse_precision(const std::string& text, const std::string& option = "--precision");
 
+// A training stage's --precision: the dtype its weights, activations and optimiser state
+// are kept in, and the dtype its forward passes autocast to.
+//   float32            float32, no autocast
+//   bfloat16           float32 weights, forward passes autocast to bfloat16 (GPUs)
+//   float64            everything in double: several times slower, a reference for checks
+//                      whose claim is "the same up to summation order" (N ranks against
+//                      one), which float32 rounding amplified by Adam would blur
+// float16 is refused (no loss scaling), naming `option`.
+struct TrainingPrecision {
+  c10::ScalarType weights = c10::ScalarType::Float;
+  c10::ScalarType autocast = c10::ScalarType::Float;  // Float: autocast off
+};
+TrainingPrecision parse_training_precision(const std::string& text, const std::string& option = "--precision");
+
 // Intra-op threads for LibTorch: `requested` > 0, else OMP_NUM_THREADS, else the cores of
 // the node divided among its ranks.
 int configure_threads(int requested, int ranks_on_node);

@@ -1,13 +1,22 @@
 #include "core/options.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
 
 namespace po = boost::program_options;
+namespace fs = std::filesystem;
 
 namespace styleseg {
+namespace {
+
+// Boost's default style, without guessing: an abbreviation (--coun for --count) is an
+// unknown option, not a guess that may pick another option (--resume for --resume-interval).
+constexpr int kStyle = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+
+}  // namespace
 
 OptionSet::OptionSet(std::string command, std::string summary)
     : command_(std::move(command)), summary_(std::move(summary)), desc_("Options", 100, 50) {
@@ -68,6 +77,8 @@ std::vector<std::string> option_tokens(const JobEntry& entry) {
 }
 
 std::vector<JobEntry> read_job_file(const std::string& path) {
+  std::error_code error;
+  if (fs::is_directory(path, error)) throw ConfigError("--job: '" + path + "' is a folder, not a job file");
   std::ifstream in(path);
   if (!in) throw ConfigError("--job: cannot read job file '" + path + "'");
   po::options_description none;
@@ -91,7 +102,7 @@ std::vector<JobEntry> read_job_file(const std::string& path) {
 bool OptionSet::parse(const std::vector<std::string>& args) {
   po::variables_map cli;
   try {
-    po::store(po::command_line_parser(args).options(desc_).positional(positional_).run(), cli);
+    po::store(po::command_line_parser(args).options(desc_).positional(positional_).style(kStyle).run(), cli);
   } catch (const po::error& e) {
     rethrow(e, "");
   }
@@ -103,7 +114,7 @@ bool OptionSet::parse(const std::vector<std::string>& args) {
     try {
       // Stored after the command line: po::store keeps the first value it sees, so the
       // command line wins.
-      po::store(po::command_line_parser(tokens).options(desc_).run(), given_);
+      po::store(po::command_line_parser(tokens).options(desc_).style(kStyle).run(), given_);
     } catch (const po::error& e) {
       rethrow(e, "job file '" + path + "' [" + command_ + "]: ");
     }

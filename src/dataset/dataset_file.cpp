@@ -78,6 +78,7 @@ DatasetHeader read_header(const h5::File& file) {
                  path + ": 'masks' must be [N, H, W] like 'images'");
   STYLESEG_CHECK(done == std::vector<int64_t>{h.count}, InputError, path + ": 'done' must be [N]");
   h.mask_uint16 = file.info("masks").dtype != h5::DType::U8;
+  h.attributes = nlohmann::json::object();  // a file without attributes is named below, not a null's type error
   for (const std::string& name : file.attribute_names("/")) {
     try {
       const std::string text = file.read_string_attribute("/", name);
@@ -93,8 +94,14 @@ DatasetHeader read_header(const h5::File& file) {
       else h.attributes[name] = value;
     }
   }
-  h.complete = h.attributes.value("complete", 0.0) != 0.0;
-  h.ignore_label = static_cast<int64_t>(h.attributes.value("ignore_label", h.mask_uint16 ? 65535.0 : 255.0));
+  const auto number = [&](const char* name, double fallback) {
+    const auto it = h.attributes.find(name);
+    if (it == h.attributes.end()) return fallback;
+    STYLESEG_CHECK(it->is_number(), InputError, path + ": attribute '" + name + "' must be a number, not " + it->dump());
+    return it->get<double>();
+  };
+  h.complete = number("complete", 0.0) != 0.0;
+  h.ignore_label = static_cast<int64_t>(number("ignore_label", h.mask_uint16 ? 65535.0 : 255.0));
   try {
     h.classes = h.attributes.at("classes").get<std::vector<std::string>>();
     for (const auto& rgb : h.attributes.at("palette")) h.palette.push_back({rgb.at(0), rgb.at(1), rgb.at(2)});

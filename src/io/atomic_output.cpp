@@ -44,17 +44,18 @@ AtomicOutput::AtomicOutput(std::string final_path, std::string token)
   if (token.empty()) token = make_token();
   temp_path_ = final_path_ + ".tmp." + token;
 
-  fs::path parent = fs::path(final_path_).parent_path();
-  if (parent.empty()) parent = ".";
+  const fs::path parent = fs::path(final_path_).parent_path();
+  prepare_output_folder(parent.empty() ? "." : parent.string(), "cannot write " + final_path_);
+}
+
+void prepare_output_folder(const std::string& folder, const std::string& what) {
   std::error_code error;
-  fs::create_directories(parent, error);  // several ranks may race here; that is fine
-  if (!fs::is_directory(parent)) {
-    throw OutputError("cannot write " + final_path_ + ": cannot create folder " + parent.string() +
-                      (error ? ": " + error.message() : std::string()));
+  fs::create_directories(folder, error);  // several ranks may race here; that is fine
+  if (!fs::is_directory(folder)) {
+    throw OutputError(what + ": cannot create folder " + folder + (error ? ": " + error.message() : std::string()));
   }
-  if (::access(parent.c_str(), W_OK | X_OK) != 0) {
-    throw OutputError("cannot write " + final_path_ + ": folder " + parent.string() +
-                      " is not writable: " + std::strerror(errno));
+  if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+    throw OutputError(what + ": folder " + folder + " is not writable: " + std::strerror(errno));
   }
 }
 

@@ -23,6 +23,11 @@
 
 namespace styleseg {
 
+// Creates `folder` when missing and checks that files can be made in it; throws OutputError
+// starting with `what` (e.g. "--out DIR", or "cannot write FILE") otherwise. Commands call it
+// for their outputs before their work starts, so an unwritable folder fails in seconds.
+void prepare_output_folder(const std::string& folder, const std::string& what);
+
 class AtomicOutput {
  public:
   // Creates the final path's parent folder when missing. Throws OutputError naming the

@@ -532,6 +532,7 @@ StoredDataset describe_dataset(hid_t dataset, const std::string& path, const std
                      "holds without loss");
   }
   result.info.exact = H5Tequal(type.get(), memory_type(result.info.dtype)) > 0;
+  result.info.stored = describe(result.stored);
   const int rank = H5Sget_simple_extent_ndims(space.get());
   std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
   if (rank < 0 || H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) < 0) {

@@ -75,6 +75,7 @@ struct DatasetInfo {
   // loss (int16 → I32, uint32 → I64, float16 → F32); `exact` is false then.
   DType dtype = DType::U8;
   bool exact = true;
+  std::string stored = "uint8";  // the type as stored, for messages ("int8", "float16", ...)
   std::vector<std::int64_t> shape;
 
   std::int64_t rows() const { return shape.empty() ? 1 : shape[0]; }

@@ -71,6 +71,12 @@ at::Tensor read_image(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) throw InputError("cannot read image " + path + ": " + std::strerror(errno));
   int width = 0, height = 0, channels_in_file = 0;
+  // The header's size first (stbi_info rewinds the file): a crafted header must not make
+  // stb allocate 30 GB before the data turns out to be missing.
+  if (stbi_info_from_file(file.get(), &width, &height, &channels_in_file) &&
+      static_cast<std::int64_t>(width) * height > kMaxImagePixels)
+    throw InputError("cannot read image " + path + ": it declares " + std::to_string(width) + " x " + std::to_string(height) +
+                     " pixels, more than styleseg reads (" + std::to_string(kMaxImagePixels) + " pixels)");
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_file(file.get(), &width, &height, &channels_in_file, 3), &stbi_image_free);
   if (!pixels) {

@@ -22,6 +22,10 @@ void write_png(const std::string& path, const at::Tensor& image);
 // The PNG and JPEG files directly in `folder` (by extension, any case), sorted.
 std::vector<std::string> image_files_in(const std::string& folder);
 
+// The most pixels an image may declare (16384 x 16384): larger headers are refused before
+// anything is allocated.
+constexpr std::int64_t kMaxImagePixels = std::int64_t{1} << 28;
+
 // Reads a PNG, JPEG or BMP as uint8 [H, W, 3] (grey is expanded, alpha dropped, 16-bit
 // PNGs reduced to 8 bits). Throws InputError naming the file and why it cannot be read.
 at::Tensor read_image(const std::string& path);

@@ -157,6 +157,8 @@ PyValue load_zip(const std::string& path, uint64_t file_size) {
   };
   try {
     return unpickle(pickle_ptr.get(), pickle_size, resolver);
+  } catch (const RefusedGlobal&) {
+    throw;  // not corruption: said as it is
   } catch (const InputError& e) {
     throw InputError(std::string("truncated or corrupt data.pkl in zip archive: ") + e.what());
   }
@@ -181,6 +183,8 @@ PyValue load_legacy(const MappedFile& file, size_t after_magic) {
       PyValue v = unpickle(data + pos, size - pos, resolver, &used);
       pos += used;
       return v;
+    } catch (const RefusedGlobal&) {
+      throw;
     } catch (const InputError& e) {
       throw InputError(std::string("truncated or corrupt legacy torch.save file (") + what +
                        " at byte " + std::to_string(pos) + "): " + e.what());
@@ -259,6 +263,10 @@ PyValue load_pickle_file(const std::string& path) {
   std::string first_error;
   try {
     first = unpickle(file.data(), file.size(), {}, &used);
+  } catch (const RefusedGlobal&) {
+    // An NVlabs network pickle names its own classes: say how to convert it instead.
+    if (looks_like_nvlabs(file.data(), file.size())) throw InputError(std::string("not a torch.save file: ") + kNvlabsHint);
+    throw;
   } catch (const InputError& e) {
     first_error = e.what();
   }

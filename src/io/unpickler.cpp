@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -173,7 +174,12 @@ class Machine {
   // ---- values ----
   PyValue make_long(const uint8_t* p, size_t n);
   PyValue class_ref(const std::string& module, const std::string& name) {
-    PyValue v = PyValue::object(python3_module(module) + "." + name);
+    const std::string qualified = python3_module(module) + "." + name;
+    if (!allowed_global(qualified))
+      throw RefusedGlobal("refused: the pickle names the global '" + qualified + "' (at byte " + std::to_string(op_start_) +
+                          "), which no checkpoint needs; styleseg reads tensors, containers and plain data only, as "
+                          "torch.load(weights_only=True) does");
+    PyValue v = PyValue::object(qualified);
     v.set_tag(kClassRefTag);
     return v;
   }
@@ -671,6 +677,33 @@ PyValue Machine::run() {
 
 int64_t StorageRef::nbytes() const {
   return numel * static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+bool allowed_global(const std::string& qualified) {
+  // What Machine::call turns into data, and the classes checkpoints carry as plain objects.
+  static const std::unordered_set<std::string> names{
+      "collections.OrderedDict", "builtins.dict", "builtins.set", "builtins.frozenset", "builtins.bytes",
+      "builtins.bytearray", "builtins.object", "_codecs.encode", "copyreg._reconstructor", "argparse.Namespace",
+      "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
+      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
+      "torch._tensor._rebuild_from_type", "torch._tensor._rebuild_from_type_v2", "torch.Tensor",
+      "torch.nn.parameter.Parameter", "torch.Size", "torch.device", "torch.jit._pickle.restore_type_tag",
+      "torch.jit._pickle.build_intlist", "torch.jit._pickle.build_doublelist", "torch.jit._pickle.build_boollist",
+      "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.build_genericlist"};
+  if (names.count(qualified)) return true;
+  // Storage classes (torch.FloatStorage, torch.cuda.HalfStorage, torch.storage.UntypedStorage)
+  // and dtypes (torch.float32, an argument of _rebuild_tensor_v3).
+  try {
+    storage_dtype(qualified);
+    return true;
+  } catch (const InputError&) {
+  }
+  try {
+    dtype_from_name(qualified);
+    return true;
+  } catch (const InputError&) {
+  }
+  return false;
 }
 
 at::ScalarType storage_dtype(const std::string& storage_type) {

@@ -9,8 +9,15 @@
 //   torch.Size                                   -> Tuple of ints
 //   torch.device                                 -> String ("cpu", "cuda:1")
 //   _codecs.encode(text, "latin1"), bytearray     -> Bytes
-// Any other class becomes an Object (class name, constructor args, BUILD state): loading
-// never fails on an unknown class, the caller decides whether it needs it.
+// A few plain classes (argparse.Namespace, set, copyreg's reconstructor) become an Object
+// (class name, constructor args, BUILD state) for the caller to read.
+//
+// Checkpoints are data, by rule: a pickle may only name the globals of allowed_global()
+// (tensor, parameter and storage rebuilding, dtypes, containers, the plain classes above),
+// the equivalent of torch.load(weights_only=True). Any other global (os.system,
+// builtins.eval, subprocess.Popen, a class of the program that saved the file) throws
+// RefusedGlobal at its GLOBAL opcode, before reading on. Nothing a pickle names is ever
+// called in any case: the allow-list makes that a rule checked at the door.
 //
 // Tensor storages come from the persistent ids ('storage', storage_type, key, location,
 // numel[, view_metadata]) through a callback, so the same reader serves the zip format
@@ -38,6 +45,7 @@
 #include <functional>
 #include <string>
 
+#include "core/error.h"
 #include "io/py_value.h"
 
 namespace styleseg::io {
@@ -56,6 +64,15 @@ struct StorageRef {
 // key; throws InputError when the storage cannot be provided. The bytes may be filled in
 // after the pickle is read (the legacy format stores them after it).
 using StorageResolver = std::function<c10::Storage(const StorageRef& ref)>;
+
+// Whether a pickle may name the global `qualified` ("module.name", Python 3 module names).
+bool allowed_global(const std::string& qualified);
+
+// A pickle named a global outside allowed_global(); what() names it.
+class RefusedGlobal : public InputError {
+ public:
+  using InputError::InputError;
+};
 
 // Element type of a storage class name ("torch.HalfStorage", "torch.cuda.FloatStorage",
 // "torch.UntypedStorage" -> uint8). Throws InputError for names that are not storages.

@@ -130,6 +130,16 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
   for (const auto& name : settings.options.redo)
     STYLESEG_CHECK(std::any_of(stages.begin(), stages.end(), [&](const StageSpec& s) { return s.name == name; }), ConfigError,
                    "run: --redo " + name + ": not a stage of this job");
+  // Every stage's options before any stage runs: a misspelt key in [train] must not wait for
+  // the stages before it.
+  for (const StageSpec& stage : stages) {
+    const std::vector<std::string> args = stage_arguments(stage, entries);
+    const int code = settings.check_options ? settings.check_options(stage.command, args) : 0;
+    if (code != 0) {
+      log::error("stage {}: its options from the job do not parse (above); no stage was run", stage.name);
+      return code;
+    }
+  }
   if (root) fs::create_directories(w.path("records"));
 
   // path -> content hash: outputs of the stages so far (hashed when made) and the job's own

@@ -25,6 +25,9 @@ struct RunSettings {
   std::string job_file;
   RunOptions options;
   std::vector<std::string> common_args;  // passed to every command; not part of fingerprints
+  // Parses a command's options without running it (returns its exit code for them): every
+  // stage's options are checked before the first stage runs. Empty: not checked.
+  CommandRunner check_options;
 };
 
 enum class StageAction { UpToDate, Run, Resume };

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/stop_request.h"
+#include "io/atomic_output.h"
 #include "io/image.h"
 #include "io/visualize.h"
 #include "mpi/communicator.h"
@@ -26,6 +27,8 @@ void validate(const ClusterOptions& o) {
   STYLESEG_CHECK(o.checkpoint_interval >= 0, ConfigError, "cluster: --checkpoint-interval must be >= 0 seconds");
   STYLESEG_CHECK(o.time_limit >= 0, ConfigError, "cluster: --time-limit must be >= 0 seconds");
   cluster::validate(o.kmeans);
+  const std::string folder = fs::path(o.out).parent_path().string();
+  prepare_output_folder(folder.empty() ? "." : folder, "--out " + o.out);  // before, not after, the k-means run
 }
 
 // Cluster maps of a chunk at the pixel grid of its items: [items, h, w].

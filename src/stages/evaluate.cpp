@@ -42,17 +42,21 @@ std::vector<int64_t> read_mapping_file(const std::string& path, int64_t labels, 
   STYLESEG_CHECK(in, InputError, "--mapping " + path + ": cannot read it (expected hungarian, majority, identity or a file)");
   std::vector<int64_t> mapping(static_cast<size_t>(labels), -1);
   std::string line;
+  int entries = 0;
   for (int number = 1; std::getline(in, line); ++number) {
     line = line.substr(0, line.find('#'));
     std::istringstream words(line);
+    std::string extra;
     int64_t label = 0, cls = 0;
-    if (!(words >> label)) continue;
-    STYLESEG_CHECK(words >> cls && label >= 0 && cls >= 0 && cls < classes, InputError,
-                   path + ":" + std::to_string(number) + ": expected 'LABEL CLASS' with LABEL >= 0 and 0 <= CLASS < " +
-                       std::to_string(classes));
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank or comment only
+    STYLESEG_CHECK(words >> label >> cls && !(words >> extra) && label >= 0 && cls >= 0 && cls < classes, InputError,
+                   "--mapping " + path + ":" + std::to_string(number) +
+                       ": expected 'LABEL CLASS' with LABEL >= 0 and 0 <= CLASS < " + std::to_string(classes));
+    ++entries;
     // A mapping fitted elsewhere may name labels these predictions never use.
     if (label < labels) mapping[static_cast<size_t>(label)] = cls;
   }
+  STYLESEG_CHECK(entries > 0, InputError, "--mapping " + path + ": holds no 'LABEL CLASS' line");
   return mapping;
 }
 

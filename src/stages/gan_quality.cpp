@@ -1,6 +1,7 @@
 #include "stages/gan_quality.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 
 #include <fstream>
 #include <optional>

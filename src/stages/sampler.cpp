@@ -1,6 +1,7 @@
 #include "stages/sampler.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 
 #include <cmath>
 
@@ -128,7 +129,12 @@ class Sampler::LatentSource {
     STYLESEG_CHECK(start + n <= rows_, InputError,
                    file_->path() + ": sample " + std::to_string(start + n - 1) + " asked for, the file holds " +
                        std::to_string(rows_) + " latents");
-    return h5::read_tensor(*file_, name, start, n).to(at::kFloat);
+    const at::Tensor rows = h5::read_tensor(*file_, name, start, n).to(at::kFloat);
+    // One NaN would silently turn a whole sample black.
+    STYLESEG_CHECK(at::isfinite(rows).all().item<bool>(), InputError,
+                   file_->path() + ": dataset '" + name + "' holds a NaN or infinite latent among samples " +
+                       std::to_string(start) + "-" + std::to_string(start + n - 1));
+    return rows;
   }
   uint64_t seed_;
   const stylegan2::Architecture& arch_;

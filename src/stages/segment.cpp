@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "io/atomic_output.h"
 #include "io/image.h"
 #include "io/visualize.h"
 #include "models/segmenter/model_file.h"
@@ -45,7 +46,7 @@ std::vector<std::string> list_input_images(const std::vector<std::string>& input
     } else if (fs::exists(input, error)) {
       files.push_back(input);  // named explicitly: read whatever it is, and say so if it is not an image
     } else {
-      throw ConfigError("--input " + input + ": no such file or folder");
+      throw InputError("--input " + input + ": no such file or folder");
     }
   }
   std::sort(files.begin(), files.end());
@@ -74,8 +75,8 @@ SegmentSummary segment(const SegmentOptions& o, comm::Communicator& comm) {
   model.net.train(false);
   const at::Tensor colours = colour_table(model.info.palette);
   const std::vector<std::string> files = list_input_images(o.inputs);
+  prepare_output_folder(o.out, "--out " + o.out);
   if (comm.rank() == 0) {
-    fs::create_directories(o.out);
     write_png((fs::path(o.out) / "overlay" / "_legend.png").string(), make_legend(model.info.classes, colours, 480));
   }
   log::info("segmenting {} images with {} ({} classes, input {}x{}) on {}", files.size(), o.model, model.info.classes.size(),

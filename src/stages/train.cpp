@@ -68,13 +68,17 @@ std::string beside(const std::string& out, const std::string& given, const char*
   return path.string() + suffix;
 }
 
-train::AugmentOptions augment_options(const TrainOptions& o, int64_t ignore_label) {
+train::AugmentOptions augment_options(const TrainOptions& o, int64_t ignore_label, int64_t classes) {
   train::AugmentOptions a;
   a.crop = o.crop;
   a.scale_min = o.scale_min;
   a.scale_max = o.scale_max;
   a.flip_probability = o.flip;
   a.flip_pairs = train::parse_flip_pairs(o.flip_pairs);
+  for (const auto& [left, right] : a.flip_pairs)
+    STYLESEG_CHECK(left < classes && right < classes, ConfigError,
+                   "--flip-pairs '" + o.flip_pairs + "': class " + std::to_string(std::max(left, right)) +
+                       " is not one of the dataset's " + std::to_string(classes) + " classes (0-" + std::to_string(classes - 1) + ")");
   a.brightness = o.brightness;
   a.contrast = o.contrast;
   a.saturation = o.saturation;
@@ -111,7 +115,9 @@ void augment_batch(dataset::Batch& batch, const train::AugmentOptions& a, uint64
 
 // Cross-entropy summed over the pixels that are not ignored.
 at::Tensor cross_entropy_sum(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_label) {
-  return at::cross_entropy_loss(logits.to(at::kFloat), labels, {}, at::Reduction::Sum, ignore_label);
+  // At least float32 (autocast's bfloat16 logits are widened; float64 reference runs stay).
+  const at::Tensor wide = logits.scalar_type() == at::kDouble ? logits : logits.to(at::kFloat);
+  return at::cross_entropy_loss(wide, labels, {}, at::Reduction::Sum, ignore_label);
 }
 
 std::vector<at::Tensor> buffers_and_parameters(const segmenter::Segmenter& net) {
@@ -208,8 +214,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   const std::string metrics_path = beside(o.out, o.metrics, ".metrics.jsonl");
   const std::string curves_path = beside(o.out, o.curves, ".curves.png");
   const c10::Device device = resolve_device(o.device, comm.local_rank());
-  const c10::ScalarType precision = parse_precision(o.precision);
-  STYLESEG_CHECK(precision != c10::ScalarType::Half, ConfigError, "train: --precision float16 is not supported (use bfloat16)");
+  const TrainingPrecision precision = parse_training_precision(o.precision);
 
   // ---- data: the held-out slice, the training pool, the batch split ----
   const dataset::DatasetReader reader(o.data);
@@ -229,7 +234,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
                      " training samples of " + o.data);
   const int64_t per_rank = o.batch / comm.size();
   const int64_t steps_per_epoch = static_cast<int64_t>(pool.size()) / o.batch;
-  const train::AugmentOptions augmentation = augment_options(o, header.ignore_label);
+  const train::AugmentOptions augmentation = augment_options(o, header.ignore_label, classes);
 
   segmenter::ModelInfo info;
   info.classes = header.classes;
@@ -252,6 +257,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   segmenter::Segmenter net(classes);
   if (!o.init.empty() && start == Start::Fresh) net.load_torchvision(o.init);
   net.to(device);
+  net.to(precision.weights);
   net.train(true);
   train::Optimizer optimizer(net.parameters(), {o.optimizer, o.weight_decay, 0.9, 0.999, 1e-8, o.momentum});
   int64_t step = 0;
@@ -313,7 +319,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     const auto step_start = Clock::now();
     const std::optional<dataset::Batch> batch = loader->next();
     STYLESEG_CHECK(batch.has_value(), Error, "train: the data loader ended early (step " + std::to_string(step) + ")");
-    const at::Tensor images = segmenter::normalise(batch->images.to(device), info.mean, info.std);
+    const at::Tensor images = segmenter::normalise(batch->images.to(device, precision.weights), info.mean, info.std);
     const at::Tensor labels = batch->masks.to(device);
     // The loss is the mean over every labelled pixel of the global batch (crops padded with
     // the ignore label leave ranks with different counts): rank r's share is its sum over
@@ -323,7 +329,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     optimizer.zero_grad();
     at::Tensor loss;
     {
-      AutocastScope autocast(device, precision);
+      AutocastScope autocast(device, precision.autocast);
       loss = cross_entropy_sum(net.forward(images), labels, header.ignore_label) / static_cast<double>(labelled);
     }
     (loss * static_cast<double>(comm.size())).backward();
@@ -350,7 +356,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     if (step == o.steps || stopped || step % o.checkpoint_every == 0) checkpoint();
     if (held > 0 && (step == o.steps || step % o.val_every == 0)) {
       share_running_statistics(comm, net);
-      const Validation v = run_validation(net, info, reader, held_out, comm, device, precision);
+      const Validation v = run_validation(net, info, reader, held_out, comm, device, precision.autocast);
       summary.val_miou = v.miou;
       if (metrics) metrics->append({{"step", step}, {"val_miou", v.miou}, {"val_pixel_accuracy", v.pixel_accuracy}, {"val_iou", v.iou}});
       log::info("step {}: validation mIoU {:.4f}, pixel accuracy {:.4f} on {} held-out samples", step, v.miou,

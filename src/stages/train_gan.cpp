@@ -1,6 +1,7 @@
 #include "stages/train_gan.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 
 #include <chrono>
 #include <cmath>
@@ -170,6 +171,9 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   const auto start_time = Clock::now();
   const StopCheck stop_check(o.time_limit, comm.rank());
   const c10::Device device = resolve_device(o.device, comm.local_rank());
+  const TrainingPrecision precision = parse_training_precision(o.precision);
+  STYLESEG_CHECK(precision.autocast == c10::ScalarType::Float, ConfigError,
+                 "train-gan: --precision must be float32 or float64 (mixed precision is not implemented for the GAN)");
   const Preset nets = preset_for(o.preset, o.resolution);
   const double lr = o.lr > 0 ? o.lr : nets.lr;
   const double pl_weight = o.pl_weight >= 0 ? o.pl_weight : nets.pl_weight;
@@ -223,9 +227,9 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
     d_state = loaded.state.d_optimizer;
     log::info("resuming {} at step {} of {}", o.out, step, o.steps);
   }
-  g.to(device, at::kFloat);
-  g_ema.to(device, at::kFloat);
-  d.to(device);
+  g.to(device, precision.weights);
+  g_ema.to(device, precision.weights);
+  d.to(device, precision.weights);
   const std::vector<at::Tensor> g_params = g.trainable_weights(), d_params = d.parameters(), ema_params = g_ema.trainable_weights();
   set_requires_grad(g_params, true);
   set_requires_grad(d_params, true);
@@ -308,7 +312,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       real_indices.push_back(order[static_cast<size_t>(within * per_rank + j)]);
       flips.push_back(o.flip && SampleRng(step_key(o.seed, step, kImages), static_cast<uint64_t>(position), Stream::Generic).next_uniform() < 0.5);
     }
-    const at::Tensor real = images.batch(real_indices, flips).to(device);
+    const at::Tensor real = images.batch(real_indices, flips).to(device, precision.weights);
 
     // ---- discriminator: logistic loss (and R1 every r1_every steps) ----
     at::Tensor d_loss;
@@ -356,7 +360,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
         SampleRng(key, static_cast<uint64_t>(few[j]), Stream::Generic)
             .fill_normal(noise[static_cast<int64_t>(j)].data_ptr<float>(), static_cast<size_t>(noise[0].numel()));
       // The running mean moves with the mean over all ranks' lengths.
-      const train::PathLength pl = train::path_length_penalty(fake.images, fake.ws, noise.to(device), path_mean);
+      const train::PathLength pl = train::path_length_penalty(fake.images, fake.ws, noise.to(device, precision.weights), path_mean);
       at::Tensor mean_length = pl.lengths.mean().to(comm.device(), at::kDouble).reshape({1});
       comm.allreduce(mean_length);
       path_mean = path_mean + 0.01 * (mean_length.item<double>() / comm.size() - path_mean);

@@ -49,6 +49,7 @@ struct TrainGanOptions {
   std::string diff_augment = "none";   // DiffAugment of D's inputs: color,translation,cutout (any) | none
   uint64_t seed = 0;
   std::string device = "auto";
+  std::string precision = "float32";  // float32 | float64 (every tensor in double: a slow reference for checks)
   int64_t checkpoint_every = 200;
   int64_t sample_every = 100;
   // Quality figures over training (stages/gan_quality.h): with a segmenter trained on the

@@ -1,6 +1,7 @@
 #include "train/gan_losses.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>

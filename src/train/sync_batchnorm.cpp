@@ -35,8 +35,13 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     const at::ScalarType compute = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
     const at::Tensor xf = x.to(compute);
     const double local_count = static_cast<double>(x.numel() / channels);
-    const at::Tensor local = at::stack({xf.sum({0, 2, 3}).to(at::kDouble), (xf * xf).sum({0, 2, 3}).to(at::kDouble),
-                                        at::full({channels}, local_count, xf.options().dtype(at::kDouble))});
+    // Each rank's own mean and variance (ATen's Welford pass, as nn.BatchNorm2d computes
+    // them), combined in float64 as n * mean and n * (var + mean^2): on one rank the mean^2
+    // terms cancel exactly, and across ranks the subtraction is float64's, so the result is
+    // as accurate as one process's, not E[x^2] - mean^2 of float32 sums.
+    const auto [local_var, local_mean] = at::var_mean(xf, {0, 2, 3}, /*unbiased=*/false);
+    const at::Tensor m = local_mean.to(at::kDouble), v = local_var.to(at::kDouble);
+    const at::Tensor local = at::stack({m * local_count, (v + m * m) * local_count, at::full_like(m, local_count)});
     const at::Tensor total = allreduce_sums(*comm, local);
     const at::Tensor count = total[2];
     const at::Tensor mean = total[0] / count;

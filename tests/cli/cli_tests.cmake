@@ -443,3 +443,13 @@ add_test(NAME slurm.jobs COMMAND ${PROJECT_SOURCE_DIR}/tests/slurm/slurm_jobs.sh
 # growing intervals, the requeue), when the other tests run.
 set_tests_properties(slurm.jobs PROPERTIES LABELS slurm TIMEOUT 900 PROCESSORS 1 COST 10000 ENVIRONMENT "${STYLESEG_TEST_ENV}"
                      PASS_REGULAR_EXPRESSION "slurm_jobs.sh: ok|SKIPPED")
+
+# Building on a cluster (README): tools/build.sh --configure-only in a clean environment
+# (env -i, no MPI or HDF5 wrapper on PATH) with the dependencies named only through
+# CMAKE_PREFIX_PATH, Torch_DIR, HDF5_ROOT and MPI_HOME; CMakeCache.txt must record exactly
+# those locations. Configure only: no build.
+cli_test(cluster_build_configure ${CMAKE_CURRENT_SOURCE_DIR}/cli/cluster_configure.sh ${PROJECT_SOURCE_DIR}
+         ${CLI_DIR}/cluster_configure)
+
+# Bad and hostile input: one clear error each.
+include(${CMAKE_CURRENT_LIST_DIR}/bad_input_tests.cmake)

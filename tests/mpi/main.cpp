@@ -4,6 +4,7 @@
 // the same order). Rank 0 prints gtest's usual report; other ranks print only their
 // failures, each line prefixed with the rank. The exit code is non-zero on every rank when
 // any rank failed.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
   // A test that leaves ranks out of step would otherwise hang until ctest's 300 s timeout
   // kills it without a word; the watchdog ends it sooner and names the collective.
   setenv("STYLESEG_COMM_TIMEOUT", "120", /*overwrite=*/0);
+  // Ranks share the cores: one thread each unless the caller asks for more.
+  if (!std::getenv("OMP_NUM_THREADS")) at::set_num_threads(1);
   styleseg::comm::MpiSession mpi(&argc, &argv);
   int exit_code = 0;
   {

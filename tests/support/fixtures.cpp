@@ -1,6 +1,11 @@
 #include "support/fixtures.h"
 
+#include "core/device.h"
+
 #include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include <cstdlib>
 #include <filesystem>
@@ -47,6 +52,21 @@ std::string scratch_dir(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
+}
+
+c10::Device test_device() {
+  const char* spec = std::getenv("STYLESEG_TEST_DEVICE");
+  return resolve_device(spec && *spec ? spec : "cpu", 0, "STYLESEG_TEST_DEVICE");
+}
+
+std::string emulated_isa_lacks_bfloat16() {
+  const char* isa = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!isa || !*isa) return "";
+  std::string name(isa);
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (name == "ALL" || name.find("AVX512") != std::string::npos || name.find("AMX") != std::string::npos) return "";
+  return "bfloat16 convolutions skipped with ONEDNN_MAX_CPU_ISA=" + std::string(isa) +
+         ": on an AVX-512 CPU LibTorch still sends them to oneDNN, which refuses below AVX-512";
 }
 
 }  // namespace styleseg::test

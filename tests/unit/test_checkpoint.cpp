@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "core/error.h"
@@ -38,6 +39,25 @@ TEST(Checkpoint, InitSaveLoadGivesTheSameGenerator) {
   EXPECT_EQ(loaded.architecture().mapping_layers, 3);
   EXPECT_DOUBLE_EQ(loaded.settings().lr_mapping, 0.02);  // stored in the 'styleseg' entry
   EXPECT_TRUE(at::allclose(render(g, 1), render(loaded, 1), 1e-6, 1e-6));
+}
+
+// One NaN weight would make every image black without a word: refused on loading.
+TEST(Checkpoint, NonFiniteWeightsAreAnInputErrorNamingTheFile) {
+  Generator g = init_generator(small_arch(), 3);
+  at::Tensor(g.trainable_weights().at(2)).view({-1})[0] = std::nan("");
+  const std::string path = test::scratch_dir("ckpt_nan") + "/nan.pt";
+  save_generator(g, path);
+  try {
+    load_generator(path);
+    ADD_FAILURE() << "a NaN weight was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": holds a NaN or infinite weight"), std::string::npos) << e.what();
+  }
+}
+
+// A resolution past the limit is refused before any table or loop depends on it.
+TEST(Checkpoint, DefaultChannelsEndsForTheLargestResolutions) {
+  EXPECT_EQ(default_channels(1 << 30, 2).size(), 29u);  // 4 ... 2^30, each once
 }
 
 TEST(Checkpoint, InitIsSeeded) {

@@ -135,3 +135,27 @@ TEST(DatasetReader, NotADatasetNamesTheFile) {
 
 }  // namespace
 }  // namespace styleseg::dataset
+
+namespace styleseg::dataset {
+namespace {
+
+// A file with the datasets but none of the attributes (another program's, or a damaged
+// one): an InputError naming the file and what is missing, not a JSON library's message.
+TEST(DatasetHeader, AFileWithoutAttributesIsAnInputErrorNamingIt) {
+  const std::string path = test::scratch_dir("dataset_no_attributes") + "/bare.h5";
+  {
+    h5::File file = h5::File::create(path, MPI_COMM_NULL);
+    create_datasets(file, {2, kSize, kSize, 2, 4, false, 0});
+  }
+  const h5::File file = h5::File::open(path, h5::Mode::Read);
+  try {
+    read_header(file);
+    ADD_FAILURE() << "a dataset without attributes was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": the 'classes' and 'palette' attributes cannot be read"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace styleseg::dataset

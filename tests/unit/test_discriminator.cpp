@@ -1,6 +1,7 @@
 // The StyleGAN2 discriminator (rosinality layout): names and shapes, minibatch-stddev
 // groups, and the double backward lazy R1 regularisation needs.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 #include <gtest/gtest.h>
 
 #include <torch/csrc/autograd/autograd.h>

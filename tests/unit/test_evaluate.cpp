@@ -105,6 +105,36 @@ TEST(EvaluateStage, AMappingFittedOnOneSetIsSavedAndAppliedToAnother) {
   EXPECT_EQ(stages::run_evaluate(test_split).pixel_accuracy, 1.0);
 }
 
+// A mapping file that maps nothing (empty, comments only, or bytes that are no 'LABEL CLASS'
+// line) is an InputError naming the file, not a score of 0.
+TEST(EvaluateStage, AMappingFileWithoutMappingsIsAnInputError) {
+  const std::string dir = test::scratch_dir("evaluate_bad_mapping");
+  write_png(dir + "/gt/a.png", grid({0, 1, 1, 0}, 1, 4).to(at::kByte).unsqueeze(2).contiguous());
+  write_png(dir + "/pred/a.png", grid({0, 1, 1, 0}, 1, 4).to(at::kByte).unsqueeze(2).contiguous());
+  stages::EvaluateOptions o;
+  o.pred = dir + "/pred";
+  o.gt = dir + "/gt";
+  o.classes = 2;
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"", "holds no 'LABEL CLASS' line"},
+      {"# only a comment\n\n", "holds no 'LABEL CLASS' line"},
+      {"\x8f\x01\xfe garbage\n0 1\n", ":1: expected 'LABEL CLASS'"},
+      {"0 1 7\n", ":1: expected 'LABEL CLASS'"}};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    o.mapping = dir + "/mapping" + std::to_string(i) + ".txt";
+    std::ofstream(o.mapping) << cases[i].first;
+    try {
+      stages::run_evaluate(o);
+      ADD_FAILURE() << "accepted: '" << cases[i].first << "'";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(o.mapping), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(cases[i].second), std::string::npos) << e.what();
+    }
+  }
+  std::ofstream(o.mapping) << "# fitted elsewhere\n0 0\n1 1\n";
+  EXPECT_EQ(stages::run_evaluate(o).mean_iou, 1.0);
+}
+
 TEST(EvaluateStage, FoldersOfPngsGiveTheScoresAndAReport) {
   const std::string dir = test::scratch_dir("evaluate");
   const at::Tensor gt = grid({0, 0, 1, 1, 2, 2, 2, 255}, 2, 4).to(at::kByte);

@@ -1,6 +1,7 @@
 // train-gan's checkpoint: g, g_ema, d and the optimiser states round-trip, in rosinality's
 // train.py layout that `generate` (and rosinality's own loader) reads.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 #include <gtest/gtest.h>
 
 #include <cstdlib>

@@ -2,6 +2,7 @@
 // route, the share distance against hand-made histograms, the sums against at::cov, and
 // the probe telling a generator's own images from another generator's.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 #include <gtest/gtest.h>
 
 #include <filesystem>

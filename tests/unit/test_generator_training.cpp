@@ -1,6 +1,7 @@
 // The generator under autograd, as training uses it: the same images as the in-place
 // inference path, and a gradient for every trainable weight.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 #include <gtest/gtest.h>
 
 #include "models/stylegan2/checkpoint.h"

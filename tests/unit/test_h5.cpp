@@ -1,6 +1,7 @@
 // io/h5.h, io/h5_tensor.h and io/atomic_output.h with the serial driver (MPI_COMM_NULL):
 // this executable has no MPI_Init. The parallel driver is tested in tests/mpi.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,6 +172,28 @@ TEST(H5Dataset, ReadsConvertOnlyWithoutLoss) {
                            {"doubles", "float64", "float32"});
   expect_error<InputError>([&] { file.read_rows("doubles", 0, 1, as_int, DType::I32); },
                            {"doubles", "float64", "int32"});
+}
+
+// Another program's int8 dataset is read as int32 (the narrowest DType holding it) but
+// described as what it is.
+TEST(H5Dataset, InfoNamesTheStoredTypeOfAForeignDataset) {
+  const std::string path = test::scratch_dir("h5") + "/int8.h5";
+  {
+    const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t dims[2] = {2, 3};
+    const hid_t space = H5Screate_simple(2, dims, nullptr);
+    const hid_t dataset = H5Dcreate2(file, "features", H5T_STD_I8LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const std::int8_t values[6] = {-3, -2, -1, 0, 1, 2};
+    ASSERT_GE(H5Dwrite(dataset, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), 0);
+    H5Dclose(dataset);
+    H5Sclose(space);
+    H5Fclose(file);
+  }
+  const File file = File::open(path, Mode::Read);
+  const DatasetInfo info = file.info("features");
+  EXPECT_EQ(info.dtype, DType::I32);
+  EXPECT_FALSE(info.exact);
+  EXPECT_EQ(info.stored, "int8");
 }
 
 TEST(H5Dataset, WriteWithAnotherDTypeIsRefused) {

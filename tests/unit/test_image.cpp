@@ -63,6 +63,33 @@ TEST(Image, CorruptFileIsAnInputErrorNamingIt) {
   }
 }
 
+// A grey PNG whose header declares 20,000 x 20,000 pixels (1.2 GB once expanded to RGB; within
+// stb's own limit, which refuses larger ones by itself) and holds no data: refused from the
+// header, before stb allocates anything.
+TEST(Image, HugeDeclaredSizeIsRefusedBeforeAllocation) {
+  const std::string path = test::scratch_dir("image_huge") + "/bomb.png";
+  std::string bytes("\x89PNG\r\n\x1a\n", 8);
+  auto be32 = [&](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>((v >> shift) & 0xff));
+  };
+  be32(13);
+  bytes += "IHDR";
+  be32(20000);
+  be32(20000);
+  bytes += std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit grey, deflate, no filter, no interlace
+  be32(0);                                               // CRC (stb does not check it)
+  be32(0);
+  bytes += "IEND";
+  be32(0);
+  std::ofstream(path, std::ios::binary) << bytes;
+  try {
+    read_image(path);
+    ADD_FAILURE() << "a 20000 x 20000 header was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": it declares 20000 x 20000 pixels"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Image, MissingFileIsAnInputErrorNamingIt) {
   const std::string path = test::scratch_dir("image") + "/absent.png";
   try {

@@ -3,7 +3,11 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/error.h"
+#include "io/h5.h"
+#include "io/h5_tensor.h"
 #include "stages/sampler.h"
 #include "support/fixtures.h"
 
@@ -69,6 +73,35 @@ TEST(Sampler, SeveralLayersAreConcatenatedAtTheFinestResolution) {
   EXPECT_TRUE(at::allclose(f.slice(1, coarse.size(1)), fine, 1e-4, 1e-5));
   o.feature_layer = "5+8";
   EXPECT_THROW(Sampler(o, 0), ConfigError);
+}
+
+}  // namespace
+}  // namespace styleseg::stages
+
+namespace styleseg::stages {
+namespace {
+
+// One NaN latent would make a black sample and a NaN w without a word: refused, naming the
+// file and the samples.
+TEST(Sampler, NonFiniteLatentsAreAnInputErrorNamingTheFile) {
+  const std::string path = test::test_data_dir() + "/../../jobs/models/eyes64-cpu.pt";
+  const std::string latents = test::scratch_dir("sampler_nan") + "/z.h5";
+  SamplerOptions o = options_for(path, "const", "same");
+  at::Tensor z = at::randn({3, Sampler(o, 0).generator().architecture().z_dim});
+  z[1][4] = std::nan("");
+  {
+    h5::File file = h5::File::create(latents, MPI_COMM_NULL);
+    h5::write_tensor(file, "z", z);
+  }
+  o.latents = latents;
+  const Sampler sampler(o, 0);
+  EXPECT_NO_THROW(sampler.make(0, 1));
+  try {
+    sampler.make(0, 3);
+    ADD_FAILURE() << "a NaN latent was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(latents + ": dataset 'z' holds a NaN"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -129,7 +129,8 @@ TEST(Segment, InputListRefusesMissingInputsAndClashingNames) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("x.png"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(stages::list_input_images({dir + "/nowhere"}), ConfigError);
+  // A missing input file is an input error (exit 3), as for evaluate's --pred and --gt.
+  EXPECT_THROW(stages::list_input_images({dir + "/nowhere"}), InputError);
 }
 
 TEST(Curves, PlotDrawsEachCurveInItsColourInItsPanel) {

@@ -2,8 +2,10 @@
 // in ../shared/fixtures/stylegan2_{rosinality,nvlabs}/expected.h5 must match within
 // max(10 x the dataset's relerr_f32_vs_f64, 1e-5) (fixtures README).
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 
 #include "io/h5.h"
@@ -31,6 +33,7 @@ TEST(StyleGAN2Parity, Rosinality) {
   EXPECT_EQ(g.architecture().mapping_layers, file.read_int_attribute("/", "n_mlp"));
   EXPECT_EQ(g.architecture().num_ws(), file.read_int_attribute("/", "n_latent"));
   EXPECT_TRUE(at::equal(g.average_latent(), h5::read_tensor(file, "latent_avg")));
+  g.to(test::test_device(), at::kFloat);
 
   int total = 0;
   // Cases 1-3: z -> image; 2 truncates towards the given latent, 3 takes explicit noise.
@@ -95,6 +98,7 @@ TEST(StyleGAN2Parity, NVlabs) {
   EXPECT_EQ(g.architecture().num_ws(), file.read_int_attribute("/", "num_ws"));
   EXPECT_EQ(g.architecture().z_dim, file.read_int_attribute("/", "z_dim"));
   EXPECT_TRUE(at::equal(g.average_latent(), h5::read_tensor(file, "w_avg")));
+  g.to(test::test_device(), at::kFloat);
 
   int total = 0;
   auto run_z_case = [&](const std::string& group, double psi, Noise noise) {
@@ -132,6 +136,7 @@ TEST(StyleGAN2Parity, NoGradFeaturesAndImagesMatch) {
     STYLESEG_REQUIRE_FIXTURE(checkpoint, "stylegan2_" + layout + "/checkpoint.pt");
     STYLESEG_REQUIRE_FIXTURE(expected_path, "stylegan2_" + layout + "/expected.h5");
     Generator g = load_generator(checkpoint);
+    g.to(test::test_device(), at::kFloat);
     h5::File file = h5::File::open(expected_path, h5::Mode::Read);
     const std::string group = layout == "rosinality" ? "case1_z" : "case1_psi1";
     at::Tensor ws = g.broadcast(g.map(h5::read_tensor(file, group + "/inputs/z")));
@@ -142,11 +147,37 @@ TEST(StyleGAN2Parity, NoGradFeaturesAndImagesMatch) {
       std::string path = group + "/activations/" + name;
       if (!file.exists(path) && layout == "nvlabs") path = group + "/activations/" + name.substr(0, name.rfind('.')) + ":x";
       if (file.exists(path)) {
-        EXPECT_LE(relative_error(result.features, h5::read_tensor(file, path)), 1e-5) << path;
+        EXPECT_LE(relative_error(result.features, h5::read_tensor(file, path)), test::parity_tolerance(file, path)) << path;
       }
       const std::string image = group + (layout == "rosinality" ? "/outputs/image" : "/outputs/img");
-      EXPECT_LE(relative_error(result.image, h5::read_tensor(file, image)), 1e-5) << image;
+      EXPECT_LE(relative_error(result.image, h5::read_tensor(file, image)), test::parity_tolerance(file, image)) << image;
     }
+  }
+}
+
+// bfloat16 (the GPU setting), the whole generator in it. Its unit roundoff is 2^16 times
+// float32's, and the reference measured float32's error on this very image
+// (relerr_f32_vs_f64), so bfloat16's should be about 2^16 times that: measured 0.45-0.6 of
+// it on the CPU. The bound allows 4x, small enough to catch a layer computed wrongly
+// (relative error ~1).
+TEST(StyleGAN2Parity, Bfloat16IsCloseToTheReference) {
+  STYLESEG_SKIP_IF_EMULATED_ISA_LACKS_BFLOAT16();
+  at::NoGradGuard no_grad;
+  for (const std::string layout : {"rosinality", "nvlabs"}) {
+    SCOPED_TRACE(layout);
+    STYLESEG_REQUIRE_FIXTURE(checkpoint, "stylegan2_" + layout + "/checkpoint.pt");
+    STYLESEG_REQUIRE_FIXTURE(expected_path, "stylegan2_" + layout + "/expected.h5");
+    Generator g = load_generator(checkpoint);
+    g.to(test::test_device(), at::kBFloat16);
+    h5::File file = h5::File::open(expected_path, h5::Mode::Read);
+    const std::string group = layout == "rosinality" ? "case1_z" : "case1_psi1";
+    const at::Tensor image = g.synthesize(g.broadcast(g.map(h5::read_tensor(file, group + "/inputs/z"))), Noise::constant()).image;
+    EXPECT_EQ(image.scalar_type(), at::kBFloat16);
+    const std::string expected = group + (layout == "rosinality" ? "/outputs/image" : "/outputs/img");
+    const double error = relative_error(image, h5::read_tensor(file, expected));
+    const double bound = 4 * 65536 * file.read_double_attribute(expected, "relerr_f32_vs_f64");
+    std::printf("[ numerics ] %s generator in bfloat16: relative error %.2e (bound %.2e)\n", layout.c_str(), error, bound);
+    EXPECT_LE(error, bound);
   }
 }
 

@@ -521,16 +521,20 @@ TEST(TorchFileUnpickler, DeeplyNestedListsDoNotOverflowTheStack) {
   EXPECT_EQ(v.size(), 1u);
 }
 
-TEST(TorchFileUnpickler, UnknownClassesBecomeObjects) {
-  // pickle.dumps(Foo.__new__(Foo) with state {'x': 1}, protocol=2) for a class mod.Foo:
-  // GLOBAL 'mod Foo', EMPTY_TUPLE, NEWOBJ, EMPTY_DICT, 'x', 1, SETITEM, BUILD, STOP.
-  const std::string bytes = PICKLE_BYTES("\x80\x02" "cmod\nFoo\n" ")\x81" "}" "X\x01\x00\x00\x00" "x"
+TEST(TorchFileUnpickler, PlainClassesBecomeObjectsAndUnknownOnesAreRefused) {
+  // pickle.dumps(Namespace.__new__(Namespace) with state {'x': 1}, protocol=2):
+  // GLOBAL 'argparse Namespace', EMPTY_TUPLE, NEWOBJ, EMPTY_DICT, 'x', 1, SETITEM, BUILD, STOP.
+  const std::string bytes = PICKLE_BYTES("\x80\x02" "cargparse\nNamespace\n" ")\x81" "}" "X\x01\x00\x00\x00" "x"
                                          "K\x01" "s" "b" ".");
   const PyValue v = unpickle(bytes.data(), bytes.size());
   ASSERT_TRUE(v.is_object());
-  EXPECT_EQ(v.class_name(), "mod.Foo");
+  EXPECT_EQ(v.class_name(), "argparse.Namespace");
   EXPECT_EQ(v.object_state().at("x").as_int(), 1);
-  EXPECT_EQ(v.describe(), "object mod.Foo");
+  EXPECT_EQ(v.describe(), "object argparse.Namespace");
+  // The same for a class mod.Foo of the program that saved it: refused (io/unpickler.h).
+  const std::string foo = PICKLE_BYTES("\x80\x02" "cmod\nFoo\n" ")\x81" "}" "X\x01\x00\x00\x00" "x"
+                                       "K\x01" "s" "b" ".");
+  EXPECT_THROW(unpickle(foo.data(), foo.size()), RefusedGlobal);
 }
 
 // MARK 'storage' GLOBAL(torch FloatStorage) '0' 'cpu' 4 TUPLE BINPERSID: a float storage.
@@ -571,6 +575,51 @@ TEST(TorchFileUnpickler, TensorsAreViewsOfTheResolvedStorage) {
                                         "(" FLOAT_STORAGE_PID "K\x00" "K\x05\x85" "K\x01\x85" "\x89" "N" "t" "R" ".");
   const std::string msg = input_error_of([&] { unpickle(past.data(), past.size(), four_floats); });
   EXPECT_NE(msg.find("beyond its storage"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace styleseg::io
+
+namespace styleseg::io {
+namespace {
+
+// Checkpoints are data, by rule (io/unpickler.h): files made by torch.save and pickle whose
+// payload would run a command under torch.load (tests/data/make_hostile_files.py) are
+// refused at the global, naming the file and the global.
+TEST(TorchFileAllowList, HostileGlobalsAreRefusedNamingFileAndGlobal) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"hostile_os_system.pt", "posix.system"},         // zip format
+      {"hostile_eval_legacy.pt", "builtins.eval"},      // legacy format
+      {"hostile_popen_proto4.pt", "subprocess.Popen"},  // protocol 4 (STACK_GLOBAL)
+      {"hostile_unknown_class.pt", "__main__.Unknown"}, // a class of the saving program
+      {"hostile_plain_pickle.pkl", "posix.system"}};    // a plain pickle
+  for (const auto& [file, global] : cases) {
+    const std::string path = data_file(file);
+    const std::string msg = input_error_of([&] { load_torch_file(path); });
+    EXPECT_EQ(msg.rfind(path + ": refused: the pickle names the global '" + global + "'", 0), 0u) << msg;
+  }
+}
+
+TEST(TorchFileAllowList, CraftedGlobalIsRefusedBeforeReadingOn) {
+  // GLOBAL 'builtins eval', then bytes that are not a pickle at all: the refusal comes first.
+  const std::string bytes("\x80\x02" "cbuiltins\neval\n" "\xff\xff\xff", 20);
+  try {
+    unpickle(bytes.data(), bytes.size());
+    ADD_FAILURE() << "builtins.eval was accepted";
+  } catch (const RefusedGlobal& e) {
+    EXPECT_NE(std::string(e.what()).find("'builtins.eval' (at byte 2)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TorchFileAllowList, WhatCheckpointsNeedIsAllowedAndNothingElse) {
+  for (const char* name : {"torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter", "collections.OrderedDict",
+                           "torch.FloatStorage", "torch.cuda.HalfStorage", "torch.storage.UntypedStorage", "torch.bfloat16",
+                           "argparse.Namespace", "torch.Size", "_codecs.encode"})
+    EXPECT_TRUE(allowed_global(name)) << name;
+  for (const char* name : {"posix.system", "os.system", "builtins.eval", "builtins.exec", "builtins.getattr",
+                           "builtins.__import__", "subprocess.Popen", "torch.load", "torch.storage._load_from_bytes",
+                           "numpy.core.multiarray._reconstruct", "torch.FloatStorageX", "evil.FloatStorage"})
+    EXPECT_FALSE(allowed_global(name)) << name;
 }
 
 }  // namespace

@@ -89,6 +89,7 @@ TEST(Optimizer, PolyScheduleDecaysToZero) {
 }
 
 TEST(Autocast, ScopeRunsConvolutionsInBfloat16AndRestores) {
+  STYLESEG_SKIP_IF_EMULATED_ISA_LACKS_BFLOAT16();
   const at::Tensor x = at::randn({1, 3, 8, 8}), w = at::randn({4, 3, 3, 3});
   {
     AutocastScope scope(c10::Device(c10::kCPU), at::kBFloat16);
@@ -217,6 +218,21 @@ TEST(Train, BatchMustSplitEvenlyAndFitTheData) {
   }
 }
 
+TEST(Train, FlipPairsMustNameTheDatasetsClasses) {
+  const std::string dir = test::scratch_dir("train_flip_pairs");
+  const std::string data = test::write_toy_dataset(dir + "/toy.h5", 12, 16, 2);
+  comm::LocalCommunicator comm;
+  stages::TrainOptions o = toy_options(dir, data);
+  o.flip_pairs = "1:99";
+  try {
+    stages::train(o, comm, {});
+    ADD_FAILURE() << "--flip-pairs 1:99 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--flip-pairs '1:99': class 99"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(o.out));
+}
+
 // A toy supervised run must learn: shapes with exact masks, from random weights, in a
 // test-sized budget.
 TEST(Train, ToySupervisedRunReachesHighMiou) {
@@ -243,6 +259,7 @@ TEST(Train, ToySupervisedRunReachesHighMiou) {
 }
 
 TEST(Train, Bfloat16AutocastTrainsOnCpu) {
+  STYLESEG_SKIP_IF_EMULATED_ISA_LACKS_BFLOAT16();
   const std::string dir = test::scratch_dir("train_bf16");
   const std::string data = test::write_toy_dataset(dir + "/toy.h5", 24, 32, 6);
   comm::LocalCommunicator comm;

@@ -8,6 +8,7 @@
 // the end of each step (after a device sync on GPU), and the time since the previous mark
 // is charged to that step's layer type. The plain timing pass has no instrumentation.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 #include <ATen/Parallel.h>
 
 #include <chrono>

@@ -1,6 +1,7 @@
 #include "models/segmenter/predict.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 
 #include "core/device.h"
 #include "core/error.h"
@@ -23,7 +24,8 @@ std::vector<at::Tensor> predict_labels(Segmenter& net, const ModelInfo& info, co
                    "predict_labels: expected uint8 images [H, W, 3]");
     inputs.push_back(model_input(image.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat) / 255.0, info));
   }
-  const at::Tensor batch = at::cat(inputs).to(device);
+  // In the network's own dtype (float64 in reference runs of train).
+  const at::Tensor batch = at::cat(inputs).to(device, net.parameters().front().scalar_type());
   at::Tensor logits;
   {
     at::NoGradGuard no_grad;

@@ -19,6 +19,10 @@ namespace styleseg::stylegan2 {
 enum class Layout { Rosinality, NVlabs };
 const char* layout_name(Layout layout);
 
+// The largest image size accepted from a command line or a file (StyleGAN2 was published up
+// to 1024): a size is checked against it before any table, loop or allocation depends on it.
+constexpr int kMaxResolution = 8192;
+
 struct Architecture {
   int resolution = 0;          // output image size (a power of two >= 4)
   int z_dim = 0;

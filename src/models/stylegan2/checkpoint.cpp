@@ -167,6 +167,12 @@ bool has_key_prefix(const io::PyValue& dict, const std::string& prefix) {
 void check_architecture(const Generator& g, const std::string& source) {
   const Architecture& a = g.architecture();
   if (!is_power_of_two(a.resolution)) throw InputError(source + ": resolution " + std::to_string(a.resolution) + " is not a power of two");
+  if (a.resolution > kMaxResolution)
+    throw InputError(source + ": resolution " + std::to_string(a.resolution) + " is above styleseg's limit of " +
+                     std::to_string(kMaxResolution));
+  // One NaN weight turns every image black without an error.
+  for (const at::Tensor& t : g.trainable_weights())
+    if (!at::isfinite(t).all().item<bool>()) throw InputError(source + ": holds a NaN or infinite weight");
 }
 
 }  // namespace
@@ -220,7 +226,11 @@ std::map<int, int> default_channels(int resolution, int channel_multiplier, int 
                            {128, 128 * channel_multiplier}, {256, 64 * channel_multiplier},
                            {512, 32 * channel_multiplier}, {1024, 16 * channel_multiplier}};
   std::map<int, int> out;
-  for (int res = 4; res <= resolution; res *= 2) out[res] = std::min(table.count(res) ? table[res] : 16 * channel_multiplier, channel_max);
+  // int64 steps: an int would overflow past 2^30 and never end.
+  for (int64_t r = 4; r <= resolution; r *= 2) {
+    const int res = static_cast<int>(r);
+    out[res] = std::min(table.count(res) ? table[res] : 16 * channel_multiplier, channel_max);
+  }
   return out;
 }
 

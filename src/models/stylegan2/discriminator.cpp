@@ -1,6 +1,7 @@
 #include "models/stylegan2/discriminator.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 
 #include <cmath>
 
@@ -139,6 +140,13 @@ void Discriminator::to(c10::Device device) {
   for (auto& [name, t] : tensors_) {
     const bool grad = t.requires_grad();
     t = t.detach().to(device).requires_grad_(grad);
+  }
+}
+
+void Discriminator::to(c10::Device device, c10::ScalarType dtype) {
+  for (auto& [name, t] : tensors_) {
+    const bool grad = t.requires_grad();
+    t = t.detach().to(device, t.is_floating_point() ? dtype : t.scalar_type()).requires_grad_(grad);
   }
 }
 

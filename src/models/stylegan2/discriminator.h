@@ -44,6 +44,7 @@ class Discriminator {
   // Copies a state dict (names and shapes checked; InputError naming `source`).
   void load_state(const std::vector<std::pair<std::string, at::Tensor>>& state, const std::string& source);
   void to(c10::Device device);
+  void to(c10::Device device, c10::ScalarType dtype);  // float64 for reference runs
 
  private:
   const at::Tensor& get(const std::string& name) const;

@@ -27,6 +27,15 @@ at::Tensor dense(const DenseWeights& layer, const at::Tensor& x) {
   return at::addmm(layer.bias * layer.bias_gain, x, (layer.weight * layer.weight_gain).t());
 }
 
+// The stride-2 transposed convolution of the up-sampling layers. LibTorch 1.13's CPU
+// bfloat16 transposed convolution returns a wrong shape ([B, C, 1, 1] for a 4x4 input), so
+// on the CPU a bfloat16 one runs in float32 and is rounded back.
+at::Tensor transposed_conv_stride2(const at::Tensor& x, const at::Tensor& weight) {
+  if (x.is_cpu() && x.scalar_type() == at::kBFloat16)
+    return at::conv_transpose2d(x.to(at::kFloat), weight.to(at::kFloat), {}, kTwos, kZeros).to(at::kBFloat16);
+  return at::conv_transpose2d(x, weight, {}, /*stride=*/kTwos, /*padding=*/kZeros);
+}
+
 }  // namespace
 
 Generator::Generator(Architecture arch, Layout layout, GeneratorWeights weights, GeneratorSettings settings)
@@ -172,7 +181,7 @@ at::Tensor Generator::modulated_conv(const ModulatedConvWeights& layer, const at
   if (layer.upsample) {
     // Transposed conv with stride 2, then the FIR blur with padding (1, 1): rosinality
     // ModulatedConv2d(upsample=True) + Blur, NVlabs conv2d_resample(up=2).
-    y = at::conv_transpose2d(y, layer.weight.transpose(0, 1), {}, /*stride=*/kTwos, /*padding=*/kZeros);
+    y = transposed_conv_stride2(y, layer.weight.transpose(0, 1));
     y = fir_filter(y, layer.fir, 1, 1);
   } else {
     y = at::conv2d(y, layer.weight, {}, /*stride=*/kOnes, /*padding=*/kOnes);
