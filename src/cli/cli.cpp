@@ -60,20 +60,19 @@ namespace {
 bool g_parse_only = false;  // set by check_command_options around one command's parse
 }  // namespace
 
-int check_command_options(const std::string& name, const std::vector<std::string>& args) {
-  for (const auto& c : commands()) {
-    if (name != c.name) continue;
-    g_parse_only = true;
-    try {
-      const int code = c.run(args);
-      g_parse_only = false;
-      return code;
-    } catch (...) {
-      g_parse_only = false;
-      throw;
-    }
-  }
+const Command& command_named(const std::string& name) {
+  for (const auto& c : commands())
+    if (name == c.name) return c;
   throw ConfigError("no command '" + name + "'");
+}
+
+int check_command_options(const std::string& name, const std::vector<std::string>& args) {
+  const Command& command = command_named(name);
+  struct ParseOnly {
+    ParseOnly() { g_parse_only = true; }
+    ~ParseOnly() { g_parse_only = false; }
+  } scope;
+  return command.run(args);
 }
 
 int run_command(OptionSet& options, const std::vector<std::string>& args,

@@ -54,6 +54,8 @@ void add_run_options(OptionSet& set, pipeline::RunOptions& options);
 
 // Every command, in the order `styleseg --help` lists them.
 const std::vector<Command>& commands();
+// The command called `name`; ConfigError when there is none.
+const Command& command_named(const std::string& name);
 
 // The commands (one file each).
 int generate_main(const std::vector<std::string>& args);

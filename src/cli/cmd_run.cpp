@@ -58,9 +58,7 @@ int run_main(const std::vector<std::string>& args) {
     }
     if (set.was_given("log-all-ranks")) settings.common_args.push_back("--log-all-ranks");
     const pipeline::CommandRunner run_command = [](const std::string& command, const std::vector<std::string>& command_args) {
-      for (const auto& c : commands())
-        if (command == c.name) return c.run(command_args);
-      throw ConfigError("run: no command '" + command + "'");
+      return command_named(command).run(command_args);
     };
     settings.check_options = check_command_options;
     STYLESEG_CHECK(sweep_index == -1 || !sweep_spec.empty(), ConfigError, "run: --sweep-index needs --sweep");

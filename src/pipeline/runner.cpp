@@ -132,9 +132,10 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
                    "run: --redo " + name + ": not a stage of this job");
   // Every stage's options before any stage runs: a misspelt key in [train] must not wait for
   // the stages before it.
+  std::vector<std::vector<std::string>> stage_args;
   for (const StageSpec& stage : stages) {
-    const std::vector<std::string> args = stage_arguments(stage, entries);
-    const int code = settings.check_options ? settings.check_options(stage.command, args) : 0;
+    stage_args.push_back(stage_arguments(stage, entries));
+    const int code = settings.check_options ? settings.check_options(stage.command, stage_args.back()) : 0;
     if (code != 0) {
       log::error("stage {}: its options from the job do not parse (above); no stage was run", stage.name);
       return code;
@@ -148,7 +149,7 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
   const auto started_at = std::chrono::steady_clock::now();
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageSpec& stage = stages[i];
-    const std::vector<std::string> args = stage_arguments(stage, entries);
+    const std::vector<std::string>& args = stage_args[i];
     // Rank 0 decides; the decision travels as one number so every rank runs the same.
     at::Tensor decision = at::zeros({1}, at::kLong);
     std::string fingerprint;

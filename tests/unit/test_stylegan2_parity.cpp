@@ -127,6 +127,15 @@ TEST(StyleGAN2Parity, NVlabs) {
   EXPECT_GT(total, 60);
 }
 
+// Each layout's first z case of the fixture: its group and its image dataset.
+struct FirstCase {
+  std::string group, image;
+};
+FirstCase first_case(const std::string& layout) {
+  if (layout == "rosinality") return {"case1_z", "case1_z/outputs/image"};
+  return {"case1_psi1", "case1_psi1/outputs/img"};
+}
+
 // Without autograd (as `generate` runs) the generator computes in place: the features of
 // every layer and the image must still match, for both layouts.
 TEST(StyleGAN2Parity, NoGradFeaturesAndImagesMatch) {
@@ -138,7 +147,7 @@ TEST(StyleGAN2Parity, NoGradFeaturesAndImagesMatch) {
     Generator g = load_generator(checkpoint);
     g.to(test::test_device(), at::kFloat);
     h5::File file = h5::File::open(expected_path, h5::Mode::Read);
-    const std::string group = layout == "rosinality" ? "case1_z" : "case1_psi1";
+    const auto [group, image] = first_case(layout);
     at::Tensor ws = g.broadcast(g.map(h5::read_tensor(file, group + "/inputs/z")));
     for (int layer = 0; layer < g.architecture().num_conv_layers(); ++layer) {
       const SynthesisResult result = g.synthesize(ws, Noise::constant(), layer);
@@ -149,7 +158,6 @@ TEST(StyleGAN2Parity, NoGradFeaturesAndImagesMatch) {
       if (file.exists(path)) {
         EXPECT_LE(relative_error(result.features, h5::read_tensor(file, path)), test::parity_tolerance(file, path)) << path;
       }
-      const std::string image = group + (layout == "rosinality" ? "/outputs/image" : "/outputs/img");
       EXPECT_LE(relative_error(result.image, h5::read_tensor(file, image)), test::parity_tolerance(file, image)) << image;
     }
   }
@@ -170,10 +178,9 @@ TEST(StyleGAN2Parity, Bfloat16IsCloseToTheReference) {
     Generator g = load_generator(checkpoint);
     g.to(test::test_device(), at::kBFloat16);
     h5::File file = h5::File::open(expected_path, h5::Mode::Read);
-    const std::string group = layout == "rosinality" ? "case1_z" : "case1_psi1";
+    const auto [group, expected] = first_case(layout);
     const at::Tensor image = g.synthesize(g.broadcast(g.map(h5::read_tensor(file, group + "/inputs/z"))), Noise::constant()).image;
     EXPECT_EQ(image.scalar_type(), at::kBFloat16);
-    const std::string expected = group + (layout == "rosinality" ? "/outputs/image" : "/outputs/img");
     const double error = relative_error(image, h5::read_tensor(file, expected));
     const double bound = 4 * 65536 * file.read_double_attribute(expected, "relerr_f32_vs_f64");
     std::printf("[ numerics ] %s generator in bfloat16: relative error %.2e (bound %.2e)\n", layout.c_str(), error, bound);

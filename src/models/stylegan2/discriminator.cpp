@@ -136,17 +136,10 @@ void Discriminator::load_state(const std::vector<std::pair<std::string, at::Tens
   }
 }
 
-void Discriminator::to(c10::Device device) {
+void Discriminator::to(c10::Device device, std::optional<c10::ScalarType> dtype) {
   for (auto& [name, t] : tensors_) {
     const bool grad = t.requires_grad();
-    t = t.detach().to(device).requires_grad_(grad);
-  }
-}
-
-void Discriminator::to(c10::Device device, c10::ScalarType dtype) {
-  for (auto& [name, t] : tensors_) {
-    const bool grad = t.requires_grad();
-    t = t.detach().to(device, t.is_floating_point() ? dtype : t.scalar_type()).requires_grad_(grad);
+    t = t.detach().to(device, dtype && t.is_floating_point() ? *dtype : t.scalar_type()).requires_grad_(grad);
   }
 }
 

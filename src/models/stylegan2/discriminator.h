@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,8 +44,8 @@ class Discriminator {
   std::vector<std::pair<std::string, at::Tensor>> state() const;
   // Copies a state dict (names and shapes checked; InputError naming `source`).
   void load_state(const std::vector<std::pair<std::string, at::Tensor>>& state, const std::string& source);
-  void to(c10::Device device);
-  void to(c10::Device device, c10::ScalarType dtype);  // float64 for reference runs
+  // Moves every tensor; `dtype` (float64 for reference runs) converts the floating ones.
+  void to(c10::Device device, std::optional<c10::ScalarType> dtype = std::nullopt);
 
  private:
   const at::Tensor& get(const std::string& name) const;
