@@ -1,5 +1,6 @@
 #include "mpi/communicator.h"
 
+#include <ATen/ATen.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/full.h>
 
@@ -144,6 +145,26 @@ std::string decide_on_root(Communicator& comm, const std::function<std::string()
     case 'O': throw OutputError(text);
     default: throw Error(text);
   }
+}
+
+std::pair<at::Tensor, at::Tensor> allgather_rows(Communicator& comm, const at::Tensor& rows, const at::Tensor& ids) {
+  const c10::Device device = comm.device();
+  const int64_t d = rows.size(1);
+  at::Tensor count = at::full({1}, rows.size(0), at::TensorOptions().dtype(at::kLong).device(device));
+  const at::Tensor counts = comm.allgather(count).cpu();
+  const int64_t most = counts.max().item<int64_t>();
+  at::Tensor padded_rows = at::zeros({most, d}, at::TensorOptions().dtype(at::kFloat).device(device));
+  at::Tensor padded_ids = at::full({most}, -1, at::TensorOptions().dtype(at::kLong).device(device));
+  if (rows.size(0) > 0) {
+    padded_rows.narrow(0, 0, rows.size(0)).copy_(rows);
+    padded_ids.narrow(0, 0, rows.size(0)).copy_(ids);
+  }
+  const at::Tensor all_rows = comm.allgather(padded_rows).reshape({-1, d});
+  const at::Tensor all_ids = comm.allgather(padded_ids).reshape({-1});
+  const at::Tensor keep = at::nonzero(all_ids >= 0).reshape({-1});
+  at::Tensor kept_ids = all_ids.index_select(0, keep);
+  auto [sorted_ids, order] = kept_ids.sort();
+  return {all_rows.index_select(0, keep).index_select(0, order), sorted_ids};
 }
 
 }  // namespace styleseg::comm

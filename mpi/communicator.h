@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
 namespace styleseg::comm {
 
@@ -76,6 +77,9 @@ class Communicator {
 
 // Sum of `value` over all ranks.
 int64_t allreduce_sum(Communicator& comm, int64_t value);
+// Collective: float rows [n, D] with int64 global ids [n] on each rank (ranks may hold
+// different numbers of rows) -> every rank's rows on every rank, ordered by id, and the ids.
+std::pair<at::Tensor, at::Tensor> allgather_rows(Communicator& comm, const at::Tensor& rows, const at::Tensor& ids);
 // Maximum of `value` over all ranks.
 double allreduce_max(Communicator& comm, double value);
 // True on every rank when `flag` is true on at least one rank. The way to agree on an

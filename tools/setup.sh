@@ -10,7 +10,9 @@ PACKAGES=(
   libhdf5-openmpi-dev hdf5-tools             # parallel HDF5 (C API) and h5dump/h5diff
   libboost-program-options-dev               # command line and job files
   libgtest-dev libgmock-dev                  # tests
-  libspdlog-dev nlohmann-json3-dev libstb-dev  # logging, JSON attributes, PNG/JPEG I/O
+  libspdlog-dev nlohmann-json3-dev libstb-dev  # logging, JSON attributes, PNG output
+  libpng-dev libjpeg62-turbo-dev             # reading PNG and JPEG (io/image_decode.h)
+  clang libclang-rt-dev                      # fuzz targets (tools/fuzz.sh: libFuzzer, sanitizers)
   libpcre2-dev zlib1g-dev                    # CLIP tokenizer: Unicode regex split, gzip BPE merges
   chromium                                   # headless: checks that report.html renders (tests/cli)
 )

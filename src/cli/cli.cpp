@@ -122,6 +122,7 @@ const std::vector<Command>& commands() {
       {"make-eyes", "a procedural eye dataset (NIR or colour) with exact masks, in the dataset layout", make_eyes_main},
       {"train-gan", "train a StyleGAN2 from scratch on images, data-parallel (rosinality's recipe and checkpoint layout)", train_gan_main},
       {"gan-quality", "Frechet and pixel-share distances of a generator's images to real ones, via a trained segmenter", gan_quality_main},
+      {"probe", "where the unsupervised result loses: linear ceiling vs k-means of feature variants, against a reference segmenter", probe_main},
       {"init-gan", "write a freshly initialised StyleGAN2 generator (the starting point of training)", init_gan_main},
       {"embed", "CLIP embeddings of prompts and images (tokens, text, image, logits, dense maps) into HDF5", embed_main},
       {"inspect", "show what a checkpoint or a synthetic dataset holds (layout, classes, provenance, pictures)", inspect_main},

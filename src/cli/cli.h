@@ -74,6 +74,7 @@ int segment_main(const std::vector<std::string>& args);
 int make_eyes_main(const std::vector<std::string>& args);
 int train_gan_main(const std::vector<std::string>& args);
 int gan_quality_main(const std::vector<std::string>& args);
+int probe_main(const std::vector<std::string>& args);
 int run_main(const std::vector<std::string>& args);
 int submit_main(const std::vector<std::string>& args);
 

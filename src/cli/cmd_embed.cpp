@@ -19,7 +19,7 @@ int embed_main(const std::vector<std::string>& args) {
       .add_optional("texts", &o.texts, "JSON file: an array of prompt strings")
       .add_optional("images", &o.images, "HDF5 file holding images")
       .add("dataset", &o.dataset, "the dataset in --images")
-      .add_list("image-files", &o.image_files, "image files (PNG, JPEG, BMP) instead of --images")
+      .add_list("image-files", &o.image_files, "image files (PNG, JPEG) instead of --images")
       .add_flag("truncate", &o.truncate, "cut prompts longer than the context (as clip.tokenize(truncate=True))")
       .add_flag("dense", &o.dense, "also write dense_embeddings [B, E, h, w]")
       .add("output-stride", &o.output_stride, "of the dense embeddings: 8, 16 or 32 (ResNet), the patch (ViT); 0: the finest")

@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <limits>
+
+#include "core/checked_cast.h"
 #include "core/error.h"
 #include "core/json_diff.h"
 #include "io/atomic_output.h"
@@ -69,12 +72,15 @@ Clusters read_clusters(const std::string& path) {
   auto text = [&](const char* name) { return file.has_attribute("/", name) ? file.read_string_attribute("/", name) : ""; };
   auto number = [&](const char* name) { return file.has_attribute("/", name) ? file.read_double_attribute("/", name) : 0.0; };
   c.final_inertia = number("final_inertia");
-  c.iterations = static_cast<int>(number("iterations"));
+  const auto count = [&](const char* name, int64_t highest) {
+    return whole_number(number(name), 0, highest, path + ": attribute '" + name + "'");
+  };
+  c.iterations = static_cast<int>(count("iterations", std::numeric_limits<int>::max()));
   c.converged = number("converged") != 0;
   c.algorithm = text("algorithm");
   c.init = text("init");
-  c.fixed_vectors = static_cast<int64_t>(number("fixed_vectors"));
-  c.vectors_processed = static_cast<int64_t>(number("vectors_processed"));
+  c.fixed_vectors = count("fixed_vectors", int64_t{1} << 62);
+  c.vectors_processed = count("vectors_processed", int64_t{1} << 62);
   c.seconds = number("seconds");
   try {
     if (!text("restart_inertia").empty()) c.restart_inertia = nlohmann::json::parse(text("restart_inertia")).get<std::vector<double>>();

@@ -62,28 +62,6 @@ uint64_t draw_key(uint64_t seed, Draw what, uint64_t round = 0) {
   return mix64(seed ^ (static_cast<uint64_t>(what) + round) * 0xD1B54A32D192ED03ULL);
 }
 
-// Rows with global ids on each rank -> every rank's rows, on every rank, ordered by id.
-// Collective. Ranks may hold different numbers of rows (padded for the allgather).
-std::pair<at::Tensor, at::Tensor> gather_rows(comm::Communicator& comm, const at::Tensor& rows, const at::Tensor& ids) {
-  const c10::Device device = comm.device();
-  const int64_t d = rows.size(1);
-  at::Tensor count = at::full({1}, rows.size(0), at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor counts = comm.allgather(count).cpu();
-  const int64_t most = counts.max().item<int64_t>();
-  at::Tensor padded_rows = at::zeros({most, d}, at::TensorOptions().dtype(at::kFloat).device(device));
-  at::Tensor padded_ids = at::full({most}, -1, at::TensorOptions().dtype(at::kLong).device(device));
-  if (rows.size(0) > 0) {
-    padded_rows.narrow(0, 0, rows.size(0)).copy_(rows);
-    padded_ids.narrow(0, 0, rows.size(0)).copy_(ids);
-  }
-  const at::Tensor all_rows = comm.allgather(padded_rows).reshape({-1, d});
-  const at::Tensor all_ids = comm.allgather(padded_ids).reshape({-1});
-  const at::Tensor keep = at::nonzero(all_ids >= 0).reshape({-1});
-  at::Tensor kept_ids = all_ids.index_select(0, keep);
-  auto [sorted_ids, order] = kept_ids.sort();
-  return {all_rows.index_select(0, keep).index_select(0, order), sorted_ids};
-}
-
 // The vectors farthest from their centroids seen by this rank in a pass (for re-seeding
 // empty clusters), kept to the `limit` largest.
 class Farthest {
@@ -110,7 +88,7 @@ class Farthest {
     const at::Tensor rows = distance_.defined() ? at::cat({distance_.to(at::kFloat).unsqueeze(1), rows_}, 1)
                                                 : at::empty({0, dim + 1}, at::kFloat);
     const at::Tensor ids = distance_.defined() ? id_ : at::empty({0}, at::kLong);
-    auto [all, all_ids] = gather_rows(comm, rows.to(comm.device()), ids.to(comm.device()));
+    auto [all, all_ids] = comm::allgather_rows(comm, rows.to(comm.device()), ids.to(comm.device()));
     all = all.cpu();
     std::vector<int64_t> order(static_cast<size_t>(all.size(0)));
     std::iota(order.begin(), order.end(), 0);
@@ -515,7 +493,7 @@ class Trainer {
   }
 
   at::Tensor init_plus_plus(const at::Tensor& rows, const at::Tensor& ids, uint64_t seed, const std::string& what) {
-    auto [all, all_ids] = gather_rows(comm_, rows.to(comm_.device()), ids.to(comm_.device()));
+    auto [all, all_ids] = comm::allgather_rows(comm_, rows.to(comm_.device()), ids.to(comm_.device()));
     SampleRng rng(seed, 0, Stream::Generic);
     return kmeans_plus_plus(all.cpu(), at::ones({all.size(0)}, at::kDouble), k_, rng, what);
   }
@@ -532,7 +510,7 @@ class Trainer {
       const auto key = static_cast<int64_t>(hash_uniform(draw_key(seed, Draw::FirstCentre), static_cast<uint64_t>(id_of[i])) * 0x1.0p53);
       if (first_local < 0 || key < first_key) first_local = i, first_key = key;
     }
-    auto [firsts, first_keys] = gather_rows(
+    auto [firsts, first_keys] = comm::allgather_rows(
         comm_, (n > 0 ? rows[first_local].unsqueeze(0) : at::empty({0, d_}, at::kFloat)).to(comm_.device()),
         (n > 0 ? at::full({1}, first_key, at::kLong) : at::empty({0}, at::kLong)).to(comm_.device()));
     at::Tensor candidates = firsts.cpu().narrow(0, 0, 1);
@@ -551,7 +529,7 @@ class Trainer {
       for (int64_t i = 0; i < n; ++i)
         if (hash_uniform(key, static_cast<uint64_t>(id_of[i])) < ell * d2[i] / phi) picked.push_back(i);
       const at::Tensor where = at::tensor(picked, at::kLong);
-      auto [chosen, chosen_ids] = gather_rows(comm_, rows.index_select(0, where).to(comm_.device()),
+      auto [chosen, chosen_ids] = comm::allgather_rows(comm_, rows.index_select(0, where).to(comm_.device()),
                                               ids.index_select(0, where).to(comm_.device()));
       chosen = chosen.cpu();
       if (chosen.size(0) == 0) continue;

@@ -16,6 +16,16 @@ namespace {
 // unknown option, not a guess that may pick another option (--resume for --resume-interval).
 constexpr int kStyle = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
 
+// Boost.ProgramOptions fills in its messages by replacing "%value%", "%canonical_option%", ...
+// with the user's text until none is left, so a text that holds such a placeholder itself
+// makes the message loop forever (found by tests/fuzz/job_file). Refused before Boost
+// sees it; `where` says where the text came from.
+void refuse_boost_placeholders(const std::string& text, const std::string& where) {
+  for (const char* token : {"%value%", "%canonical_option%", "%option%", "%original_token%", "%invalid_line%", "%prefix%"})
+    if (text.find(token) != std::string::npos)
+      throw ConfigError(where + ": '" + token + "' cannot appear in an option or a job file (Boost.ProgramOptions reserves it)");
+}
+
 }  // namespace
 
 OptionSet::OptionSet(std::string command, std::string summary)
@@ -79,8 +89,15 @@ std::vector<std::string> option_tokens(const JobEntry& entry) {
 std::vector<JobEntry> read_job_file(const std::string& path) {
   std::error_code error;
   if (fs::is_directory(path, error)) throw ConfigError("--job: '" + path + "' is a folder, not a job file");
-  std::ifstream in(path);
-  if (!in) throw ConfigError("--job: cannot read job file '" + path + "'");
+  std::ifstream file(path);
+  if (!file) throw ConfigError("--job: cannot read job file '" + path + "'");
+  std::stringstream in;
+  in << file.rdbuf();
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number)
+    refuse_boost_placeholders(line, "job file '" + path + "' line " + std::to_string(number));
+  in.clear();
+  in.seekg(0);
   po::options_description none;
   po::parsed_options parsed(&none);
   try {
@@ -100,6 +117,7 @@ std::vector<JobEntry> read_job_file(const std::string& path) {
 }
 
 bool OptionSet::parse(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) refuse_boost_placeholders(arg, "command line '" + arg + "'");
   po::variables_map cli;
   try {
     po::store(po::command_line_parser(args).options(desc_).positional(positional_).style(kStyle).run(), cli);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 
+#include "core/checked_cast.h"
 #include "core/error.h"
 #include "io/atomic_output.h"
 #include "io/h5.h"
@@ -63,6 +64,20 @@ void write_dataset(const std::string& path, const at::Tensor& images, const at::
   output.commit();
 }
 
+namespace {
+
+// Attribute text goes into JSON (inspect prints it, errors quote it), which holds UTF-8 only.
+bool is_utf8(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();  // nlohmann's strict UTF-8 check
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 DatasetHeader read_header(const h5::File& file) {
   const std::string& path = file.path();
   for (const char* name : {"images", "masks", "done"})
@@ -80,8 +95,10 @@ DatasetHeader read_header(const h5::File& file) {
   h.mask_uint16 = file.info("masks").dtype != h5::DType::U8;
   h.attributes = nlohmann::json::object();  // a file without attributes is named below, not a null's type error
   for (const std::string& name : file.attribute_names("/")) {
+    STYLESEG_CHECK(is_utf8(name), InputError, path + ": an attribute's name is not UTF-8 text");
     try {
       const std::string text = file.read_string_attribute("/", name);
+      STYLESEG_CHECK(is_utf8(text), InputError, path + ": attribute '" + name + "' is not UTF-8 text");
       try {
         h.attributes[name] = nlohmann::json::parse(text);
       } catch (const nlohmann::json::exception&) {
@@ -101,10 +118,19 @@ DatasetHeader read_header(const h5::File& file) {
     return it->get<double>();
   };
   h.complete = number("complete", 0.0) != 0.0;
-  h.ignore_label = static_cast<int64_t>(number("ignore_label", h.mask_uint16 ? 65535.0 : 255.0));
+  const int64_t highest_label = h.mask_uint16 ? 65535 : 255;
+  h.ignore_label = whole_number(number("ignore_label", highest_label), 0, highest_label, path + ": attribute 'ignore_label'");
   try {
     h.classes = h.attributes.at("classes").get<std::vector<std::string>>();
-    for (const auto& rgb : h.attributes.at("palette")) h.palette.push_back({rgb.at(0), rgb.at(1), rgb.at(2)});
+    for (const auto& rgb : h.attributes.at("palette")) {
+      std::array<uint8_t, 3> colour{};
+      STYLESEG_CHECK(rgb.is_array() && rgb.size() == 3, InputError, path + ": a 'palette' colour is not [r, g, b]: " + rgb.dump());
+      for (size_t c = 0; c < 3; ++c) {
+        STYLESEG_CHECK(rgb[c].is_number(), InputError, path + ": a 'palette' colour is not [r, g, b]: " + rgb.dump());
+        colour[c] = static_cast<uint8_t>(whole_number(rgb[c].get<double>(), 0, 255, path + ": a 'palette' value"));
+      }
+      h.palette.push_back(colour);
+    }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path + ": the 'classes' and 'palette' attributes cannot be read: " + e.what());
   }

@@ -13,18 +13,14 @@
 
 #include "core/error.h"
 #include "io/atomic_output.h"
+#include "io/image_decode.h"
 
-// stb is compiled here, once for the library.
+// stb_image_write is compiled here, once for the library (reading: io/image_decode.h).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
-#define STB_IMAGE_IMPLEMENTATION
-#include <stb_image.h>
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
@@ -70,28 +66,19 @@ std::vector<std::string> image_files_in(const std::string& folder) {
 at::Tensor read_image(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) throw InputError("cannot read image " + path + ": " + std::strerror(errno));
-  int width = 0, height = 0, channels_in_file = 0;
-  // The header's size first (stbi_info rewinds the file): a crafted header must not make
-  // stb allocate gigabytes before the data turns out to be missing (stb's own limit lets a
-  // 20000 x 20000 grey image through, 1.2 GB once expanded to RGB).
-  if (stbi_info_from_file(file.get(), &width, &height, &channels_in_file) &&
-      static_cast<std::int64_t>(width) * height > kMaxImagePixels)
-    throw InputError("cannot read image " + path + ": it declares " + std::to_string(width) + " x " + std::to_string(height) +
-                     " pixels, more than styleseg reads (" + std::to_string(kMaxImagePixels) + " pixels)");
-  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
-      stbi_load_from_file(file.get(), &width, &height, &channels_in_file, 3), &stbi_image_free);
-  if (!pixels) {
-    const char* reason = stbi_failure_reason();
-    throw InputError("cannot read image " + path + ": " +
-                     (reason ? reason : "unknown reason") + " (PNG, JPEG and BMP are supported)");
-  }
-  at::Tensor image = at::empty({height, width, 3}, at::TensorOptions().dtype(at::kByte));
-  std::memcpy(image.data_ptr<std::uint8_t>(), pixels.get(), static_cast<std::size_t>(height) * width * 3);
-  return image;
+  unsigned char head[8] = {};
+  const std::size_t got = std::fread(head, 1, sizeof head, file.get());
+  std::rewind(file.get());
+  static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (got == sizeof head && std::memcmp(head, kPng, sizeof kPng) == 0) return io_detail::decode_png(file.get(), path);
+  if (got >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) return io_detail::decode_jpeg(file.get(), path);
+  if (got == 0) throw InputError("cannot read image " + path + ": empty file");
+  throw InputError("cannot read image " + path + ": not a PNG or JPEG file" +
+                   (got >= 2 && head[0] == 'B' && head[1] == 'M' ? " (a BMP: convert it to PNG)" : ""));
 }
 
 at::Tensor read_label_image(const std::string& path) {
-  const at::Tensor rgb = read_image(path);  // stb replicates grey into the three channels
+  const at::Tensor rgb = read_image(path);  // grey is replicated into the three channels
   const at::Tensor grey = rgb.select(2, 0);
   if (!at::equal(grey, rgb.select(2, 1)) || !at::equal(grey, rgb.select(2, 2)))
     throw InputError(path + " is a colour image, not an index mask (a grey PNG of class indices)");

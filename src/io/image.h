@@ -1,4 +1,5 @@
-// Images: PNG output (masks, grids, previews) and PNG/JPEG/BMP input, through stb_image.
+// Images: PNG output (masks, grids, previews; stb_image_write) and PNG/JPEG input (libpng,
+// libjpeg-turbo: io/image_decode.h).
 // Pixels are uint8, row-major, channels last ([H, W, C]).
 #pragma once
 
@@ -26,8 +27,9 @@ std::vector<std::string> image_files_in(const std::string& folder);
 // anything is allocated.
 constexpr std::int64_t kMaxImagePixels = std::int64_t{1} << 28;
 
-// Reads a PNG, JPEG or BMP as uint8 [H, W, 3] (grey is expanded, alpha dropped, 16-bit
-// PNGs reduced to 8 bits). Throws InputError naming the file and why it cannot be read.
+// Reads a PNG or JPEG as uint8 [H, W, 3] (grey is expanded, alpha dropped, 16-bit PNGs
+// reduced to 8 bits; a truncated file is refused). Throws InputError naming the file and why
+// it cannot be read.
 at::Tensor read_image(const std::string& path);
 
 // Reads an index mask (a grey PNG whose values are class indices) as uint8 [H, W]. Throws

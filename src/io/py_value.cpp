@@ -203,6 +203,14 @@ void PyValue::set_object_args(PyValue args) {
   mutable_node_of(Kind::Object, "an object").args = std::move(args);
 }
 
+void PyValue::clear_children() {
+  if (!node_) return;
+  std::vector<std::shared_ptr<Node>> released;
+  node_->release_children(released);
+  node_->string_index.clear();
+  node_->int_index.clear();
+}
+
 void PyValue::set_tag(int tag) {
   if (!node_) throw InputError("cannot tag None");
   node_->tag = tag;

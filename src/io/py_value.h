@@ -48,6 +48,9 @@ class PyValue {
   void set_item(PyValue key, PyValue value); // Dict: replaces the value of an existing key
   void set_state(PyValue state);             // Object
   void set_object_args(PyValue args);        // Object
+  // Empties a List, Tuple, Dict or Object (args and state): the unpickler breaks the
+  // reference cycles of a pickle it refuses this way, so that their memory is freed.
+  void clear_children();
   // Objects the reader marks for itself (storages, class references); not for users.
   void set_tag(int tag);
   int tag() const;
@@ -95,6 +98,8 @@ class PyValue {
 
   // True when both handles point at the same contents (Python `is`).
   bool same(const PyValue& other) const { return node_ == other.node_; }
+  // The contents' address (nullptr for None): a key for "seen" sets when walking a graph.
+  const void* identity() const { return node_.get(); }
 
   struct Node;
 

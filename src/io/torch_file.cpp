@@ -2,7 +2,6 @@
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
-#include <caffe2/serialize/inline_container.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 
 #include "core/error.h"
 #include "io/unpickler.h"
+#include "io/zip_archive.h"
 
 namespace styleseg::io {
 
@@ -104,64 +104,97 @@ std::string join_head(const std::vector<std::string>& names, size_t max_shown) {
 
 // ---- zip archives ---------------------------------------------------------------------
 
-PyValue load_zip(const std::string& path, uint64_t file_size) {
-  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
-  try {
-    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
-  } catch (const c10::Error& e) {
-    throw InputError(std::string("truncated or corrupt zip archive (") +
-                     e.what_without_backtrace() + ")");
-  }
-  // PyTorchStreamReader names records relative to the archive's folder (the name the
-  // file had when saved). Look for data.pkl there, then anywhere, so that archives
-  // written by other tools with a different layout still open.
-  std::vector<std::string> records = reader->getAllRecords();
-  for (const auto& name : records)
-    if (name == "constants.pkl" || name.rfind("code/", 0) == 0)
-      throw InputError("is a TorchScript archive (torch.jit.save), not a torch.save file: "
-                       "load it with torch::jit::load");
+// Is `name` a TorchScript archive's (torch.jit.save) own record?
+bool is_torchscript_record(const std::string& name) {
+  return name == "constants.pkl" || name.find("/constants.pkl") != std::string::npos || name.rfind("code/", 0) == 0 ||
+         name.find("/code/") != std::string::npos;
+}
+
+// The folder of an archive's data.pkl ("" or "name/"): torch.save and torch.jit.save put every
+// record in one folder named after the file when it was saved ("archive" for a buffer). The
+// top folder's data.pkl wins; any other still opens archives rewritten by other tools.
+std::string data_folder(const ZipArchive& zip) {
   std::string prefix;
   bool found = false;
-  for (const auto& name : records) {
+  for (const auto& name : zip.names()) {
     if (name == "data.pkl" || (name.size() > 9 && name.compare(name.size() - 9, 9, "/data.pkl") == 0)) {
       prefix = name.substr(0, name.size() - 8);
       found = true;
-      if (name == "data.pkl") break;
+      if (name.find('/') == name.size() - 9) break;
     }
   }
   if (!found)
-    throw InputError("zip archive without data.pkl, not a torch.save file (records: " +
-                     join_head(records, 8) + ")");
-  if (reader->hasRecord(prefix + "byteorder")) {
-    auto [ptr, n] = reader->getRecord(prefix + "byteorder");
-    const std::string order(static_cast<const char*>(ptr.get()), n);
+    throw InputError("zip archive without data.pkl, not a torch.save file (records: " + join_head(zip.names(), 8) + ")");
+  return prefix;
+}
+
+// The object of `prefix`data.pkl, its storages read from `prefix`data/<key>.
+PyValue unpickle_zip(const ZipArchive& zip, const std::string& prefix, ExtraGlobals extra) {
+  if (zip.has(prefix + "byteorder")) {
+    const std::string order = zip.read_string(prefix + "byteorder");
     if (order != "little")
       throw InputError("saved on a " + order + "-endian machine; only little-endian files are supported");
   }
-
-  auto [pickle_ptr, pickle_size] = reader->getRecord(prefix + "data.pkl");
-
+  const std::string pickle = zip.read_string(prefix + "data.pkl");
   StorageResolver resolver = [&](const StorageRef& ref) -> c10::Storage {
     const std::string record = prefix + "data/" + ref.key;
-    if (!reader->hasRecord(record))
+    if (!zip.has(record))
       throw InputError("storage record '" + record + "' is missing (truncated or corrupt archive)");
-    if (static_cast<uint64_t>(ref.nbytes()) > file_size)
-      throw InputError("storage '" + ref.key + "' claims " + std::to_string(ref.nbytes()) +
-                       " bytes, more than the whole file (truncated or corrupt)");
-    auto [ptr, n] = reader->getRecord(record);
-    if (static_cast<int64_t>(n) < ref.nbytes())
+    const uint64_t n = zip.size_of(record);
+    if (ref.nbytes() < 0 || static_cast<uint64_t>(ref.nbytes()) > n)
       throw InputError("storage record '" + record + "' has " + std::to_string(n) +
                        " bytes, expected " + std::to_string(ref.nbytes()) + " (truncated or corrupt)");
-    return c10::Storage(c10::Storage::use_byte_size_t(), static_cast<int64_t>(n), std::move(ptr),
-                        nullptr, false);
+    c10::Storage storage(c10::Storage::use_byte_size_t(), static_cast<int64_t>(n), c10::GetCPUAllocator(),
+                         /*resizable=*/false);
+    zip.read(record, storage.data_ptr().get());
+    return storage;
   };
   try {
-    return unpickle(pickle_ptr.get(), pickle_size, resolver);
+    return unpickle(pickle.data(), pickle.size(), resolver, nullptr, extra);
   } catch (const RefusedGlobal&) {
     throw;  // not corruption: said as it is
   } catch (const InputError& e) {
     throw InputError(std::string("truncated or corrupt data.pkl in zip archive: ") + e.what());
   }
+}
+
+PyValue load_zip(const std::string& path) {
+  const MappedFile file(path);
+  const ZipArchive zip(file.data(), file.size());
+  for (const auto& name : zip.names())
+    if (is_torchscript_record(name))
+      throw InputError("is a TorchScript archive (torch.jit.save), not a torch.save file");
+  return unpickle_zip(zip, data_folder(zip), ExtraGlobals::None);
+}
+
+// A module object's tensors by attribute path, as named_parameters and named_buffers name
+// them: its state is a dict of attributes, submodules are objects with states of their own.
+void collect_module_tensors(const PyValue& module, const std::string& prefix, std::map<std::string, at::Tensor>& out,
+                            int depth) {
+  if (depth > 64) throw InputError("TorchScript modules nested more than 64 deep");
+  const PyValue& state = module.object_state();
+  if (!state.is_dict()) return;
+  for (const auto& [key, value] : state.dict_items()) {
+    if (!key.is_string()) continue;
+    const std::string name = prefix + key.as_string();
+    if (value.is_tensor()) out[name] = value.as_tensor();
+    else if (value.is_object() && value.class_name().rfind("__torch__.", 0) == 0)
+      collect_module_tensors(value, name + ".", out, depth + 1);
+  }
+}
+
+std::map<std::string, at::Tensor> load_torchscript(const std::string& path) {
+  const MappedFile file(path);
+  const ZipArchive zip(file.data(), file.size());
+  const std::string prefix = data_folder(zip);
+  if (!zip.has(prefix + "constants.pkl"))
+    throw InputError("not a TorchScript archive (no constants.pkl beside data.pkl)");
+  const PyValue root = unpickle_zip(zip, prefix, ExtraGlobals::TorchScriptModules);
+  if (!root.is_object() || root.class_name().rfind("__torch__.", 0) != 0)
+    throw InputError("a TorchScript archive whose data.pkl holds " + root.describe() + ", not a module");
+  std::map<std::string, at::Tensor> tensors;
+  collect_module_tensors(root, "", tensors, 0);
+  return tensors;
 }
 
 // ---- legacy format ------------------------------------------------------------------
@@ -297,7 +330,7 @@ PyValue load_any(const std::string& path) {
   // A zip archive starts with a local file header "PK\3\4" (a file cut inside those four
   // bytes is a truncated archive too).
   static const unsigned char kZipMagic[4] = {'P', 'K', 3, 4};
-  if (std::memcmp(head, kZipMagic, std::min<size_t>(got, 4)) == 0) return load_zip(path, size);
+  if (std::memcmp(head, kZipMagic, std::min<size_t>(got, 4)) == 0) return load_zip(path);
   if (head[0] == 0x80) return load_pickle_file(path);
   if (got >= 262 && std::memcmp(head + 257, "ustar", 5) == 0)
     throw InputError("a tar archive (the torch.save layout of torch < 0.4), which is not "
@@ -349,11 +382,13 @@ void describe_into(std::ostringstream& out, const PyValue& v, int depth, int max
   }
 }
 
-}  // namespace
-
-PyValue load_torch_file(const std::string& path) {
+// Runs a reader, giving its errors the file's name.
+template <typename Read>
+auto with_file_context(const std::string& path, Read&& read) -> decltype(read()) {
   try {
-    return load_any(path);
+    return read();
+  } catch (const RefusedGlobal& e) {
+    throw RefusedGlobal(path + ": " + e.what());
   } catch (const InputError& e) {
     throw InputError(path + ": " + e.what());
   } catch (const c10::Error& e) {
@@ -362,6 +397,20 @@ PyValue load_torch_file(const std::string& path) {
     throw InputError(path + ": truncated or corrupt file (a size in it asks for more memory "
                      "than there is)");
   }
+}
+
+}  // namespace
+
+PyValue load_torch_file(const std::string& path) {
+  return with_file_context(path, [&] { return load_any(path); });
+}
+
+std::map<std::string, at::Tensor> load_torchscript_tensors(const std::string& path) {
+  return with_file_context(path, [&] {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) throw InputError("file not found");
+    return load_torchscript(path);
+  });
 }
 
 std::string describe_tree(const PyValue& value, int max_depth) {

@@ -93,9 +93,12 @@ at::ScalarType dtype_from_name(const std::string& qualified) {
 // The pickle virtual machine for one load().
 class Machine {
  public:
-  Machine(const uint8_t* data, size_t size, size_t* pos, const StorageResolver& resolver)
-      : data_(data), size_(size), pos_(*pos), resolver_(resolver) {}
+  Machine(const uint8_t* data, size_t size, size_t* pos, const StorageResolver& resolver, ExtraGlobals extra)
+      : data_(data), size_(size), pos_(*pos), resolver_(resolver), extra_(extra) {}
+  ~Machine() { break_cycles(); }
 
+  // The value the pickle describes. Throws InputError for a pickle that is corrupt, names a
+  // refused global, or describes a container that holds itself.
   PyValue run();
 
  private:
@@ -175,7 +178,8 @@ class Machine {
   PyValue make_long(const uint8_t* p, size_t n);
   PyValue class_ref(const std::string& module, const std::string& name) {
     const std::string qualified = python3_module(module) + "." + name;
-    if (!allowed_global(qualified))
+    const bool extra = extra_ == ExtraGlobals::TorchScriptModules && qualified.rfind("__torch__.", 0) == 0;
+    if (!allowed_global(qualified) && !extra)
       throw RefusedGlobal("refused: the pickle names the global '" + qualified + "' (at byte " + std::to_string(op_start_) +
                           "), which no checkpoint needs; styleseg reads tensors, containers and plain data only, as "
                           "torch.load(weights_only=True) does");
@@ -187,6 +191,17 @@ class Machine {
   void add_to_set(PyValue& set, std::vector<PyValue>& items);
   void build(PyValue& target, PyValue state);
 
+  // Reference cycles. Opcodes that fill a container after it exists (APPEND, SETITEM, BUILD,
+  // ADDITEMS, with DUP or the memo) can make it hold itself. No checkpoint does (torch.save
+  // writes trees, with shared leaves at most), and a cycle would send recursive readers into
+  // endless recursion and leak the shared handles. Every container filled that way is
+  // remembered; the result is refused if a walk through it meets a cycle, and on the way out
+  // every remembered container that is not part of the accepted result is emptied, which
+  // breaks any cycle among them.
+  void remember_filled(const PyValue& container) { filled_.push_back(container); }
+  void refuse_cycles(const PyValue& result) const;
+  void break_cycles();
+
   // Calling a class or function (REDUCE, NEWOBJ).
   PyValue call(const PyValue& callable, const PyValue& args, int depth = 0);
   PyValue persistent_load(const PyValue& pid);
@@ -196,9 +211,12 @@ class Machine {
   size_t size_;
   size_t& pos_;
   const StorageResolver& resolver_;
+  ExtraGlobals extra_;
   size_t op_start_ = 0;
 
   std::vector<PyValue> stack_;
+  std::vector<PyValue> filled_;  // containers filled after creation (remember_filled)
+  PyValue accepted_;             // run()'s result once refuse_cycles passed
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PyValue> memo_;
   std::unordered_map<std::string, PyValue> storages_;  // by key: views share storage
@@ -228,6 +246,7 @@ PyValue Machine::make_long(const uint8_t* p, size_t n) {
 void Machine::set_items(PyValue& dict, std::vector<PyValue>& kv) {
   if (kv.size() % 2) fail("SETITEMS with an odd number of items");
   if (!dict.is_dict()) fail("SETITEM on " + dict.describe());
+  remember_filled(dict);
   for (size_t i = 0; i < kv.size(); i += 2) dict.set_item(std::move(kv[i]), std::move(kv[i + 1]));
 }
 
@@ -243,7 +262,79 @@ void Machine::add_to_set(PyValue& set, std::vector<PyValue>& items) {
 void Machine::build(PyValue& target, PyValue state) {
   // OrderedDict state dicts carry `_metadata` this way; tensors carry Python attributes.
   // Neither matters for reading weights. Objects keep their state for the caller.
-  if (target.is_object() && target.tag() != kStorageTag) target.set_state(std::move(state));
+  if (target.is_object() && target.tag() != kStorageTag) {
+    remember_filled(target);
+    target.set_state(std::move(state));
+  }
+}
+
+namespace {
+
+// The values a value holds directly.
+std::vector<const PyValue*> children_of(const PyValue& value) {
+  std::vector<const PyValue*> children;
+  if (value.is_sequence()) {
+    for (const PyValue& item : value.items()) children.push_back(&item);
+  } else if (value.is_dict()) {
+    for (const auto& [key, item] : value.dict_items()) {
+      children.push_back(&key);
+      children.push_back(&item);
+    }
+  } else if (value.is_object()) {
+    children.push_back(&value.object_args());
+    children.push_back(&value.object_state());
+  }
+  return children;
+}
+
+}  // namespace
+
+void Machine::refuse_cycles(const PyValue& result) const {
+  if (filled_.empty()) return;  // nothing was filled after creation: no cycle can exist
+  // Depth-first, iteratively (a pickle may nest a million levels): a value met again while
+  // it is still on the path is a cycle.
+  enum class Mark { OnPath, Done };
+  std::unordered_map<const void*, Mark> marks;
+  struct Frame {
+    const PyValue* value;
+    std::vector<const PyValue*> children;
+    size_t next = 0;
+  };
+  std::vector<Frame> path;
+  auto enter = [&](const PyValue* value) {
+    if (value->identity() == nullptr) return;
+    auto [it, fresh] = marks.emplace(value->identity(), Mark::OnPath);
+    if (!fresh) {
+      if (it->second == Mark::OnPath)
+        fail("the pickle describes a " + std::string(kind_name(value->kind())) +
+             " that contains itself; checkpoints hold trees of tensors and plain values");
+      return;
+    }
+    path.push_back({value, children_of(*value)});
+  };
+  enter(&result);
+  while (!path.empty()) {
+    Frame& frame = path.back();
+    if (frame.next < frame.children.size()) {
+      enter(frame.children[frame.next++]);
+    } else {
+      marks[frame.value->identity()] = Mark::Done;
+      path.pop_back();
+    }
+  }
+}
+
+void Machine::break_cycles() {
+  std::unordered_set<const void*> kept;
+  std::vector<const PyValue*> pending{&accepted_};
+  while (!pending.empty()) {
+    const PyValue* value = pending.back();
+    pending.pop_back();
+    if (value->identity() == nullptr || !kept.insert(value->identity()).second) continue;
+    for (const PyValue* child : children_of(*value)) pending.push_back(child);
+  }
+  for (PyValue& container : filled_)
+    if (kept.count(container.identity()) == 0) container.clear_children();
 }
 
 at::Tensor Machine::rebuild_tensor(const std::vector<PyValue>& args, size_t dtype_arg) {
@@ -442,7 +533,12 @@ PyValue Machine::run() {
         break;
       }
       case FRAME: uint_le(8); break;  // frames only group opcodes for buffered reading
-      case STOP: return top();
+      case STOP: {
+        PyValue result = top();
+        refuse_cycles(result);
+        accepted_ = result;
+        return result;
+      }
       case MARK: marks_.push_back(stack_.size()); break;
       case POP:  // as CPython: right after a MARK, POP drops the mark
         if (!marks_.empty() && stack_.size() == floor()) marks_.pop_back();
@@ -548,6 +644,7 @@ PyValue Machine::run() {
         PyValue item = pop();
         PyValue& list = top();
         if (!list.is_list()) fail("APPEND to " + list.describe());
+        remember_filled(list);
         list.append(std::move(item));
         break;
       }
@@ -555,6 +652,7 @@ PyValue Machine::run() {
         std::vector<PyValue> items = pop_mark();
         PyValue& list = top();
         if (!list.is_list()) fail("APPENDS to " + list.describe());
+        remember_filled(list);
         for (auto& item : items) list.append(std::move(item));
         break;
       }
@@ -724,11 +822,11 @@ at::ScalarType storage_dtype(const std::string& storage_type) {
   return it->second;
 }
 
-Unpickler::Unpickler(const void* data, size_t size, StorageResolver resolver)
-    : data_(static_cast<const uint8_t*>(data)), size_(size), resolver_(std::move(resolver)) {}
+Unpickler::Unpickler(const void* data, size_t size, StorageResolver resolver, ExtraGlobals extra)
+    : data_(static_cast<const uint8_t*>(data)), size_(size), resolver_(std::move(resolver)), extra_(extra) {}
 
 PyValue Unpickler::load() {
-  Machine machine(data_, size_, &pos_, resolver_);
+  Machine machine(data_, size_, &pos_, resolver_, extra_);
   try {
     return machine.run();
   } catch (const InputError&) {
@@ -741,8 +839,8 @@ PyValue Unpickler::load() {
   }
 }
 
-PyValue unpickle(const void* data, size_t size, StorageResolver resolver, size_t* consumed) {
-  Unpickler unpickler(data, size, std::move(resolver));
+PyValue unpickle(const void* data, size_t size, StorageResolver resolver, size_t* consumed, ExtraGlobals extra) {
+  Unpickler unpickler(data, size, std::move(resolver), extra);
   PyValue value = unpickler.load();
   if (consumed) *consumed = unpickler.position();
   return value;

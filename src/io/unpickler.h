@@ -78,11 +78,17 @@ class RefusedGlobal : public InputError {
 // "torch.UntypedStorage" -> uint8). Throws InputError for names that are not storages.
 at::ScalarType storage_dtype(const std::string& storage_type);
 
+// Globals a pickle may name beyond allowed_global(). TorchScriptModules: the module classes
+// of a TorchScript archive's data.pkl ("__torch__.clip.model.CLIP", ...), which become plain
+// objects holding their attributes (nothing is called: the archive's code is never compiled
+// or run).
+enum class ExtraGlobals { None, TorchScriptModules };
+
 // Reads one pickle (up to its STOP opcode) from data[0, size).
 class Unpickler {
  public:
   // `resolver` may be empty for pickles without tensors; a persistent id is then an error.
-  Unpickler(const void* data, size_t size, StorageResolver resolver = {});
+  Unpickler(const void* data, size_t size, StorageResolver resolver = {}, ExtraGlobals extra = ExtraGlobals::None);
 
   PyValue load();
 
@@ -94,10 +100,11 @@ class Unpickler {
   size_t size_;
   size_t pos_ = 0;
   StorageResolver resolver_;
+  ExtraGlobals extra_;
 };
 
 // Convenience: one pickle from a buffer; *consumed (if given) receives its length.
 PyValue unpickle(const void* data, size_t size, StorageResolver resolver = {},
-                 size_t* consumed = nullptr);
+                 size_t* consumed = nullptr, ExtraGlobals extra = ExtraGlobals::None);
 
 }  // namespace styleseg::io

@@ -33,7 +33,7 @@ struct EmbedOptions {
   std::string texts;                     // JSON file: an array of prompt strings
   std::string images;                    // HDF5 file with images
   std::string dataset = "images";        // its dataset
-  std::vector<std::string> image_files;  // or image files (PNG, JPEG, BMP)
+  std::vector<std::string> image_files;  // or image files (PNG, JPEG)
   bool truncate = false;                 // cut prompts longer than the context
   bool dense = false;                    // also write dense_embeddings
   int output_stride = 0;                 // of the dense embeddings (0: the model's finest)

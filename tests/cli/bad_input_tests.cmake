@@ -23,3 +23,12 @@ cli_test(run_checks_every_stage_first ${EXPECT} 2 "unrecognised option '--stepz=
 cli_test(cluster_unwritable_out_fails_first ${EXPECT} 4 "--out .*/not_a_folder/c.h5: cannot create folder"
          -- bash -c "touch ${CLI_DIR}/not_a_folder && exec ${S} cluster --checkpoint ${CLI_DIR}/g.pt --feature-layer 3 --samples 4 --clusters 2 --out ${CLI_DIR}/not_a_folder/c.h5")
 set_tests_properties(cli.cluster_unwritable_out_fails_first PROPERTIES FIXTURES_REQUIRED cli_generator)
+# Boost.ProgramOptions loops for ever on a message whose text holds its own placeholder
+# ("%value%"): found by the job_file fuzz target (tests/fuzz/corpus/job_file/regress_*).
+# Refused before Boost sees it, on the command line and in a job file.
+cli_test(boost_placeholder_in_value_is_refused ${EXPECT} 2 "'%value%' cannot appear in an option"
+         -- ${S} generate --checkpoint x.pt --out y.h5 --count %value%)
+cli_test(boost_placeholder_in_job_file_is_refused ${EXPECT} 2 "regress_boost_placeholder_loop.ini' line 1: '%invalid_line%' cannot appear"
+         -- ${S} generate --job ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/job_file/regress_boost_placeholder_loop.ini --checkpoint x.pt --out y.h5)
+set_tests_properties(cli.boost_placeholder_in_value_is_refused cli.boost_placeholder_in_job_file_is_refused
+                     PROPERTIES TIMEOUT 30)

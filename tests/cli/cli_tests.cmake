@@ -453,3 +453,4 @@ cli_test(cluster_build_configure ${CMAKE_CURRENT_SOURCE_DIR}/cli/cluster_configu
 
 # Bad and hostile input: one clear error each.
 include(${CMAKE_CURRENT_LIST_DIR}/bad_input_tests.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/probe_tests.cmake)

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "core/error.h"
@@ -66,27 +67,73 @@ TEST(Image, CorruptFileIsAnInputErrorNamingIt) {
 // A grey PNG whose header declares 20,000 x 20,000 pixels (1.2 GB once expanded to RGB; within
 // stb's own limit, which refuses larger ones by itself) and holds no data: refused from the
 // header, before stb allocates anything.
+// PNG's CRC-32 (ISO 3309), bit by bit: the test's own, independent of the reader's zlib.
+uint32_t png_crc(const std::string& bytes) {
+  uint32_t crc = 0xffffffffu;
+  for (unsigned char byte : bytes) {
+    crc ^= byte;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  return crc ^ 0xffffffffu;
+}
+
 TEST(Image, HugeDeclaredSizeIsRefusedBeforeAllocation) {
   const std::string path = test::scratch_dir("image_huge") + "/bomb.png";
   std::string bytes("\x89PNG\r\n\x1a\n", 8);
-  auto be32 = [&](uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>((v >> shift) & 0xff));
+  auto be32 = [](std::string& out, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
   };
-  be32(13);
-  bytes += "IHDR";
-  be32(20000);
-  be32(20000);
-  bytes += std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit grey, deflate, no filter, no interlace
-  be32(0);                                               // CRC (stb does not check it)
-  be32(0);
+  // A valid IHDR chunk (libpng checks its CRC) of 20000 x 20000 8-bit grey, then the start
+  // of the pixel data (the header is read up to there), which the file never completes.
+  std::string chunk = "IHDR";
+  be32(chunk, 20000);
+  be32(chunk, 20000);
+  chunk += std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit grey, deflate, no filter, no interlace
+  be32(bytes, 13);
+  bytes += chunk;
+  be32(bytes, png_crc(chunk));
+  const std::string data = std::string("IDAT") + std::string("\x78\x9c\x63\x00", 4);
+  be32(bytes, 4);
+  bytes += data;
+  be32(bytes, png_crc(data));
+  be32(bytes, 0);
   bytes += "IEND";
-  be32(0);
+  be32(bytes, png_crc("IEND"));
   std::ofstream(path, std::ios::binary) << bytes;
   try {
     read_image(path);
     ADD_FAILURE() << "a 20000 x 20000 header was accepted";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find(path + ": it declares 20000 x 20000 pixels"), std::string::npos) << e.what();
+  }
+}
+
+// A PNG cut short is refused, whatever byte it ends at after the header; never read as a
+// partly black image.
+TEST(Image, TruncatedPngIsRefused) {
+  const std::string folder = test::scratch_dir("image_truncated");
+  const at::Tensor image = at::arange(0, 16 * 16 * 3, at::kInt).remainder(251).to(at::kByte).reshape({16, 16, 3});
+  write_png(folder + "/whole.png", image);
+  std::ifstream in(folder + "/whole.png", std::ios::binary);
+  const std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(at::equal(read_image(folder + "/whole.png"), image));
+  for (size_t keep : {size_t{8}, size_t{33}, whole.size() / 2, whole.size() - 13}) {
+    SCOPED_TRACE(keep);
+    const std::string path = folder + "/cut.png";
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << whole.substr(0, keep);
+    EXPECT_THROW(read_image(path), InputError);
+  }
+}
+
+TEST(Image, OtherFormatsAreRefusedByName) {
+  const std::string path = test::scratch_dir("image_bmp") + "/picture.bmp";
+  std::ofstream(path, std::ios::binary) << std::string("BM\x3a\x00\x00\x00\x00\x00\x00\x00", 10);
+  try {
+    read_image(path);
+    ADD_FAILURE() << "a BMP header was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": not a PNG or JPEG file (a BMP: convert it to PNG)"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -69,7 +69,8 @@ std::string input_error_of(const std::function<void()>& f) {
 bool bit_identical(const at::Tensor& a, const at::Tensor& b) {
   if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes()) return false;
   const at::Tensor ca = a.contiguous(), cb = b.contiguous();
-  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
+  // memcmp of 0 bytes still needs valid pointers; an empty tensor's may be null.
+  return ca.nbytes() == 0 || std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
 }
 
 // Same tree: kinds, keys, scalars, class names; tensors with equal dtype, shape, strides
@@ -519,6 +520,32 @@ TEST(TorchFileUnpickler, DeeplyNestedListsDoNotOverflowTheStack) {
   PyValue v = unpickle(bytes.data(), bytes.size());
   EXPECT_TRUE(v.is_list());
   EXPECT_EQ(v.size(), 1u);
+}
+
+// A container that holds itself (through the memo, or DUP) is refused: no checkpoint has
+// one, recursive readers would never end, and its shared handles would leak. Shared leaves
+// (the same list twice) stay allowed, and a cycle the result does not hold is freed.
+TEST(TorchFileUnpickler, SelfContainingContainersAreRefused) {
+  // l = []; l.append(l): EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP.
+  const std::string through_memo = PICKLE_BYTES("\x80\x02" "]q\x00" "h\x00" "a" ".");
+  EXPECT_NE(input_error_of([&] { unpickle(through_memo.data(), through_memo.size()); }).find("list that contains itself"),
+            std::string::npos);
+  // EMPTY_LIST, DUP, APPEND, STOP.
+  const std::string through_dup = PICKLE_BYTES("\x80\x02" "]2a" ".");
+  EXPECT_NE(input_error_of([&] { unpickle(through_dup.data(), through_dup.size()); }).find("contains itself"),
+            std::string::npos);
+  // d = {}; d['k'] = [d]: EMPTY_DICT, BINPUT 0, 'k', MARK, BINGET 0, LIST, SETITEM, STOP.
+  const std::string dict_cycle = PICKLE_BYTES("\x80\x02" "}q\x00" "X\x01\x00\x00\x00" "k" "(h\x00l" "s" ".");
+  EXPECT_NE(input_error_of([&] { unpickle(dict_cycle.data(), dict_cycle.size()); }).find("dict that contains itself"),
+            std::string::npos);
+  // x = []; [x, x]: MARK, EMPTY_LIST, BINPUT 0, BINGET 0, LIST, STOP - shared, not a cycle.
+  const std::string shared = PICKLE_BYTES("\x80\x02" "(]q\x00h\x00l" ".");
+  const PyValue v = unpickle(shared.data(), shared.size());
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_TRUE(v.items()[0].same(v.items()[1]));
+  // A self-containing list dropped before STOP: the result (None) is read.
+  const std::string dropped = PICKLE_BYTES("\x80\x02" "]2a0" "N" ".");
+  EXPECT_TRUE(unpickle(dropped.data(), dropped.size()).is_none());
 }
 
 TEST(TorchFileUnpickler, PlainClassesBecomeObjectsAndUnknownOnesAreRefused) {

@@ -3,9 +3,12 @@
 #include <ATen/ATen.h>
 #include <ATen/core/ivalue.h>
 
+#include <cmath>
 #include <cstdio>
 
+#include "core/checked_cast.h"
 #include "core/error.h"
+#include "io/image.h"  // kMaxImagePixels
 #include "io/torch_file.h"
 #include "io/torch_save.h"
 
@@ -82,16 +85,24 @@ LoadedModel load_model(const std::string& path) {
   ModelInfo info;
   try {
     for (const auto& name : root.at("classes").items()) info.classes.push_back(name.as_string());
-    for (const auto& rgb : root.at("palette").items())
-      info.palette.push_back({static_cast<uint8_t>(rgb.items().at(0).as_int()), static_cast<uint8_t>(rgb.items().at(1).as_int()),
-                              static_cast<uint8_t>(rgb.items().at(2).as_int())});
+    for (const auto& rgb : root.at("palette").items()) {
+      std::array<uint8_t, 3> colour{};
+      for (size_t c = 0; c < 3; ++c)
+        colour[c] = static_cast<uint8_t>(whole_number(static_cast<double>(rgb.items().at(c).as_int()), 0, 255, "a palette value"));
+      info.palette.push_back(colour);
+    }
     info.input_height = root.at("input_height").as_int();
     info.input_width = root.at("input_width").as_int();
-    for (int c = 0; c < 3; ++c) {
-      info.mean[c] = static_cast<float>(root.at("mean").items().at(c).as_float());
-      info.std[c] = static_cast<float>(root.at("std").items().at(c).as_float());
+    for (size_t c = 0; c < 3; ++c) {
+      // Normalisation constants: finite, in float's range, and a positive spread (a file can
+      // hold any double; a cast out of float's range is undefined behaviour).
+      const double mean = root.at("mean").items().at(c).as_float(), std = root.at("std").items().at(c).as_float();
+      STYLESEG_CHECK(std::fabs(mean) <= 1e6 && std > 1e-6 && std <= 1e6, InputError,
+                     "the normalisation mean " + std::to_string(mean) + " / std " + std::to_string(std) + " is not usable");
+      info.mean[c] = static_cast<float>(mean);
+      info.std[c] = static_cast<float>(std);
     }
-    info.ignore_label = root.at("ignore_label").as_int();
+    info.ignore_label = whole_number(static_cast<double>(root.at("ignore_label").as_int()), 0, 65535, "ignore_label");
     info.provenance = nlohmann::json::parse(root.at("provenance").as_string());
   } catch (const InputError& e) {
     throw InputError(path + ": " + e.what());
@@ -101,6 +112,9 @@ LoadedModel load_model(const std::string& path) {
   STYLESEG_CHECK(!info.classes.empty() && info.palette.size() == info.classes.size() && info.input_height > 0 &&
                      info.input_width > 0, InputError,
                  path + ": the model needs classes, one palette colour per class and a positive input size");
+  STYLESEG_CHECK(info.input_height <= kMaxImagePixels / info.input_width && info.classes.size() <= 65535, InputError,
+                 path + ": the model's input size " + std::to_string(info.input_height) + " x " + std::to_string(info.input_width) +
+                     " or its " + std::to_string(info.classes.size()) + " classes are beyond what styleseg runs");
   LoadedModel model{Segmenter(static_cast<int64_t>(info.classes.size())), std::move(info)};
   model.net.load_state(io::tensor_items(root.at("state_dict")), /*backbone_only=*/false, path);
   model.net.train(false);
