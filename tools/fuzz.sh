@@ -45,9 +45,10 @@ build_targets() {
     exit 2
   fi
   if [ ! -f "$build/CMakeCache.txt" ]; then
+    mkdir -p "$build"
     CC=clang${v:+-$v} CXX=clang++${v:+-$v} cmake -S "$root" -B "$build" -DSTYLESEG_FUZZ=ON \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build.configure.log" 2>&1 ||
-      { cat "$build.configure.log" >&2; exit 2; }
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1 ||
+      { cat "$build/configure.log" >&2; exit 2; }
   fi
   cmake --build "$build" -j "$(env -u OMP_NUM_THREADS nproc)" >"$build/build.log" 2>&1 ||
     { tail -40 "$build/build.log" >&2; exit 2; }
