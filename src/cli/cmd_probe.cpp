@@ -12,15 +12,17 @@ int probe_main(const std::vector<std::string>& args) {
                 "ceiling any clustering of them could reach) and k-means at --clusters K (clusters mapped to the\n"
                 "class most of their pixels carry), and scores both on the second half: IoU per class, mIoU, and\n"
                 "per class the best cluster's precision and recall. Variants (--variant, repeatable) change the\n"
-                "base feature options: layer=5+7,size=64,normalize=l2,noise=none,truncation=0.7. Ranks split the\n"
-                "samples; the report does not depend on their number. Output: a table, --out JSON, --picture PNG\n"
-                "(per score sample: image | reference | k-means classes | linear classes).");
+                "base options: layer=5+7,size=64,normalize=l2,noise=none,truncation=0.7,clusters=32,space=whiten.\n"
+                "Ranks split the samples; the report does not depend on their number. Output: a table, --out JSON,\n"
+                "--picture PNG (per score sample: image | reference | k-means classes | linear classes).");
   add_sampler_options(set, o.sampling, /*with_latents_file=*/false);
   set.add_list("variant", &o.variants, "feature variant key=value,... over the base options (repeatable)")
       .add("reference", &o.reference, "segmenter model file (styleseg train) whose labels are the reference")
       .add("samples", &o.samples, "generated samples: the first half fits, the second half is scored")
       .add("fit-pixels", &o.fit_pixels, "pixels drawn from each fit sample (fixed by --seed and the sample)")
       .add("clusters", &o.clusters, "k-means K (0: the reference's number of classes)")
+      .add("cluster-space", &o.cluster_space,
+           "where k-means runs: raw, standardize (per dimension), pca[:D] (leading axes) or whiten[:D] (same, unit variance)")
       .add("batch", &o.batch, "samples per batch, a rank's unit of work")
       .add_optional("out", &o.out, "JSON file of the figures")
       .add_optional("picture", &o.picture, "PNG: score samples with reference, k-means and linear-probe classes")

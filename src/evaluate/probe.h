@@ -17,6 +17,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "evaluate/metrics.h"
@@ -27,9 +28,28 @@ class Communicator;
 
 namespace styleseg::evaluate {
 
+// The space k-means runs in: the features as they are, or a linear map of them fitted on
+// the fit set. Each is affine in x, so a winner can be applied at every pixel by the score-map
+// route (cluster/assignment.h) like the plain centroids.
+struct ClusterSpace {
+  enum class Kind {
+    Raw,          // the features
+    Standardize,  // each dimension to zero mean, unit variance
+    Pca,          // projected on the `dims` leading principal axes (variance kept)
+    Whiten,       // the same axes, each scaled to unit variance (small parts weigh as much as large)
+  };
+  Kind kind = Kind::Raw;
+  int64_t dims = 0;             // Pca, Whiten: axes kept (0: all)
+};
+
+// "raw", "standardize", "pca[:D]", "whiten[:D]". ConfigError naming `option` otherwise.
+ClusterSpace parse_cluster_space(const std::string& text, const std::string& option);
+std::string to_string(const ClusterSpace& space);
+
 struct ProbeSettings {
   int64_t classes = 0;          // reference classes C; labels outside [0, C) are not counted
   int64_t clusters = 8;         // K
+  ClusterSpace space;           // where k-means runs
   uint64_t seed = 0;            // k-means initialisation (kmeans++)
   int kmeans_iterations = 30;   // Lloyd passes
   int linear_steps = 500;       // L-BFGS iterations (at most) of the softmax classifier
@@ -75,7 +95,10 @@ class FeatureProbe {
   ProbeSettings settings_;
   at::Tensor mean_, inv_std_;   // float64 [D]: standardisation of the fit set
   at::Tensor weight_, bias_;    // float64 [D, C], [C]
-  at::Tensor centroids_;        // float32 [K, D]
+  at::Tensor to_cluster_space(const at::Tensor& x) const;
+
+  at::Tensor space_mean_, space_map_;  // float64 [D], [D, D']: z = (x - mean) map; undefined for Raw
+  at::Tensor centroids_;        // float32 [K, D'] in the cluster space
   std::vector<int64_t> cluster_class_;
   double fit_accuracy_ = 0;
   int64_t fit_pixels_ = 0;

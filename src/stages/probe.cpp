@@ -71,11 +71,19 @@ at::Tensor fit_pixel_choice(uint64_t seed, int64_t sample, int64_t pixels, int64
   return at::tensor(std::vector<int64_t>(order.begin(), order.begin() + count), at::kLong);
 }
 
-// This rank's batches of samples [first, last): batch b on rank b mod size.
-std::vector<std::pair<int64_t, int64_t>> my_batches(int64_t first, int64_t last, int64_t batch, comm::Communicator& comm) {
-  std::vector<std::pair<int64_t, int64_t>> mine;
+// This rank's batches of samples [first, last): batch b on rank b mod size. `round` is the
+// number of samples all ranks make together while this rank makes this batch (progress).
+struct MyBatch {
+  int64_t start, n, round;
+};
+std::vector<MyBatch> my_batches(int64_t first, int64_t last, int64_t batch, comm::Communicator& comm) {
+  std::vector<MyBatch> mine;
+  const int64_t round = batch * comm.size();
   for (int64_t b = 0, start = first; start < last; ++b, start += batch)
-    if (b % comm.size() == comm.rank()) mine.emplace_back(start, std::min(batch, last - start));
+    if (b % comm.size() == comm.rank()) {
+      const int64_t round_start = first + (b / comm.size()) * round;
+      mine.push_back({start, std::min(batch, last - start), std::min(round, last - round_start)});
+    }
   return mine;
 }
 
@@ -84,7 +92,7 @@ std::pair<at::Tensor, at::Tensor> gather_fit_rows(const ProbeOptions& o, const S
                                                   segmenter::LoadedModel& reference, int64_t half, Progress& progress,
                                                   comm::Communicator& comm) {
   std::vector<at::Tensor> rows, ids;
-  for (const auto& [start, n] : my_batches(0, half, o.batch, comm)) {
+  for (const auto& [start, n, round] : my_batches(0, half, o.batch, comm)) {
     const LabelledBatch b = label_batch(sampler, reference, start, n);
     const int64_t pixels = b.features.size(2) * b.features.size(3);
     for (int64_t i = 0; i < n; ++i) {
@@ -94,7 +102,7 @@ std::pair<at::Tensor, at::Tensor> gather_fit_rows(const ProbeOptions& o, const S
       rows.push_back(at::cat({x, y.to(at::kFloat).unsqueeze(1)}, 1));  // the label rides as a last column
       ids.push_back(choice + (start + i) * pixels);
     }
-    progress.advance(n * comm.size());
+    progress.advance(round);
   }
   const int64_t width = sampler.feature_layer()->channels + 1;
   const at::Tensor local_rows = rows.empty() ? at::zeros({0, width}, at::kFloat) : at::cat(rows);
@@ -151,6 +159,7 @@ nlohmann::json summary_json(const ProbeOptions& o, const ProbeSummary& summary) 
       best[summary.classes[c]] = {{"cluster", m.cluster}, {"precision", m.precision}, {"recall", m.recall}, {"iou", m.iou}};
     }
     variants.push_back({{"variant", v.spec}, {"layer", v.layer}, {"dim", v.dim}, {"feature_size", v.feature_size},
+                        {"clusters", v.clusters}, {"cluster_space", v.space},
                         {"ceiling", scores_json(v.report.ceiling, summary.classes)},
                         {"kmeans", scores_json(v.report.kmeans, summary.classes)}, {"best_cluster", best},
                         {"cluster_class", v.report.cluster_class}, {"fit_accuracy", v.report.fit_accuracy},
@@ -169,15 +178,16 @@ void check_options(const ProbeOptions& o) {
   STYLESEG_CHECK(o.clusters >= 0, ConfigError, "probe: --clusters must be >= 0");
   STYLESEG_CHECK(o.batch >= 1, ConfigError, "probe: --batch must be positive");
   STYLESEG_CHECK(o.picture_samples >= 1, ConfigError, "probe: --picture-samples must be positive");
-  for (const std::string& spec : o.variants) (void)apply_variant(o.sampling, spec);
+  for (const std::string& spec : o.variants.empty() ? std::vector<std::string>{""} : o.variants) (void)apply_variant(o, spec);
   if (!o.out.empty()) prepare_output_folder(std::filesystem::path(o.out).parent_path().string(), "--out " + o.out);
   if (!o.picture.empty()) prepare_output_folder(std::filesystem::path(o.picture).parent_path().string(), "--picture " + o.picture);
 }
 
 }  // namespace
 
-SamplerOptions apply_variant(const SamplerOptions& base, const std::string& spec) {
-  SamplerOptions s = base;
+VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec) {
+  VariantOptions v{base.sampling, base.clusters, evaluate::parse_cluster_space(base.cluster_space, "--cluster-space")};
+  SamplerOptions& s = v.sampling;
   std::stringstream items(spec);
   for (std::string item; std::getline(items, item, ',');) {
     if (item.empty()) continue;
@@ -190,14 +200,19 @@ SamplerOptions apply_variant(const SamplerOptions& base, const std::string& spec
       else if (key == "normalize") s.feature_normalize = value;
       else if (key == "noise") s.feature_noise = value;
       else if (key == "truncation") s.truncation = std::stod(value);
-      else throw ConfigError("--variant '" + spec + "': unknown key '" + key + "' (layer, size, normalize, noise, truncation)");
+      else if (key == "clusters") v.clusters = std::stoll(value);
+      else if (key == "space") v.space = evaluate::parse_cluster_space(value, "--variant '" + spec + "': space");
+      else
+        throw ConfigError("--variant '" + spec + "': unknown key '" + key +
+                          "' (layer, size, normalize, noise, truncation, clusters, space)");
     } catch (const std::logic_error&) {  // std::stoi / std::stod
       throw ConfigError("--variant '" + spec + "': '" + value + "' is not a number for '" + key + "'");
     }
   }
   STYLESEG_CHECK(!s.feature_layer.empty(), ConfigError,
                  "--variant '" + spec + "': no feature layer (give --feature-layer or layer= in the variant)");
-  return s;
+  STYLESEG_CHECK(v.clusters >= 0, ConfigError, "--variant '" + spec + "': clusters must be >= 0");
+  return v;
 }
 
 ProbeSummary run_probe(const ProbeOptions& o, comm::Communicator& comm) {
@@ -208,24 +223,31 @@ ProbeSummary run_probe(const ProbeOptions& o, comm::Communicator& comm) {
   const std::vector<std::string> specs = o.variants.empty() ? std::vector<std::string>{""} : o.variants;
   const int64_t half = o.samples / 2;
   std::vector<at::Tensor> pictures;
-  for (const std::string& spec : specs) {
-    const Sampler sampler(apply_variant(o.sampling, spec), comm.local_rank());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const std::string& spec = specs[i];
+    const VariantOptions variant = apply_variant(o, spec);
+    const Sampler sampler(variant.sampling, comm.local_rank());
+    // Every variant's layers exist, before the first variant runs for minutes.
+    if (i == 0)
+      for (const std::string& other : specs)
+        (void)resolve_feature_layers(apply_variant(o, other).sampling.feature_layer, sampler.generator().architecture());
     reference.net.to(sampler.device());
     Progress progress("probe " + (spec.empty() ? std::string("base") : spec), o.samples, comm.rank() == 0);
     auto [fit_x, fit_y] = gather_fit_rows(o, sampler, reference, half, progress, comm);
     evaluate::ProbeSettings settings;
     settings.classes = static_cast<int64_t>(summary.classes.size());
-    settings.clusters = o.clusters > 0 ? o.clusters : settings.classes;
+    settings.clusters = variant.clusters > 0 ? variant.clusters : settings.classes;
+    settings.space = variant.space;
     settings.seed = o.sampling.seed;
     evaluate::FeatureProbe probe(fit_x, fit_y, settings);
-    for (const auto& [start, n] : my_batches(half, o.samples, o.batch, comm)) {
+    for (const auto& [start, n, round] : my_batches(half, o.samples, o.batch, comm)) {
       const LabelledBatch b = label_batch(sampler, reference, start, n);
       probe.add_scores(pixel_rows(b.features), b.grid_labels.reshape({-1}));
-      progress.advance(n * comm.size());
+      progress.advance(round);
     }
     progress.finish();
     ProbeVariant v{spec, sampler.feature_layer()->rosinality_name, sampler.feature_layer()->channels, sampler.feature_size(),
-                   probe.report(comm)};
+                   settings.clusters, evaluate::to_string(settings.space), probe.report(comm)};
     if (comm.rank() == 0 && !o.picture.empty()) pictures.push_back(variant_picture(o, v, sampler, reference, probe, half));
     summary.variants.push_back(std::move(v));
   }
@@ -242,8 +264,10 @@ std::string probe_table(const ProbeSummary& summary) {
   std::string out;
   char line[256];
   for (const ProbeVariant& v : summary.variants) {
-    std::snprintf(line, sizeof line, "variant '%s': layer %s, %lld channels at %lld px; %lld fit pixels, %lld scored\n",
+    std::snprintf(line, sizeof line,
+                  "variant '%s': layer %s, %lld channels at %lld px; k-means K %lld in space %s; %lld fit pixels, %lld scored\n",
                   v.spec.c_str(), v.layer.c_str(), static_cast<long long>(v.dim), static_cast<long long>(v.feature_size),
+                  static_cast<long long>(v.clusters), v.space.c_str(),
                   static_cast<long long>(v.report.fit_pixels), static_cast<long long>(v.report.score_pixels));
     out += line;
     std::snprintf(line, sizeof line, "  %-16s %12s %12s %8s %10s %8s\n", "class", "ceiling IoU", "k-means IoU", "cluster",

@@ -28,23 +28,32 @@ namespace styleseg::stages {
 
 struct ProbeOptions {
   SamplerOptions sampling;              // generator and base feature spec (--feature-layer, ...)
-  // Feature variants, each "key=value,..." over the base spec with keys layer, size,
-  // normalize, noise (the features' noise), truncation. Empty: the base spec alone.
+  // Variants, each "key=value,..." over the base options with keys layer, size, normalize,
+  // noise (the features' noise), truncation, clusters, space. Empty: the base options alone.
   std::vector<std::string> variants;
   std::string reference;                // segmenter model file (`styleseg train`)
   int64_t samples = 64;                 // first half fit, second half scored
   int64_t fit_pixels = 1024;            // pixels drawn from each fit sample
   int64_t clusters = 0;                 // K; 0: the reference's class count
+  std::string cluster_space = "raw";    // where k-means runs (evaluate::parse_cluster_space)
   int batch = 8;
   std::string out;                      // JSON (optional)
   std::string picture;                  // PNG (optional)
   int picture_samples = 4;              // score samples shown, per variant
 };
 
+// One variant resolved: the base options with its overrides.
+struct VariantOptions {
+  SamplerOptions sampling;
+  int64_t clusters = 0;                 // 0: the reference's class count
+  evaluate::ClusterSpace space;
+};
+
 struct ProbeVariant {
   std::string spec;                     // as given ("" for the base spec)
   std::string layer;                    // the resolved feature layer(s)
-  int64_t dim = 0, feature_size = 0;
+  int64_t dim = 0, feature_size = 0, clusters = 0;
+  std::string space;
   evaluate::ProbeReport report;
 };
 
@@ -56,8 +65,8 @@ struct ProbeSummary {
 // Collective. ConfigError for a bad variant or option, InputError for unreadable files.
 ProbeSummary run_probe(const ProbeOptions& options, comm::Communicator& comm);
 
-// The base sampler options with one variant's overrides. ConfigError naming the key.
-SamplerOptions apply_variant(const SamplerOptions& base, const std::string& spec);
+// The base options with one variant's overrides. ConfigError naming the key.
+VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec);
 
 // The table printed on stdout: per variant the ceiling, k-means and per-class IoUs, then
 // per class the best cluster's precision and recall.

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/device.h"
@@ -156,13 +157,19 @@ stylegan2::Generator load(const SamplerOptions& o) {
 
 }  // namespace
 
+std::vector<stylegan2::FeatureLayer> resolve_feature_layers(const std::string& spec, const stylegan2::Architecture& arch) {
+  std::vector<stylegan2::FeatureLayer> layers;
+  std::string rest = spec;
+  for (size_t plus; (plus = rest.find('+')) != std::string::npos; rest = rest.substr(plus + 1))
+    layers.push_back(stylegan2::resolve_feature_layer(rest.substr(0, plus), arch));
+  layers.push_back(stylegan2::resolve_feature_layer(rest, arch));
+  return layers;
+}
+
 Sampler::Sampler(const SamplerOptions& options, int local_rank) : options_(options), generator_(load(options)) {
   const stylegan2::Architecture& arch = generator_.architecture();
   if (!options_.feature_layer.empty()) {
-    std::string spec = options_.feature_layer;
-    for (size_t plus; (plus = spec.find('+')) != std::string::npos; spec = spec.substr(plus + 1))
-      layers_.push_back(stylegan2::resolve_feature_layer(spec.substr(0, plus), arch));
-    layers_.push_back(stylegan2::resolve_feature_layer(spec, arch));
+    layers_ = resolve_feature_layers(options_.feature_layer, arch);
     stylegan2::FeatureLayer all = layers_.front();
     for (size_t i = 1; i < layers_.size(); ++i) {
       all.conv_layer = layers_[i].conv_layer;
@@ -250,26 +257,33 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
   out.z = latents_->z(start, n);
   const at::Tensor ws = latents_from(out.z, start, n);
   auto noise_of = [&](const std::string& mode) { return noise(mode, start, n); };
-  // The image's pass gives the first layer's features too, unless features take other noise.
+  // The image's pass gives the first convolution layer's features too, unless features take
+  // other noise; the `image` layer is that pass's image.
   const bool shared_pass = options_.feature_noise == "same" || options_.feature_noise == options_.noise;
   const std::string feature_noise = shared_pass ? options_.noise : options_.feature_noise;
+  const auto first_conv = std::find_if(layers_.begin(), layers_.end(), [](const auto& l) { return !l.is_image(); });
+  const bool first_from_image_pass = shared_pass && first_conv != layers_.end();
   stylegan2::SynthesisResult result;
   std::vector<at::Tensor> per_layer;
   {
     at::NoGradGuard no_grad;
-    result = generator_.synthesize(ws, noise_of(options_.noise), shared_pass && !layers_.empty() ? layers_[0].conv_layer : -1);
-    for (size_t i = 0; i < layers_.size(); ++i)
-      per_layer.push_back(i == 0 && shared_pass ? result.features
-                                                : generator_.synthesize(ws, noise_of(feature_noise), layers_[i].conv_layer).features);
+    result = generator_.synthesize(ws, noise_of(options_.noise), first_from_image_pass ? first_conv->conv_layer : -1);
+    for (auto layer = layers_.begin(); layer != layers_.end(); ++layer) {
+      if (layer->is_image()) per_layer.push_back(result.image);
+      else if (layer == first_conv && first_from_image_pass) per_layer.push_back(result.features);
+      else per_layer.push_back(generator_.synthesize(ws, noise_of(feature_noise), layer->conv_layer).features);
+    }
   }
   out.raw = result.image.to(at::kCPU, at::kFloat).contiguous();
   out.images = to_pixels(out.raw);
   out.ws = ws.to(at::kCPU, at::kFloat).contiguous();
   if (feature_layer_) {
     const int64_t native = feature_layer_->resolution;
-    for (auto& f : per_layer) {
+    for (size_t i = 0; i < per_layer.size(); ++i) {
+      at::Tensor& f = per_layer[i];
       f = f.to(at::kFloat);
-      if (options_.feature_normalize == "l2") f = f / f.norm(2, 1, true).clamp_min(1e-8);
+      // Never the image: scaled to unit length, every grey would be the same vector.
+      if (options_.feature_normalize == "l2" && !layers_[i].is_image()) f = f / f.norm(2, 1, true).clamp_min(1e-8);
       if (f.size(2) != native) f = at::upsample_bilinear2d(f, {native, native}, /*align_corners=*/true);
     }
     at::Tensor f = per_layer.size() == 1 ? per_layer[0] : at::cat(per_layer, 1);

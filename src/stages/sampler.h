@@ -47,7 +47,7 @@ struct SamplerOptions {
   std::string feature_noise = "same";
   // "l2": each pixel's feature vector scaled to unit length (at the layer's resolution,
   // before any resize), so k-means compares directions, not magnitudes that follow local
-  // contrast and lighting. "none": as the layer gives them.
+  // contrast and lighting (the `image` layer excepted). "none": as the layer gives them.
   std::string feature_normalize = "none";
   int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
   // A latent direction (directions/latent_direction.h): every sample's per-layer latents
@@ -72,6 +72,10 @@ struct SampleBatch {
   at::Tensor raw;       // float32 [n, 3, H, W]: the generator output before clamping
   at::Tensor features;  // float32 [n, C, h, w] (native or feature_size; see make()), or undefined
 };
+
+// The layers of a feature spec ("7", "5+7", "convs.5+synthesis.b64.conv1") on an
+// architecture: each of them, in order. ConfigError naming the layer that does not exist.
+std::vector<stylegan2::FeatureLayer> resolve_feature_layers(const std::string& spec, const stylegan2::Architecture& arch);
 
 class Sampler {
  public:

@@ -2,12 +2,12 @@
 # JSON and a picture, and the same JSON on 1 and 2 ranks (the report does not depend on the
 # number of ranks). Included from cli_tests.cmake.
 set(PROBE_ARGS probe --checkpoint ${CLI_DIR}/g.pt --reference ${CLI_DIR}/train_np1/seg.pt --feature-layer 3
-    --variant layer=3 --variant layer=5,normalize=l2,noise=none --samples 8 --batch 2 --fit-pixels 64 --clusters 3
+    --variant layer=3 --variant layer=5,normalize=l2,noise=none,space=whiten:8,clusters=4 --samples 8 --batch 2 --fit-pixels 64 --clusters 3
     --device cpu --seed 5)
 string(REPLACE ";" " " PROBE_LINE "${PROBE_ARGS}")
 foreach(np 1 2)
   cli_test(probe_np${np} ${EXPECT} 0
-           "variant 'layer=3': layer .*\n +class +ceiling IoU +k-means IoU +cluster +precision +recall\n +a +[0-9.]+(.|\n)*variant 'layer=5,normalize=l2,noise=none'(.|\n)*mIoU +[0-9.]+ +[0-9.]+" -- bash -c
+           "variant 'layer=3': layer .*\n +class +ceiling IoU +k-means IoU +cluster +precision +recall\n +a +[0-9.]+(.|\n)*variant 'layer=5,normalize=l2,noise=none,space=whiten:8,clusters=4': .*k-means K 4 in space whiten:8(.|\n)*mIoU +[0-9.]+ +[0-9.]+" -- bash -c
            "${MPIRUN_LINE} ${np} ${S} ${PROBE_LINE} --out ${CLI_DIR}/probe_np${np}.json --picture ${CLI_DIR}/probe_np${np}.png")
   set_tests_properties(cli.probe_np${np} PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_train_np1"
                        FIXTURES_SETUP cli_probe_np${np} PROCESSORS ${np})
@@ -18,3 +18,11 @@ set_tests_properties(cli.probe_ranks_agree PROPERTIES FIXTURES_REQUIRED "cli_pro
 cli_test(probe_bad_variant ${EXPECT} 2 "--variant 'depth=3': unknown key 'depth'" --
          ${S} probe --checkpoint ${CLI_DIR}/g.pt --reference ${CLI_DIR}/train_np1/seg.pt --feature-layer 3 --variant depth=3)
 set_tests_properties(cli.probe_bad_variant PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_train_np1")
+cli_test(probe_bad_space ${EXPECT} 2 "--variant 'space=whiten:0': space 'whiten:0': D must be a positive whole number" --
+         ${S} probe --checkpoint ${CLI_DIR}/g.pt --reference ${CLI_DIR}/train_np1/seg.pt --feature-layer 3 --variant space=whiten:0)
+set_tests_properties(cli.probe_bad_space PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_train_np1")
+# A variant naming a layer the generator lacks is refused before the first variant runs.
+cli_test(probe_bad_layer ${EXPECT} 2 "--feature-layer '99'" --
+         ${S} probe --checkpoint ${CLI_DIR}/g.pt --reference ${CLI_DIR}/train_np1/seg.pt --feature-layer 3
+         --variant layer=3 --variant layer=99)
+set_tests_properties(cli.probe_bad_layer PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_train_np1")

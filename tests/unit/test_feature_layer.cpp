@@ -47,6 +47,16 @@ TEST(FeatureLayer, ModuleNamesOfBothLayoutsAgree) {
   EXPECT_EQ(resolve_feature_layer("synthesis.b128.conv0", a).channels, 256);
 }
 
+TEST(FeatureLayer, ImageIsTheOutputAtFullResolution) {
+  const Architecture a = arch_of(256);
+  const FeatureLayer image = resolve_feature_layer("image", a);
+  EXPECT_TRUE(image.is_image());
+  EXPECT_EQ(image.resolution, 256);
+  EXPECT_EQ(image.channels, 3);
+  EXPECT_EQ(image.rosinality_name, "image");
+  EXPECT_FALSE(resolve_feature_layer("7", a).is_image());
+}
+
 TEST(FeatureLayer, BadSpellingsAreConfigErrorsNamingTheOption) {
   const Architecture a = arch_of(64);
   for (const char* bad : {"2", "13", "convs.99", "b512", "b4.conv0", "b48", "layer7", ""}) {

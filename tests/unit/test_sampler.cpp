@@ -75,6 +75,23 @@ TEST(Sampler, SeveralLayersAreConcatenatedAtTheFinestResolution) {
   EXPECT_THROW(Sampler(o, 0), ConfigError);
 }
 
+// `image` in a hypercolumn is the generated image itself (the raw output, before clamping),
+// never scaled to unit length; the layers beside it are, and are what they are alone.
+TEST(Sampler, TheImageLayerIsTheRawOutputBesideTheFeatures) {
+  const std::string path = test::test_data_dir() + "/../../jobs/models/eyes64-cpu.pt";
+  SamplerOptions o = options_for(path, "random", "same");
+  o.feature_normalize = "l2";
+  const at::Tensor fine = Sampler(o, 0).make(0, 2, false).features;  // layer 7 alone, unit length
+  o.feature_layer = "image+7";
+  const Sampler both(o, 0);
+  EXPECT_EQ(both.feature_layer()->channels, 3 + fine.size(1));
+  const SampleBatch b = both.make(0, 2, false);
+  ASSERT_EQ(b.features.sizes(), (std::vector<int64_t>{2, 3 + fine.size(1), 64, 64}));
+  EXPECT_TRUE(at::equal(b.features.slice(1, 0, 3), b.raw));
+  EXPECT_TRUE(at::allclose(b.features.slice(1, 3), fine, 1e-5, 1e-6));
+  EXPECT_GT((b.raw.norm(2, 1) - 1).abs().max().item<double>(), 0.1);  // the image part is not unit length
+}
+
 }  // namespace
 }  // namespace styleseg::stages
 

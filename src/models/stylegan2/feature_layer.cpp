@@ -19,7 +19,7 @@ std::string valid_choices(const Architecture& arch) {
   std::string numbers;
   for (int n = 1; n + 1 < arch.num_conv_layers(); n += 2) numbers += (numbers.empty() ? "" : ", ") + std::to_string(n);
   return "official numbers " + numbers + "; conv1, convs.0 .. convs." + std::to_string(arch.num_conv_layers() - 2) +
-         "; synthesis.b4 .. synthesis.b" + std::to_string(arch.resolution) + "[.conv0|.conv1]";
+         "; synthesis.b4 .. synthesis.b" + std::to_string(arch.resolution) + "[.conv0|.conv1]; image";
 }
 
 }  // namespace
@@ -29,6 +29,14 @@ FeatureLayer resolve_feature_layer(const std::string& spec, const Architecture& 
     throw ConfigError(option + " '" + spec + "': " + why + " (this " + std::to_string(arch.resolution) +
                       "x" + std::to_string(arch.resolution) + " generator accepts " + valid_choices(arch) + ")");
   };
+  if (spec == "image") {
+    FeatureLayer image;
+    image.conv_layer = FeatureLayer::kImage;
+    image.resolution = arch.resolution;
+    image.channels = arch.image_channels;
+    image.rosinality_name = image.nvlabs_name = "image";
+    return image;
+  }
   int layer = -1;
   std::smatch m;
   static const std::regex convs_re(R"(convs\.(\d+))");

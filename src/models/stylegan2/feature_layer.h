@@ -8,6 +8,10 @@
 //  - rosinality module names: `conv1` (the 4x4 layer), `convs.J` (conv layer J+1);
 //  - NVlabs module names: `synthesis.bR.conv0`, `synthesis.bR.conv1`, `synthesis.bR`
 //    (= its conv1, the block's feature output); the `synthesis.` prefix is optional.
+//  - `image`: the generated image itself (its colour channels, in the generator's [-1, 1]
+//    range, at the full resolution), as one part of a hypercolumn ("3+5+7+image"): brightness
+//    is what tells a pupil from an iris, and a layer's features, scaled per sample by its
+//    style, carry it only indirectly.
 #pragma once
 
 #include <string>
@@ -17,7 +21,9 @@
 namespace styleseg::stylegan2 {
 
 struct FeatureLayer {
-  int conv_layer = -1;   // index into the conv layers (architecture.h)
+  static constexpr int kImage = -2;  // conv_layer of `image`
+  int conv_layer = -1;   // index into the conv layers (architecture.h), or kImage
+  bool is_image() const { return conv_layer == kImage; }
   int resolution = 0;    // spatial size of its output
   int channels = 0;
   std::string rosinality_name;
