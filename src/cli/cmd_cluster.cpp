@@ -20,6 +20,7 @@ void add_feature_input_options(OptionSet& set, stages::FeatureInputOptions& o) {
 int cluster_main(const std::vector<std::string>& args) {
   stages::ClusterOptions o;
   int64_t cache_mb = o.kmeans.cache_bytes >> 20;
+  std::string space = "raw";
   if (const char* scratch = std::getenv("STYLESEG_SCRATCH")) o.kmeans.scratch_dir = scratch;
   OptionSet set("cluster",
                 "k-means over per-pixel feature vectors: of samples drawn from a generator (--checkpoint with\n"
@@ -30,9 +31,13 @@ int cluster_main(const std::vector<std::string>& args) {
                 "(Sculley 2010) takes --minibatch fresh items per step (a generator's are never reused) and\n"
                 "uses the fixed set for initialisation and the final evaluation. --feature-size up-samples the\n"
                 "features bilinearly; assignment then resizes the K score maps instead of the C channels (exact).\n"
+                "--space whiten runs k-means on whitened features (the map is fitted on the fixed set and stored).\n"
                 "Output: centroids [K, D], counts [K], inertia per iteration, provenance attributes.");
   add_feature_input_options(set, o.input);
   set.add("clusters", &o.kmeans.clusters, "number of clusters K")
+      .add("space", &space,
+           "where k-means runs, fitted on the fixed set: raw, standardize (each dimension), pca[:D] (leading principal "
+           "axes) or whiten[:D] (the same, each at unit variance: small parts weigh as much as large ones)")
       .add("out", &o.out, "output HDF5 file (clusters.h5)")
       .add("algorithm", &o.kmeans.algorithm, "lloyd or minibatch")
       .add("init", &o.kmeans.init, "kmeans++ (on a gathered sample) or kmeans|| (Bahmani et al. 2012, distributed)")
@@ -57,6 +62,7 @@ int cluster_main(const std::vector<std::string>& args) {
   return run_command(set, args, [&](comm::Communicator& comm) {
     o.kmeans.seed = o.input.sampling.seed;
     o.kmeans.cache_bytes = cache_mb << 20;
+    o.space = cluster::parse_space(space, "--space");
     return stages::run_cluster(o, comm, set.to_json(non_result_options())).complete ? 0 : kExitResumable;
   });
 }

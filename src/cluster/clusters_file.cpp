@@ -24,6 +24,19 @@ at::Tensor read_checked(const h5::File& file, const std::string& name, size_t ra
   return t;
 }
 
+// The map of a non-raw space: [D] and [D, D'] with D' the centroids' dimension, finite.
+void read_space_map(const h5::File& file, Clusters& c) {
+  const std::string& path = file.path();
+  const at::Tensor mean = read_checked(file, "space_mean", 1).to(at::kDouble);
+  const at::Tensor map = read_checked(file, "space_map", 2).to(at::kDouble);
+  STYLESEG_CHECK(map.size(0) == mean.size(0) && map.size(1) == c.dim() && map.size(0) > 0, InputError,
+                 path + ": 'space_map' must be [D, D'] with D the length of 'space_mean' and D' the centroids' " +
+                     std::to_string(c.dim()));
+  STYLESEG_CHECK(at::isfinite(mean).all().item<bool>() && at::isfinite(map).all().item<bool>(), InputError,
+                 path + ": the space's map holds NaN or infinite values");
+  c.space_map = {mean, map};
+}
+
 }  // namespace
 
 void write_clusters(const std::string& path, const Clusters& c) {
@@ -40,6 +53,11 @@ void write_clusters(const std::string& path, const Clusters& c) {
     file.write_int_attribute("/", "converged", c.converged ? 1 : 0);
     file.write_string_attribute("/", "algorithm", c.algorithm);
     file.write_string_attribute("/", "init", c.init);
+    file.write_string_attribute("/", "space", to_string(c.space));
+    if (!c.space_map.is_identity()) {
+      write_tensor(file, "space_mean", c.space_map.mean.to(at::kDouble));
+      write_tensor(file, "space_map", c.space_map.map.to(at::kDouble));
+    }
     file.write_string_attribute("/", "restart_inertia", nlohmann::json(c.restart_inertia).dump());
     file.write_int_attribute("/", "fixed_vectors", c.fixed_vectors);
     file.write_int_attribute("/", "vectors_processed", c.vectors_processed);
@@ -79,6 +97,12 @@ Clusters read_clusters(const std::string& path) {
   c.converged = number("converged") != 0;
   c.algorithm = text("algorithm");
   c.init = text("init");
+  try {
+    c.space = parse_space(text("space").empty() ? "raw" : text("space"), path + ": attribute 'space'");
+  } catch (const ConfigError& e) {
+    throw InputError(e.what());  // a file's fault, not an option's
+  }
+  if (!c.space.is_raw()) read_space_map(file, c);
   c.fixed_vectors = count("fixed_vectors", int64_t{1} << 62);
   c.vectors_processed = count("vectors_processed", int64_t{1} << 62);
   c.seconds = number("seconds");

@@ -1,7 +1,9 @@
 // The files of the cluster stage, one reader and one writer each.
 //
 // clusters.h5 (written by `styleseg cluster`; read by assign, synthesize, name):
-//   centroids  float32 [K, D]
+//   centroids  float32 [K, D'] in the cluster space (cluster/space.h; D' = D when raw)
+//   space_mean float64 [D], space_map float64 [D, D']: z = (x - mean) map; only when the
+//              attribute space is not "raw" (files without it are raw)
 //   counts     int64   [K]     vectors of the fixed set nearest to each centroid
 //   inertia    float64 [T]     per iteration of the winning restart (Lloyd: the pass's sum
 //                              of squared distances; mini-batch: the batch's)
@@ -27,11 +29,14 @@
 #include <vector>
 
 #include "cluster/kmeans.h"
+#include "cluster/space.h"
 
 namespace styleseg::cluster {
 
 struct Clusters {
-  at::Tensor centroids;                // float32 [K, D]
+  at::Tensor centroids;                // float32 [K, D'] in the cluster space
+  SpaceSpec space;                     // where k-means ran
+  SpaceMap space_map;                  // features -> that space (identity when raw)
   at::Tensor counts;                   // int64 [K]
   std::vector<double> inertia;         // per iteration
   double final_inertia = 0;
@@ -48,7 +53,12 @@ struct Clusters {
   nlohmann::json naming;               // how they were named (null before)
 
   int64_t num_clusters() const { return centroids.size(0); }
-  int64_t dim() const { return centroids.size(1); }
+  int64_t dim() const { return centroids.size(1); }  // of the cluster space
+  // Dimensions of the features the clusters are of (before the space's map).
+  int64_t feature_dim() const { return space_map.is_identity() ? dim() : space_map.in_dim(); }
+  // Feature maps [B, D, h, w] or vectors [n, D] into the cluster space, where centroids are.
+  at::Tensor project_maps(const at::Tensor& maps) const { return space_map.project_maps(maps); }
+  at::Tensor project_vectors(const at::Tensor& rows) const { return space_map.project_vectors(rows); }
 };
 
 // Serial write, atomic (temporary name, then rename). Throws OutputError.

@@ -4,9 +4,6 @@
 
 #include <cmath>
 #include <memory>
-#include <string>
-#include <tuple>
-#include <utility>
 
 #include "cluster/assignment.h"
 #include "cluster/feature_source.h"
@@ -43,49 +40,7 @@ class RowSource final : public cluster::FeatureSource {
 // Rows whose label is a class.
 at::Tensor labelled(const at::Tensor& y, int64_t classes) { return at::nonzero((y >= 0) & (y < classes)).reshape({-1}); }
 
-// The linear map of a cluster space, fitted on rows x: {mean [D], map [D, D']} (float64).
-std::pair<at::Tensor, at::Tensor> fit_space(const at::Tensor& x, const ClusterSpace& space) {
-  const at::Tensor xd = x.to(at::kDouble);
-  const at::Tensor mean = xd.mean(0);
-  const int64_t d = xd.size(1);
-  if (space.kind == ClusterSpace::Kind::Standardize) return {mean, at::diag(1.0 / (xd.std(0, false) + 1e-8))};
-  const at::Tensor centred = xd - mean;
-  const at::Tensor covariance = centred.t().mm(centred) / static_cast<double>(xd.size(0));
-  auto [values, vectors] = at::linalg_eigh(covariance);  // ascending
-  const int64_t keep = space.dims > 0 ? std::min(space.dims, d) : d;
-  const at::Tensor axes = vectors.narrow(1, d - keep, keep).flip({1});
-  if (space.kind == ClusterSpace::Kind::Pca) return {mean, axes.contiguous()};
-  // Whitening: a floor on the variances so that numerically empty directions stay empty.
-  const at::Tensor variance = values.narrow(0, d - keep, keep).flip({0}).clamp_min(values.max().item<double>() * 1e-6);
-  return {mean, (axes / variance.sqrt()).contiguous()};
-}
-
 }  // namespace
-
-ClusterSpace parse_cluster_space(const std::string& text, const std::string& option) {
-  const auto colon = text.find(':');
-  const std::string name = text.substr(0, colon);
-  ClusterSpace space;
-  if (name == "raw") space.kind = ClusterSpace::Kind::Raw;
-  else if (name == "standardize") space.kind = ClusterSpace::Kind::Standardize;
-  else if (name == "pca") space.kind = ClusterSpace::Kind::Pca;
-  else if (name == "whiten") space.kind = ClusterSpace::Kind::Whiten;
-  else throw ConfigError(option + " '" + text + "': expected raw, standardize, pca[:D] or whiten[:D]");
-  if (colon != std::string::npos) {
-    const std::string dims = text.substr(colon + 1);
-    STYLESEG_CHECK((space.kind == ClusterSpace::Kind::Pca || space.kind == ClusterSpace::Kind::Whiten) && !dims.empty() &&
-                       dims.size() < 7 && dims.find_first_not_of("0123456789") == std::string::npos && std::stoll(dims) > 0,
-                   ConfigError, option + " '" + text + "': D must be a positive whole number, after pca or whiten");
-    space.dims = std::stoll(dims);
-  }
-  return space;
-}
-
-std::string to_string(const ClusterSpace& space) {
-  static const char* const names[] = {"raw", "standardize", "pca", "whiten"};
-  std::string text = names[static_cast<int>(space.kind)];
-  return space.dims > 0 ? text + ":" + std::to_string(space.dims) : text;
-}
 
 FeatureProbe::FeatureProbe(const at::Tensor& x, const at::Tensor& y, const ProbeSettings& settings)
     : settings_(settings),
@@ -181,12 +136,13 @@ void FeatureProbe::fit_linear(const at::Tensor& x, const at::Tensor& y) {
 }
 
 at::Tensor FeatureProbe::to_cluster_space(const at::Tensor& x) const {
-  if (!space_map_.defined()) return x.to(at::kFloat).contiguous();
-  return (x.to(at::kDouble) - space_mean_).mm(space_map_).to(at::kFloat).contiguous();
+  return space_.project_vectors(x.to(at::kFloat)).contiguous();
 }
 
 void FeatureProbe::fit_kmeans(const at::Tensor& x_features, const at::Tensor& y) {
-  if (settings_.space.kind != ClusterSpace::Kind::Raw) std::tie(space_mean_, space_map_) = fit_space(x_features, settings_.space);
+  cluster::SpaceStatistics statistics(x_features.size(1));
+  if (!settings_.space.is_raw()) statistics.add(x_features);
+  space_ = cluster::fit_space(settings_.space, statistics);
   const at::Tensor x = to_cluster_space(x_features);
   cluster::KMeansParameters parameters;
   parameters.clusters = settings_.clusters;

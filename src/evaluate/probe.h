@@ -17,9 +17,9 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <string>
 #include <vector>
 
+#include "cluster/space.h"
 #include "evaluate/metrics.h"
 
 namespace styleseg::comm {
@@ -28,28 +28,10 @@ class Communicator;
 
 namespace styleseg::evaluate {
 
-// The space k-means runs in: the features as they are, or a linear map of them fitted on
-// the fit set. Each is affine in x, so a winner can be applied at every pixel by the score-map
-// route (cluster/assignment.h) like the plain centroids.
-struct ClusterSpace {
-  enum class Kind {
-    Raw,          // the features
-    Standardize,  // each dimension to zero mean, unit variance
-    Pca,          // projected on the `dims` leading principal axes (variance kept)
-    Whiten,       // the same axes, each scaled to unit variance (small parts weigh as much as large)
-  };
-  Kind kind = Kind::Raw;
-  int64_t dims = 0;             // Pca, Whiten: axes kept (0: all)
-};
-
-// "raw", "standardize", "pca[:D]", "whiten[:D]". ConfigError naming `option` otherwise.
-ClusterSpace parse_cluster_space(const std::string& text, const std::string& option);
-std::string to_string(const ClusterSpace& space);
-
 struct ProbeSettings {
   int64_t classes = 0;          // reference classes C; labels outside [0, C) are not counted
   int64_t clusters = 8;         // K
-  ClusterSpace space;           // where k-means runs
+  cluster::SpaceSpec space;     // where k-means runs (cluster/space.h)
   uint64_t seed = 0;            // k-means initialisation (kmeans++)
   int kmeans_iterations = 30;   // Lloyd passes
   int linear_steps = 500;       // L-BFGS iterations (at most) of the softmax classifier
@@ -97,8 +79,8 @@ class FeatureProbe {
   at::Tensor weight_, bias_;    // float64 [D, C], [C]
   at::Tensor to_cluster_space(const at::Tensor& x) const;
 
-  at::Tensor space_mean_, space_map_;  // float64 [D], [D, D']: z = (x - mean) map; undefined for Raw
-  at::Tensor centroids_;        // float32 [K, D'] in the cluster space
+  cluster::SpaceMap space_;     // fitted on the fit set
+  at::Tensor centroids_;        // float32 [K, D'] in that space
   std::vector<int64_t> cluster_class_;
   double fit_accuracy_ = 0;
   int64_t fit_pixels_ = 0;

@@ -4,6 +4,7 @@
 
 #include "cluster/assignment.h"
 #include "cluster/clusters_file.h"
+#include "cluster/space.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -32,9 +33,10 @@ void run_assign(const AssignOptions& options, comm::Communicator& comm, const nl
     if (input.sampling.feature_size == 0) input.sampling.feature_size = clusters.source.value("feature_size", 0);
   }
   std::unique_ptr<cluster::FeatureSource> source = open_feature_input(input, comm, "assign");
-  STYLESEG_CHECK(source->dim() == clusters.dim(), InputError,
-                 "assign: the features have " + std::to_string(source->dim()) + " dimensions, the centroids in " +
-                     options.clusters + " " + std::to_string(clusters.dim()));
+  STYLESEG_CHECK(source->dim() == clusters.feature_dim(), InputError,
+                 "assign: the features have " + std::to_string(source->dim()) + " dimensions, the clusters in " +
+                     options.clusters + " are of " + std::to_string(clusters.feature_dim()));
+  source = cluster::project_source(std::move(source), clusters.space_map);  // into the clusters' space
   const std::optional<int64_t> available = source->items();
   STYLESEG_CHECK(available || options.count > 0, ConfigError, "assign: --count is required with a generator");
   if (available && options.count > *available)

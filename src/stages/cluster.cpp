@@ -8,6 +8,7 @@
 
 #include "cluster/assignment.h"
 #include "cluster/clusters_file.h"
+#include "cluster/space.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/stop_request.h"
@@ -66,6 +67,13 @@ ClusterSummary run_cluster(const ClusterOptions& options, comm::Communicator& co
                  "cluster: --preview needs pixels: " + options.input.features + " holds plain vectors [N, D]");
   log::info("k-means: {} clusters over {}-dimensional features from {}", options.kmeans.clusters, source->dim(), described.dump());
 
+  // ---- the cluster space: fitted on the fixed set, then every chunk is seen through it ----
+  const int64_t fixed_items = options.kmeans.fixed_items > 0 ? options.kmeans.fixed_items : source->items().value_or(0);
+  const cluster::SpaceMap space_map = cluster::fit_space_on(options.space, *source, fixed_items, comm);
+  source = cluster::project_source(std::move(source), space_map);
+  if (!options.space.is_raw())
+    log::info("k-means runs in space {}: {} dimensions", cluster::to_string(options.space), source->dim());
+
   // ---- resume state ----
   const std::string state_path = options.out + ".tmp.partial";
   const std::string identity = nlohmann::json{{"options", provenance}, {"source", described}, {"chunk_items", source->chunk_items()}}.dump();
@@ -106,6 +114,8 @@ ClusterSummary run_cluster(const ClusterOptions& options, comm::Communicator& co
   if (comm.rank() == 0) {
     cluster::Clusters out;
     out.centroids = result.centroids;
+    out.space = options.space;
+    out.space_map = space_map;
     out.counts = result.counts;
     out.inertia = result.inertia_history;
     out.final_inertia = result.inertia;

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cluster/kmeans.h"
+#include "cluster/space.h"
 #include "stages/feature_sources.h"
 
 namespace styleseg::comm {
@@ -27,6 +28,7 @@ namespace styleseg::stages {
 struct ClusterOptions {
   FeatureInputOptions input;
   cluster::KMeansParameters kmeans;
+  cluster::SpaceSpec space;           // where k-means runs (cluster/space.h), fitted on the fixed set
   std::string out;                    // clusters.h5
   std::string preview;                // PNG: samples beside their cluster maps, with a legend
   int preview_count = 8;

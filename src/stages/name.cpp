@@ -132,7 +132,7 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
     const int64_t first = j * o.batch, n = j < batches ? std::min<int64_t>(o.batch, o.samples - first) : 0;
     if (n > 0) {
       const SampleBatch b = sampler->make(first, n, /*resize_features=*/false);
-      const at::Tensor labels = cluster::assign_maps(b.features, centroids, side).labels;
+      const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, side).labels;
       const at::Tensor images = clip::preprocess_unit_images((b.raw.to(sampler->device()) + 1.0) / 2.0, side);
       regions.add(model.dense_embeddings(images, stride), labels);
     }
@@ -167,7 +167,7 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
     if (!o.png.empty()) {
       const int64_t shown = std::min<int64_t>(o.png_count, o.samples);
       const SampleBatch b = sampler->make(0, shown, /*resize_features=*/false);
-      const at::Tensor labels = cluster::assign_maps(b.features, centroids, b.images.size(1)).labels.cpu();
+      const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, b.images.size(1)).labels.cpu();
       std::vector<std::string> entries;
       for (size_t k = 0; k < summary.names.clusters.size(); ++k) {
         const cluster::ClusterName& c = summary.names.clusters[k];

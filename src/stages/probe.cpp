@@ -186,7 +186,7 @@ void check_options(const ProbeOptions& o) {
 }  // namespace
 
 VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec) {
-  VariantOptions v{base.sampling, base.clusters, evaluate::parse_cluster_space(base.cluster_space, "--cluster-space")};
+  VariantOptions v{base.sampling, base.clusters, cluster::parse_space(base.cluster_space, "--cluster-space")};
   SamplerOptions& s = v.sampling;
   std::stringstream items(spec);
   for (std::string item; std::getline(items, item, ',');) {
@@ -201,7 +201,7 @@ VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec) 
       else if (key == "noise") s.feature_noise = value;
       else if (key == "truncation") s.truncation = std::stod(value);
       else if (key == "clusters") v.clusters = std::stoll(value);
-      else if (key == "space") v.space = evaluate::parse_cluster_space(value, "--variant '" + spec + "': space");
+      else if (key == "space") v.space = cluster::parse_space(value, "--variant '" + spec + "': space");
       else
         throw ConfigError("--variant '" + spec + "': unknown key '" + key +
                           "' (layer, size, normalize, noise, truncation, clusters, space)");
@@ -247,7 +247,7 @@ ProbeSummary run_probe(const ProbeOptions& o, comm::Communicator& comm) {
     }
     progress.finish();
     ProbeVariant v{spec, sampler.feature_layer()->rosinality_name, sampler.feature_layer()->channels, sampler.feature_size(),
-                   settings.clusters, evaluate::to_string(settings.space), probe.report(comm)};
+                   settings.clusters, cluster::to_string(settings.space), probe.report(comm)};
     if (comm.rank() == 0 && !o.picture.empty()) pictures.push_back(variant_picture(o, v, sampler, reference, probe, half));
     summary.variants.push_back(std::move(v));
   }

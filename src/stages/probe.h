@@ -35,7 +35,7 @@ struct ProbeOptions {
   int64_t samples = 64;                 // first half fit, second half scored
   int64_t fit_pixels = 1024;            // pixels drawn from each fit sample
   int64_t clusters = 0;                 // K; 0: the reference's class count
-  std::string cluster_space = "raw";    // where k-means runs (evaluate::parse_cluster_space)
+  std::string cluster_space = "raw";    // where k-means runs (cluster::parse_space)
   int batch = 8;
   std::string out;                      // JSON (optional)
   std::string picture;                  // PNG (optional)
@@ -46,7 +46,7 @@ struct ProbeOptions {
 struct VariantOptions {
   SamplerOptions sampling;
   int64_t clusters = 0;                 // 0: the reference's class count
-  evaluate::ClusterSpace space;
+  cluster::SpaceSpec space;
 };
 
 struct ProbeVariant {

@@ -303,9 +303,9 @@ std::unique_ptr<Sampler> sampler_for_clusters(const SamplerOptions& options, con
   at_layer.feature_layer = clusters.source.value("feature_layer", "");
   at_layer.feature_size = 0;
   auto sampler = std::make_unique<Sampler>(at_layer, comm.local_rank());
-  STYLESEG_CHECK(sampler->feature_layer()->channels == clusters.dim(), InputError,
+  STYLESEG_CHECK(sampler->feature_layer()->channels == clusters.feature_dim(), InputError,
                  command + ": layer " + at_layer.feature_layer + " has " + std::to_string(sampler->feature_layer()->channels) +
-                     " channels, the centroids in " + clusters_path + " " + std::to_string(clusters.dim()));
+                     " channels, the clusters in " + clusters_path + " are of " + std::to_string(clusters.feature_dim()));
   return sampler;
 }
 

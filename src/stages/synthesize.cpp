@@ -183,7 +183,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     if (n > 0) {
       const SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
       images = resize_pixels(b.images, size, size);
-      const at::Tensor labels = cluster::assign_maps(b.features, centroids, size).labels;
+      const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, size).labels;
       masks = classes.apply(labels).to(at::kCPU, classes.needs_uint16() ? at::kInt : at::kByte);
       latents = b.ws;
       flags = at::ones({n}, at::kByte);

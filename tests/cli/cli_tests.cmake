@@ -126,6 +126,30 @@ set_tests_properties(cli.assign_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_a
 cli_test(assign_labels_shape ${EXPECT} 0 "DATASPACE  SIMPLE \\{ \\( 7, 24, 24 \\)" -- h5dump -H -d /labels ${CLI_DIR}/labels_np1.h5)
 set_tests_properties(cli.assign_labels_shape PROPERTIES FIXTURES_REQUIRED cli_assign_np1)
 
+# k-means in a whitened space (cluster --space): the map fitted on the fixed set, summed over
+# ranks, the same on 1 and 2 ranks; assign then labels the fixed set exactly as k-means
+# counted it (it projects the features through the stored map).
+foreach(np 1 2)
+  cli_test(cluster_whiten_np${np} ${MPIRUN} ${np} ${S} ${CLUSTER_ARGS} --space whiten --out ${CLI_DIR}/clusters_whiten_np${np}.h5)
+  set_tests_properties(cli.cluster_whiten_np${np} PROPERTIES FIXTURES_REQUIRED cli_generator
+                       FIXTURES_SETUP cli_cluster_whiten_np${np} PROCESSORS ${np})
+endforeach()
+cli_test(cluster_whiten_same_np1_np2 bash -c
+  "h5diff -p 1e-6 ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/clusters_whiten_np2.h5 /centroids &&
+   h5diff -p 1e-6 ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/clusters_whiten_np2.h5 /space_map &&
+   h5diff ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/clusters_whiten_np2.h5 /counts && echo same")
+set_tests_properties(cli.cluster_whiten_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_cluster_whiten_np1;cli_cluster_whiten_np2"
+                     PASS_REGULAR_EXPRESSION "same")
+cli_test(assign_whitened_fixed_set bash -c
+  "rm -f ${CLI_DIR}/labels_whiten.h5 && ${MPIRUN_LINE} 2 ${S} assign --clusters ${CLI_DIR}/clusters_whiten_np1.h5 --checkpoint ${CLI_DIR}/g.pt \\
+   --count 20 --batch 3 --seed 2 --truncation 0.8 --out ${CLI_DIR}/labels_whiten.h5 &&
+   ${CMAKE_CURRENT_SOURCE_DIR}/cli/labels_match_counts.sh ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/labels_whiten.h5")
+set_tests_properties(cli.assign_whitened_fixed_set PROPERTIES FIXTURES_REQUIRED cli_cluster_whiten_np1 PROCESSORS 2
+                     PASS_REGULAR_EXPRESSION "labels match counts")
+cli_test(cluster_space_too_many_axes ${EXPECT} 2 "--space pca:100000: the features have only [0-9]+ dimensions" --
+         ${S} ${CLUSTER_ARGS} --space pca:100000 --out ${CLI_DIR}/clusters_pca_bad.h5)
+set_tests_properties(cli.cluster_space_too_many_axes PROPERTIES FIXTURES_REQUIRED cli_generator)
+
 # A killed rank ends the job on every rank; --resume then finishes it (on another number
 # of ranks) with the result of the uninterrupted run; a resume of another job is refused.
 cli_test(cluster_killed_rank ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
@@ -160,7 +184,7 @@ set_tests_properties(cli.cluster_signalled_same_as_uninterrupted PROPERTIES FIXT
                      PASS_REGULAR_EXPRESSION "same")
 
 # Bad input: one clear line, non-zero exit on every rank, no hang.
-cli_test(assign_dimension_mismatch ${EXPECT} nonzero "features have 3 dimensions, the centroids in .*clusters_np1.h5 32" --
+cli_test(assign_dimension_mismatch ${EXPECT} nonzero "features have 3 dimensions, the clusters in .*clusters_np1.h5 are of 32" --
          ${MPIRUN} 2 ${S} assign --clusters ${CLI_DIR}/clusters_np1.h5 --features ${CLI_DIR}/gen_np1.h5 --dataset raw
          --out ${CLI_DIR}/never.h5)
 set_tests_properties(cli.assign_dimension_mismatch PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_gen_np1")

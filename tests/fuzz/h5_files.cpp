@@ -33,6 +33,7 @@ const std::vector<std::string> kNames = {
     "images", "masks", "done", "classes", "palette", "ignore_label", "complete", "size", "count", "height", "width",
     "centroids", "counts", "inertia", "final_inertia", "iterations", "converged", "algorithm", "init",
     "restart_inertia", "fixed_vectors", "vectors_processed", "seconds", "source", "options", "names", "naming",
+    "space", "space_mean", "space_map",
     "direction", "method", "scorer", "heldout_accuracy", "train_accuracy", "suggested_alpha", "projection_std",
     "latent_std", "positive_threshold", "sweep_alpha", "sweep_rate", "sweep_score"};
 
@@ -54,6 +55,11 @@ void write_valid_file(Kind kind, FuzzedDataProvider& in, const std::string& path
     c.inertia = {1.0};
     c.algorithm = "lloyd";
     c.init = "kmeans++";
+    if (in.ConsumeBool()) {  // a whitened space: features of d dimensions mapped to the centroids' b
+      const int64_t d = in.ConsumeIntegralInRange<int64_t>(b, 8);
+      c.space = styleseg::cluster::parse_space("whiten", "fuzz");
+      c.space_map = {at::zeros({d}, at::kDouble), at::eye(d, at::kDouble).narrow(1, 0, b).contiguous()};
+    }
     styleseg::cluster::write_clusters(path, c);
   } else {
     styleseg::directions::LatentDirection d;
@@ -122,7 +128,8 @@ void read_back(Kind kind, const std::string& path) {
     const styleseg::dataset::DatasetReader reader(path, /*allow_incomplete=*/true);
     if (!reader.available().empty()) (void)reader.read(reader.available());
   } else if (kind == Kind::Clusters) {
-    (void)styleseg::cluster::read_clusters(path);
+    const styleseg::cluster::Clusters c = styleseg::cluster::read_clusters(path);
+    (void)c.project_vectors(at::ones({2, c.feature_dim()}));  // what assign does with each row
   } else {
     (void)styleseg::directions::read_direction(path).per_layer(4);
   }

@@ -30,7 +30,7 @@ Pixels make_pixels(int64_t n, bool encode_class, uint64_t seed) {
   return {x, y};
 }
 
-ProbeReport probe_report(const Pixels& fit, const Pixels& scored, int64_t clusters, ClusterSpace space = {},
+ProbeReport probe_report(const Pixels& fit, const Pixels& scored, int64_t clusters, cluster::SpaceSpec space = {},
                          int64_t classes = 3) {
   ProbeSettings settings;
   settings.classes = classes;
@@ -97,7 +97,7 @@ Pixels low_variance_class(int64_t n, uint64_t seed) {
 TEST(Probe, ClusterSpaceDecidesWhetherALowVarianceClassIsFound) {
   const Pixels fit = low_variance_class(4000, 7), scored = low_variance_class(4000, 8);
   auto kmeans_miou = [&](const std::string& space) {
-    return probe_report(fit, scored, 2, parse_cluster_space(space, "test"), 2).kmeans.mean_iou;
+    return probe_report(fit, scored, 2, cluster::parse_space(space, "test"), 2).kmeans.mean_iou;
   };
   EXPECT_LT(kmeans_miou("raw"), 0.5);
   EXPECT_GT(kmeans_miou("standardize"), 0.95);
@@ -106,15 +106,6 @@ TEST(Probe, ClusterSpaceDecidesWhetherALowVarianceClassIsFound) {
   EXPECT_LT(kmeans_miou("whiten:1"), 0.5);  // the noise axis alone, scaled: still no class in it
   // The ceiling does not depend on where k-means runs.
   EXPECT_GT(probe_report(fit, scored, 2, {}, 2).ceiling.mean_iou, 0.95);
-}
-
-TEST(Probe, ClusterSpaceNames) {
-  EXPECT_EQ(to_string(parse_cluster_space("raw", "o")), "raw");
-  EXPECT_EQ(to_string(parse_cluster_space("whiten:32", "o")), "whiten:32");
-  EXPECT_EQ(parse_cluster_space("pca:3", "o").dims, 3);
-  EXPECT_EQ(parse_cluster_space("standardize", "o").kind, ClusterSpace::Kind::Standardize);
-  for (const char* bad : {"", "white", "raw:3", "pca:", "pca:0", "pca:-1", "pca:x", "whiten:99999999999"})
-    EXPECT_THROW(parse_cluster_space(bad, "--cluster-space"), ConfigError) << bad;
 }
 
 TEST(Probe, BestClustersFromCounts) {
