@@ -7,7 +7,7 @@
 // The map is affine and applied per pixel, so it commutes with the bilinear resize of the
 // score-map route (cluster/assignment.h): maps are projected at their native resolution.
 // clusters.h5 stores the centroids in the space, with the map (clusters_file.h); every
-// stage that assigns pixels projects them first (Clusters::project).
+// stage that assigns pixels projects them first (Clusters::project_maps / project_vectors).
 //
 //   SpaceStatistics stats(D);  stats.add(rows) ...;  allreduce stats.packed();
 //   SpaceMap map = fit_space(spec, stats);  map.project_vectors(x) / map.project_maps(maps)
