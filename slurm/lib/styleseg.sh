@@ -24,10 +24,10 @@ if [ -z "${STYLESEG_SCRATCH:-}" ] && [ -n "${SLURM_TMPDIR:-${TMPDIR:-}}" ]; then
   export STYLESEG_SCRATCH=${SLURM_TMPDIR:-$TMPDIR}
 fi
 
-# Commands that continue a stopped run only when told to (--resume); generate and run
-# continue by themselves.
+# Commands that continue a stopped run when told to (--resume; README "Existing outputs");
+# run continues from its stage records by itself.
 styleseg_takes_resume() {
-  case $1 in cluster | synthesize | train | train-gan) return 0 ;; *) return 1 ;; esac
+  case $1 in generate | cluster | synthesize | train | train-gan) return 0 ;; *) return 1 ;; esac
 }
 
 styleseg_srun() {

@@ -48,6 +48,13 @@ struct Command {
 // file only where the command takes one.
 void add_sampler_options(OptionSet& set, stages::SamplerOptions& options, bool with_latents_file);
 
+// Declares --force and, where the command can continue a stopped run, --resume (`partial`
+// says what it continues): the output policy of every command that writes (io/output_policy.h).
+void add_output_policy_options(OptionSet& set, bool& resume, bool& force, const std::string& partial);
+void add_output_policy_options(OptionSet& set, bool& force);
+// --no-space-check, for commands that know their output's size before they write it.
+void add_space_check_option(OptionSet& set, bool& no_space_check);
+
 // Declares the options of `styleseg run` (the job file, workdir, stages, data, overrides),
 // bound to `options`; `submit` reads a job's [run] section through them too.
 void add_run_options(OptionSet& set, pipeline::RunOptions& options);

@@ -56,9 +56,9 @@ int cluster_main(const std::vector<std::string>& args) {
            "every pass (default: $STYLESEG_SCRATCH; empty: none)")
       .add_optional("preview", &o.preview, "PNG: the first samples beside their cluster maps, with a legend of pixel shares")
       .add("preview-count", &o.preview_count, "samples in the preview")
-      .add_flag("resume", &o.resume, "continue from the state an interrupted run saved (OUT.tmp.partial)")
       .add("checkpoint-interval", &o.checkpoint_interval, "seconds between saved states (0: every iteration)")
       .add("time-limit", &o.time_limit, "seconds; save the state after the iteration that passes it, exit 75 (0: none)");
+  add_output_policy_options(set, o.resume, o.force, "the k-means state (OUT.tmp.partial)");
   return run_command(set, args, [&](comm::Communicator& comm) {
     o.kmeans.seed = o.input.sampling.seed;
     o.kmeans.cache_bytes = cache_mb << 20;
@@ -81,6 +81,7 @@ int assign_main(const std::vector<std::string>& args) {
       .add("compression", &o.compression, "gzip level of the labels (0 = none)")
       .add_optional("grid", &o.grid, "PNG of the first label maps in the cluster palette")
       .add("grid-count", &o.grid_count, "label maps in the grid");
+  add_output_policy_options(set, o.force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     stages::run_assign(o, comm, set.to_json(non_result_options()));
     return 0;

@@ -61,6 +61,7 @@ int direction_main(const std::vector<std::string>& args) {
       .add("out", &o.out, "direction file (.h5)")
       .add_optional("preview", &o.preview, "PNG: samples at alpha 0, alpha/2 and alpha, and the rate-versus-alpha curve")
       .add("preview-count", &o.preview_count, "samples per row of the preview");
+  add_output_policy_options(set, o.force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     if (!alphas.empty()) o.alphas = parse_alphas(alphas);
     stages::find_direction(o, comm, set.to_json(non_result_options()));

@@ -26,8 +26,8 @@ int embed_main(const std::vector<std::string>& args) {
       .add("out", &o.out, "output HDF5 file")
       .add("batch", &o.batch, "images per forward pass")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N (auto: the rank's GPU if any)")
-      .add("clip-precision", &o.clip_precision, "float32, or bfloat16 (GPU)")
-      .add_flag("force", &o.force, "replace an existing OUT");
+      .add("clip-precision", &o.clip_precision, "float32, or bfloat16 (GPU)");
+  add_output_policy_options(set, o.force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     stages::embed(o, comm, set.to_json(non_result_options()));
     return 0;

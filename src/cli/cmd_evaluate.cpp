@@ -23,6 +23,7 @@ int evaluate_main(const std::vector<std::string>& args) {
       .add_optional("out", &o.out, "JSON report")
       .add_optional("confusion", &o.confusion, "PNG of the row-normalised confusion matrix")
       .add_optional("save-mapping", &o.save_mapping, "write the mapping used as 'LABEL CLASS' lines");
+  add_output_policy_options(set, o.force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     if (comm.rank() == 0) stages::run_evaluate(o);
     comm.barrier();

@@ -23,6 +23,7 @@ int gan_quality_main(const std::vector<std::string>& args) {
       .add("seed", &o.seed, "generated image i draws its latent and noise from (seed, i)")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N")
       .add_optional("out", &o.out, "also write the figures to this JSON file");
+  add_output_policy_options(set, o.force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     const nlohmann::json figures = stages::gan_quality(o, comm);
     if (comm.rank() == 0) std::printf("%s\n", figures.dump(2).c_str());

@@ -11,8 +11,8 @@ int generate_main(const std::vector<std::string>& args) {
                 "synthesis layer. Sample i depends only on (--seed, i): any number of ranks writes the same file at the\n"
                 "same --threads (other thread counts or CPUs: z identical, the rest equal to float32 rounding, images\n"
                 "within one grey level; README \"Determinism\").\n"
-                "The output is written as OUT.tmp.partial, renamed when complete; an interrupted run of the same\n"
-                "job resumes from its last resume point (any number of ranks).\n\n"
+                "The output is written as OUT.tmp.partial, renamed when complete; --resume continues a stopped run\n"
+                "of the same job from its last resume point (any number of ranks).\n\n"
                 "--feature-layer takes the official numbering N = 1, 3, 5, 7, ... (the output of the second\n"
                 "convolution of the block whose first convolution takes style N: 1 = 8x8 block, 7 = 64x64 block)\n"
                 "or a module name: rosinality conv1 / convs.J, NVlabs synthesis.bR[.conv0|.conv1].");
@@ -26,8 +26,10 @@ int generate_main(const std::vector<std::string>& args) {
       .add("grid-count", &o.grid_count, "samples in the grids")
       .add_flag("save-raw", &o.save_raw, "also save the generator output before clamping ('raw', float32)")
       .add("compression", &o.compression, "gzip level of the HDF5 datasets (0 = none)")
-      .add("time-limit", &o.time_limit, "seconds; stop cleanly after the batch that passes it, exit 75, resume on the next run (0 = none)")
+      .add("time-limit", &o.time_limit, "seconds; stop cleanly after the batch that passes it, exit 75; --resume continues (0 = none)")
       .add("resume-interval", &o.resume_interval, "seconds between resume points of the partial output OUT.tmp.partial");
+  add_output_policy_options(set, o.resume, o.force, "OUT.tmp.partial");
+  add_space_check_option(set, o.no_space_check);
   return run_command(set, args, [&](comm::Communicator& comm) {
     return stages::generate(o, comm, set.to_json(non_result_options())).complete ? 0 : kExitResumable;
   });

@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "io/output_policy.h"
 #include "mpi/communicator.h"
 #include "models/stylegan2/checkpoint.h"
 
@@ -10,6 +11,7 @@ int init_gan_main(const std::vector<std::string>& args) {
   std::string out, from;
   int resolution = 256, z_dim = 512, w_dim = 512, mapping_layers = 8, channel_multiplier = 2, channel_max = 512;
   uint64_t seed = 0;
+  bool force = false;
   double lr_mapping = 0.01;
   OptionSet set("init-gan",
                 "Writes a freshly initialised StyleGAN2 generator (rosinality's initialisation) in styleseg's\n"
@@ -28,8 +30,10 @@ int init_gan_main(const std::vector<std::string>& args) {
       .add("lr-mapping", &lr_mapping, "mapping learning-rate multiplier (stored in the file)")
       .add("seed", &seed, "initialisation seed")
       .add_optional("from", &from, "copy the g_ema of this checkpoint (the architecture options are then ignored)");
+  add_output_policy_options(set, force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     STYLESEG_CHECK(!out.empty(), ConfigError, "init-gan: --out is required");
+    OutputPlan("init-gan").input("--from", from).output("--out", out).decide({false, force}, comm);
     if (!from.empty()) {
       if (comm.rank() == 0) {
         const stylegan2::Generator g = stylegan2::load_generator(from);

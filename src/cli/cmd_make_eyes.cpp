@@ -24,8 +24,9 @@ int make_eyes_main(const std::vector<std::string>& args) {
       .add_optional("png-dir", &o.png_dir, "also write PNG_DIR/images/eye_I.png and PNG_DIR/masks/eye_I.png")
       .add_optional("grid", &o.grid, "PNG of the first images beside their masks")
       .add("grid-count", &o.grid_count, "images in the grid")
-      .add("baseline-test", &o.baseline_test, "score the intensity-threshold baseline on the last N images (0: no)")
-      .add_flag("force", &o.force, "replace an existing OUT");
+      .add("baseline-test", &o.baseline_test, "score the intensity-threshold baseline on the last N images (0: no)");
+  add_output_policy_options(set, o.force);
+  add_space_check_option(set, o.no_space_check);
   return run_command(set, args, [&](comm::Communicator& comm) {
     stages::make_eyes(o, comm, set.to_json(non_result_options()));
     return 0;

@@ -16,7 +16,7 @@ int name_main(const std::vector<std::string>& args) {
                 "ranks.");
   add_sampler_options(set, o.sampling, /*with_latents_file=*/false);
   set.add("clusters", &o.clusters, "clusters file of `styleseg cluster` on the same generator")
-      .add_optional("out", &o.out, "write the clusters with their names here (default: rewrite --clusters with them)")
+      .add("out", &o.out, "the clusters with their names (a new file: --clusters stays as it is)")
       .add("clip", &o.clip, "CLIP model: OpenAI's TorchScript archive (the paper: RN50x64.pt) or a state dict")
       .add("vocab", &o.vocab, "BPE merges bpe_simple_vocab_16e6.txt.gz (shipped with OpenAI's CLIP package)")
       .add_optional("prompts", &o.prompts, "what the clusters may be, comma-separated: 'hair,skin,eyes,background'")
@@ -32,6 +32,7 @@ int name_main(const std::vector<std::string>& args) {
       .add_optional("merge-file", &o.merge_file, "write the class map (clusters of one name merged) for synthesize --merge-file")
       .add_optional("png", &o.png, "PNG: samples beside their clusters, with a legend of names and scores")
       .add("png-count", &o.png_count, "samples in the PNG");
+  add_output_policy_options(set, o.force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     stages::name_clusters(o, comm, set.to_json(non_result_options()));
     return 0;

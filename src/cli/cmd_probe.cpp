@@ -27,6 +27,7 @@ int probe_main(const std::vector<std::string>& args) {
       .add_optional("out", &o.out, "JSON file of the figures")
       .add_optional("picture", &o.picture, "PNG: score samples with reference, k-means and linear-probe classes")
       .add("picture-samples", &o.picture_samples, "samples shown per variant");
+  add_output_policy_options(set, o.force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     stages::run_probe(o, comm);
     return 0;

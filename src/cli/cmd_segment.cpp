@@ -20,6 +20,7 @@ int segment_main(const std::vector<std::string>& args) {
       .add("alpha", &o.alpha, "opacity of the class colours in the overlays")
       .add("overlays", &o.overlays, "write the overlays (true/false)")
       .positional("input", -1);
+  add_output_policy_options(set, o.force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     const stages::SegmentSummary summary = stages::segment(o, comm);
     return summary.failed > 0 ? exit_code_for(InputError("")) : 0;

@@ -21,12 +21,12 @@ int synthesize_main(const std::vector<std::string>& args) {
       .add("batch", &o.batch, "samples per forward pass (and per chunk of work)")
       .add_optional("merge", &o.merge, "class map: CLUSTERS:NAME entries separated by ';', e.g. '0,3:skin;1:hair'")
       .add_optional("merge-file", &o.merge_file, "the class map in a file, one CLUSTERS:NAME entry a line (# comments)")
-      .add_flag("resume", &o.resume, "continue an interrupted run (OUT.tmp.partial); refused for another job")
-      .add_flag("force", &o.force, "replace an existing OUT and any partial file")
       .add("compression", &o.compression, "gzip level of images and masks (0: none, crash-safe resume)")
       .add("time-limit", &o.time_limit, "seconds; stop cleanly after the round that passes it, exit 75 (0: none)")
       .add_optional("grid", &o.grid, "PNG of the first samples beside their masks, with the classes")
       .add("grid-count", &o.grid_count, "samples in the grid");
+  add_output_policy_options(set, o.resume, o.force, "OUT.tmp.partial");
+  add_space_check_option(set, o.no_space_check);
   return run_command(set, args, [&](comm::Communicator& comm) {
     return stages::synthesize(o, comm, set.to_json(non_result_options())).complete ? 0 : kExitResumable;
   });

@@ -43,9 +43,8 @@ int train_main(const std::vector<std::string>& args) {
       .add("seed", &o.seed, "seed of the initial weights, the data order and the augmentation")
       .add("device", &o.device, "auto, cpu, cuda or cuda:N")
       .add("precision", &o.precision, "float32, bfloat16 (autocast; for GPUs) or float64 (every tensor in double: a slow reference for checks)")
-      .add_flag("resume", &o.resume, "continue from the checkpoint; refused for another job")
-      .add_flag("force", &o.force, "replace OUT and start afresh, discarding a checkpoint")
       .add("time-limit", &o.time_limit, "seconds; checkpoint and stop after the step that passes it, exit 75 (0: none)");
+  add_output_policy_options(set, o.resume, o.force, "the checkpoint (OUT.checkpoint.pt)");
   return run_command(set, args, [&](comm::Communicator& comm) {
     // Paths and bookkeeping intervals do not change the weights: a resume may change them.
     std::set<std::string> exclude = non_result_options();

@@ -41,9 +41,8 @@ int train_gan_main(const std::vector<std::string>& args) {
                     "to the real ones at step 0, every --quality-every steps and at the end (OUT.quality.csv)")
       .add("quality-every", &o.quality_every, "steps between quality figures")
       .add("quality-samples", &o.quality_samples, "real and generated images per quality figure")
-      .add_flag("resume", &o.resume, "continue from OUT; refused for another job")
-      .add_flag("force", &o.force, "replace OUT and start afresh")
       .add("time-limit", &o.time_limit, "seconds; checkpoint and stop after the step that passes it, exit 75");
+  add_output_policy_options(set, o.resume, o.force, "the training in OUT (its checkpoint)");
   return run_command(set, args, [&](comm::Communicator& comm) {
     std::set<std::string> exclude = non_result_options();
     exclude.insert({"checkpoint-every", "sample-every", "device", "data", "quality-model", "quality-every", "quality-samples"});

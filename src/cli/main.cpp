@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "core/signal_cleanup.h"
 #include "core/stop_request.h"
 
 namespace {
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   // SIGUSR1 (Slurm's --signal=USR1@T) asks long stages to stop at their next resume point.
   styleseg::install_stop_signal_handler();
+  // SIGTERM, SIGINT, SIGHUP end the process without leaving temporary files behind.
+  styleseg::install_termination_cleanup();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage();
     return argc < 2 ? 2 : 0;

@@ -166,7 +166,7 @@ KMeansState read_kmeans_state(const std::string& path, const std::string& identi
       difference = "the saved identity cannot be read";
     }
     throw ConfigError("--resume: " + path + " was written by a different job (" + difference +
-                      "); remove it or run without --resume to start afresh");
+                      "); --force starts afresh");
   }
   KMeansState s;
   try {

@@ -24,6 +24,13 @@ void create_datasets(h5::File& file, const DatasetLayout& l) {
   file.create_dataset("done", h5::DType::U8, {l.count}, {}, 0, h5::Allocation::EarlyZeroed);
 }
 
+double planned_bytes(const DatasetLayout& l) {
+  if (l.compression > 0) return 0;
+  const double pixels = static_cast<double>(l.height) * static_cast<double>(l.width);
+  const double sample = pixels * 3 + pixels * (l.mask_uint16 ? 2 : 1) + 4.0 * static_cast<double>(l.num_ws * l.w_dim) + 1;
+  return sample * static_cast<double>(l.count);
+}
+
 void write_dataset_attributes(h5::File& file, const std::vector<std::string>& classes,
                               const std::vector<std::array<uint8_t, 3>>& palette, int64_t count, int64_t height,
                               int64_t width, const nlohmann::json& extra) {

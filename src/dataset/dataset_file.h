@@ -48,6 +48,8 @@ struct DatasetLayout {
 
 // Collective on a parallel file: creates the four datasets.
 void create_datasets(h5::File& file, const DatasetLayout& layout);
+// The bytes those datasets take on disk (0 when compressed: not known before they are written).
+double planned_bytes(const DatasetLayout& layout);
 
 struct DatasetHeader {
   int64_t count = 0;

@@ -46,7 +46,15 @@ AtomicOutput::AtomicOutput(std::string final_path, std::string token)
 
   const fs::path parent = fs::path(final_path_).parent_path();
   prepare_output_folder(parent.empty() ? "." : parent.string(), "cannot write " + final_path_);
+  on_signal_ = TemporaryFileGuard(temp_path_);
 }
+
+void AtomicOutput::keep_on_failure() {
+  keep_ = true;
+  on_signal_.set_on_signal(TemporaryFileGuard::OnSignal::Keep);
+}
+
+std::string partial_path_of(const std::string& final_path) { return final_path + ".tmp." + kPartialToken; }
 
 void prepare_output_folder(const std::string& folder, const std::string& what) {
   std::error_code error;
@@ -63,7 +71,8 @@ AtomicOutput::AtomicOutput(AtomicOutput&& other) noexcept
     : final_path_(std::move(other.final_path_)),
       temp_path_(std::move(other.temp_path_)),
       committed_(other.committed_),
-      keep_(other.keep_) {
+      keep_(other.keep_),
+      on_signal_(std::move(other.on_signal_)) {
   other.committed_ = true;  // the moved-from object owns nothing to clean up
 }
 
@@ -86,6 +95,7 @@ void AtomicOutput::commit() {
                       std::strerror(errno));
   }
   committed_ = true;
+  on_signal_.release();
 }
 
 void write_text_file(const std::string& path, const std::string& text) {

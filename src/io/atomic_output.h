@@ -21,6 +21,8 @@
 
 #include <string>
 
+#include "core/signal_cleanup.h"
+
 namespace styleseg {
 
 // Creates `folder` when missing and checks that files can be made in it; throws OutputError
@@ -40,7 +42,8 @@ class AtomicOutput {
   AtomicOutput(const AtomicOutput&) = delete;
   AtomicOutput& operator=(const AtomicOutput&) = delete;
 
-  // Removes the temp file unless committed (errors ignored).
+  // Removes the temp file unless committed (errors ignored). A terminating signal removes
+  // it too (core/signal_cleanup.h), unless keep_on_failure() was called.
   ~AtomicOutput();
 
   const std::string& final_path() const { return final_path_; }
@@ -48,7 +51,7 @@ class AtomicOutput {
   bool committed() const { return committed_; }
   // For resumable outputs: the destructor keeps the uncommitted temp file, so a stopped or
   // failed run leaves it for the next run to continue.
-  void keep_on_failure() { keep_ = true; }
+  void keep_on_failure();
 
   // Renames the temp file to the final path, replacing any file there. Throws OutputError
   // when the temp file is missing or the rename fails; std::logic_error when called twice.
@@ -63,7 +66,13 @@ class AtomicOutput {
   std::string temp_path_;
   bool committed_ = false;
   bool keep_ = false;
+  TemporaryFileGuard on_signal_;
 };
+
+// The temp name of a resumable output, the same for every run (`PATH.tmp.partial`): a run
+// that stops keeps it (keep_on_failure) and the next one continues it.
+constexpr const char* kPartialToken = "partial";
+std::string partial_path_of(const std::string& final_path);
 
 // `text` written to `path` atomically (a report, a record, a mapping). Throws OutputError
 // naming the file.

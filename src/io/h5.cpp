@@ -385,6 +385,14 @@ std::vector<std::pair<std::string, std::string>> File::mpi_io_hints() const {
   return hints;
 }
 
+namespace {
+int ranks_of(MPI_Comm comm) {
+  int size = 1;
+  if (comm != MPI_COMM_NULL) MPI_Comm_size(comm, &size);
+  return size;
+}
+}  // namespace
+
 File File::create(const std::string& path, MPI_Comm comm) {
   silence_hdf5();
   const bool parallel = comm != MPI_COMM_NULL;
@@ -398,7 +406,7 @@ File File::create(const std::string& path, MPI_Comm comm) {
     const std::string plain = why_create_failed(path);
     throw OutputError("cannot create HDF5 file " + path + ": " + (plain.empty() ? reason : plain));
   }
-  File file(path, id, parallel, true);
+  File file(path, id, parallel, ranks_of(comm) > 1, true);
   if (parallel && spdlog::should_log(spdlog::level::debug)) {
     std::string hints;
     for (const auto& [key, value] : file.mpi_io_hints()) hints += " " + key + "=" + value;
@@ -418,13 +426,14 @@ File File::open(const std::string& path, Mode mode, MPI_Comm comm) {
     const std::string plain = why_open_failed(path);
     throw InputError("cannot open HDF5 file " + path + ": " + (plain.empty() ? reason : plain));
   }
-  return File(path, id, parallel, mode == Mode::ReadWrite);
+  return File(path, id, parallel, ranks_of(comm) > 1, mode == Mode::ReadWrite);
 }
 
 File::File(File&& other) noexcept
     : path_(std::move(other.path_)),
       id_(std::exchange(other.id_, -1)),
       parallel_(other.parallel_),
+      shared_(other.shared_),
       writable_(other.writable_) {}
 
 File& File::operator=(File&& other) noexcept {
@@ -433,6 +442,7 @@ File& File::operator=(File&& other) noexcept {
     path_ = std::move(other.path_);
     id_ = std::exchange(other.id_, -1);
     parallel_ = other.parallel_;
+    shared_ = other.shared_;
     writable_ = other.writable_;
   }
   return *this;
@@ -440,10 +450,12 @@ File& File::operator=(File&& other) noexcept {
 
 File::~File() {
   if (!is_open()) return;
-  // A parallel file destroyed while an exception unwinds is left open: its close is
-  // collective, and ranks that failed at different points would wait in different
-  // collectives forever. The job is ending anyway (run_guarded aborts every rank).
-  if (parallel_ && std::uncaught_exceptions() > 0) return;
+  // A file shared by several ranks, destroyed while an exception unwinds, is left open: its
+  // close is collective, and ranks that failed at different points would wait in different
+  // collectives forever. The job is ending anyway (run_guarded aborts every rank). A file of
+  // one rank is closed here: left open, HDF5 would close it inside MPI_Finalize, which
+  // crashes after a failed write (a full disk).
+  if (shared_ && std::uncaught_exceptions() > 0) return;
   H5Fclose(id_);
   H5Eclear2(H5E_DEFAULT);
 }

@@ -187,13 +187,14 @@ class File {
   std::vector<std::string> members(const std::string& group = "/") const;
 
  private:
-  File(std::string path, std::int64_t id, bool parallel, bool writable)
-      : path_(std::move(path)), id_(id), parallel_(parallel), writable_(writable) {}
+  File(std::string path, std::int64_t id, bool parallel, bool shared, bool writable)
+      : path_(std::move(path)), id_(id), parallel_(parallel), shared_(shared), writable_(writable) {}
   void require_open(const char* operation) const;
 
   std::string path_;
   std::int64_t id_ = -1;  // hid_t of the open file; -1 when closed
   bool parallel_ = false;
+  bool shared_ = false;   // opened by more than one rank: closing it is a collective
   bool writable_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "io/atomic_output.h"
 
 namespace styleseg::pipeline {
 
@@ -38,20 +39,20 @@ std::vector<StageSpec> plan_stages(const RunOptions& o) {
   auto stage = [&](StageSpec s) { all.push_back(std::move(s)); };
   if (made) {
     stage({"make-real-train", "make-eyes", {"make-eyes"},
-           {{"out", real_train}, {"grid", w.path("real/train.png")}}, {}, {real_train, w.path("real/train.png")}, "", true});
+           {{"out", real_train}, {"grid", w.path("real/train.png")}}, {}, {real_train, w.path("real/train.png")}, ""});
     // The labelled subset is the first images of the training split: the same options
     // (seed, first index, size) with its own count.
     stage({"make-real-labelled", "make-eyes", {"make-real-train", "make-eyes"},
-           {{"out", w.path("real/labelled.h5")}, {"png-dir", labelled}}, {}, {w.path("real/labelled.h5"), labelled}, "", true});
+           {{"out", w.path("real/labelled.h5")}, {"png-dir", labelled}}, {}, {w.path("real/labelled.h5"), labelled}, ""});
     stage({"make-real-test", "make-eyes", {"make-eyes"},
-           {{"out", w.path("real/test.h5")}, {"png-dir", test}}, {}, {w.path("real/test.h5"), test}, "", true});
+           {{"out", w.path("real/test.h5")}, {"png-dir", test}}, {}, {w.path("real/test.h5"), test}, ""});
   }
   if (o.generator.empty())
-    stage({"train-gan", "train-gan", {}, {{"data", real_train}, {"out", generator}}, {real_train}, {generator}, generator, true});
+    stage({"train-gan", "train-gan", {}, {{"data", real_train}, {"out", generator}}, {real_train}, {generator}, generator});
   const std::string clusters = w.path("clusters.h5"), synthetic = w.path("synthetic.h5"), seg = w.path("seg.pt");
   // [features] holds what cluster and synthesize must agree on (layer, size, truncation, noise).
   stage({"cluster", "cluster", {"features"}, {{"checkpoint", generator}, {"out", clusters}, {"preview", w.path("clusters.png")}},
-         {generator}, {clusters, w.path("clusters.png")}, clusters + ".tmp.partial", false});
+         {generator}, {clusters, w.path("clusters.png")}, partial_path_of(clusters)});
   // name: the clusters file with names (a copy: the cluster stage's output stays as it made
   // it) and the class map merging clusters of one name, which synthesize then applies.
   std::vector<std::pair<std::string, std::string>> synthesize_wired{
@@ -61,44 +62,44 @@ std::vector<StageSpec> plan_stages(const RunOptions& o) {
     const std::string named = w.path("named-clusters.h5"), classes = w.path("classes.txt");
     stage({"name", "name", {"features"},
            {{"checkpoint", generator}, {"clusters", clusters}, {"out", named}, {"merge-file", classes}, {"png", w.path("named.png")}},
-           {generator, clusters}, {named, classes, w.path("named.png")}, "", false});
+           {generator, clusters}, {named, classes, w.path("named.png")}, ""});
     synthesize_wired = {{"checkpoint", generator}, {"clusters", named}, {"merge-file", classes}, {"out", synthetic},
                         {"grid", w.path("synthetic.png")}};
     synthesize_inputs = {generator, named, classes};
   }
   stage({"synthesize", "synthesize", {"features"}, synthesize_wired, synthesize_inputs, {synthetic, w.path("synthetic.png")},
-         synthetic + ".tmp.partial", true});
-  stage({"train", "train", {}, {{"data", synthetic}, {"out", seg}}, {synthetic}, {seg}, w.path("seg.checkpoint.pt"), true});
+         partial_path_of(synthetic)});
+  stage({"train", "train", {}, {{"data", synthetic}, {"out", seg}}, {synthetic}, {seg}, w.path("seg.checkpoint.pt")});
   if (!labelled.empty()) {
     stage({"segment-labelled", "segment", {"segment"},
            {{"model", seg}, {"input", labelled + "/images"}, {"out", w.path("pred/labelled")}},
-           {seg, labelled + "/images"}, {w.path("pred/labelled")}, "", false});
+           {seg, labelled + "/images"}, {w.path("pred/labelled")}, ""});
     stage({"map", "evaluate", {"evaluate"},
            {{"pred", w.path("pred/labelled")}, {"gt", labelled + "/masks"}, {"save-mapping", w.path("mapping.txt")},
             {"out", w.path("map.json")}},
-           {w.path("pred/labelled"), labelled + "/masks"}, {w.path("mapping.txt"), w.path("map.json")}, "", false});
+           {w.path("pred/labelled"), labelled + "/masks"}, {w.path("mapping.txt"), w.path("map.json")}, ""});
   }
   if (!test.empty()) {
     stage({"segment-test", "segment", {"segment"}, {{"model", seg}, {"input", test + "/images"}, {"out", w.path("pred/test")}},
-           {seg, test + "/images"}, {w.path("pred/test")}, "", false});
+           {seg, test + "/images"}, {w.path("pred/test")}, ""});
     if (!labelled.empty())
       stage({"evaluate", "evaluate", {},
              {{"pred", w.path("pred/test")}, {"gt", test + "/masks"}, {"mapping", w.path("mapping.txt")},
               {"out", w.path("evaluation.json")}, {"confusion", w.path("confusion.png")}},
              {w.path("pred/test"), test + "/masks", w.path("mapping.txt")},
-             {w.path("evaluation.json"), w.path("confusion.png")}, "", false});
+             {w.path("evaluation.json"), w.path("confusion.png")}, ""});
     if (!real_train.empty()) {
       const std::string sup = w.path("supervised.pt");
       stage({"supervised", "train", {"train"}, {{"data", real_train}, {"out", sup}}, {real_train}, {sup},
-             w.path("supervised.checkpoint.pt"), true});
+             w.path("supervised.checkpoint.pt")});
       stage({"segment-supervised", "segment", {"segment"},
              {{"model", sup}, {"input", test + "/images"}, {"out", w.path("pred/supervised")}},
-             {sup, test + "/images"}, {w.path("pred/supervised")}, "", false});
+             {sup, test + "/images"}, {w.path("pred/supervised")}, ""});
       stage({"evaluate-supervised", "evaluate", {"evaluate"},
              {{"pred", w.path("pred/supervised")}, {"gt", test + "/masks"}, {"mapping", "identity"},
               {"out", w.path("evaluation-supervised.json")}, {"confusion", w.path("confusion-supervised.png")}},
              {w.path("pred/supervised"), test + "/masks"},
-             {w.path("evaluation-supervised.json"), w.path("confusion-supervised.png")}, "", false});
+             {w.path("evaluation-supervised.json"), w.path("confusion-supervised.png")}, ""});
     }
   }
   if (o.stages.empty()) return all;

@@ -52,8 +52,7 @@ struct StageSpec {
   std::vector<std::pair<std::string, std::string>> wired;  // options styleseg run sets (paths)
   std::vector<std::string> inputs;   // files and folders it reads
   std::vector<std::string> outputs;  // files and folders it makes (complete once recorded)
-  std::string resume_file;           // present (and the stage unchanged): rerun with --resume
-  bool takes_force = false;          // the command refuses to replace outputs without --force
+  std::string resume_file;           // present (and the stage unchanged): rerun with --resume, else --force
 };
 
 // Where the stages put things, for the runner, the report and tests.

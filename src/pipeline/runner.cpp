@@ -196,7 +196,7 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
     std::vector<std::string> full = args;
     full.insert(full.end(), settings.common_args.begin(), settings.common_args.end());
     if (action == StageAction::Resume) full.push_back("--resume");
-    else if (stage.takes_force) full.push_back("--force");
+    else full.push_back("--force");  // the outputs this stage replaces (io/output_policy.h)
     log::info("{}{}{}: {}", counter, stage.name, action == StageAction::Resume ? " (resuming)" : "",
               command_line(stage.command, full));
     const auto t0 = std::chrono::steady_clock::now();

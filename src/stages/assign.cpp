@@ -13,6 +13,7 @@
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "io/image.h"
+#include "io/output_policy.h"
 #include "io/visualize.h"
 #include "mpi/communicator.h"
 #include "mpi/mpi_io.h"
@@ -24,6 +25,13 @@ void run_assign(const AssignOptions& options, comm::Communicator& comm, const nl
   STYLESEG_CHECK(!options.out.empty(), ConfigError, "assign: --out is required");
   STYLESEG_CHECK(options.count >= 0, ConfigError, "assign: --count must be >= 0");
   STYLESEG_CHECK(options.compression >= 0 && options.compression <= 9, ConfigError, "assign: --compression must be 0..9");
+  OutputPlan("assign")
+      .input("--clusters", options.clusters)
+      .input("--features", options.input.features)
+      .input("--checkpoint", options.input.sampling.checkpoint)
+      .output("--out", options.out)
+      .output("--grid", options.grid)
+      .decide({false, options.force}, comm);
   const cluster::Clusters clusters = cluster::read_clusters(options.clusters);
 
   // A generator's layer and feature size default to those the clusters were made with.

@@ -29,6 +29,7 @@ struct AssignOptions {
   int compression = 0;
   std::string grid;         // PNG of the first label maps (maps and generators)
   int grid_count = 16;
+  bool force = false;       // replace existing outputs (io/output_policy.h)
 };
 
 // Collective.

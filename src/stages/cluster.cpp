@@ -10,10 +10,12 @@
 #include "cluster/clusters_file.h"
 #include "cluster/space.h"
 #include "core/error.h"
+#include "core/json_diff.h"
 #include "core/log.h"
 #include "core/stop_request.h"
 #include "io/atomic_output.h"
 #include "io/image.h"
+#include "io/output_policy.h"
 #include "io/visualize.h"
 #include "mpi/communicator.h"
 
@@ -36,6 +38,22 @@ void validate(const ClusterOptions& o) {
 at::Tensor label_maps(const cluster::FeatureChunk& chunk, const at::Tensor& centroids, const std::vector<int64_t>& shape) {
   if (chunk.is_maps()) return cluster::assign_maps(chunk.maps, centroids.to(chunk.maps.device()), chunk.out_size).labels.cpu();
   return cluster::assign_vectors(chunk.vectors, centroids).labels.reshape({chunk.items, shape[0], shape[1]});
+}
+
+// --resume of a job that finished: nothing to do, once the clusters file is known to be this
+// job's (the same options and feature source).
+ClusterSummary already_complete(const ClusterOptions& o, const nlohmann::json& provenance, const nlohmann::json& described,
+                                comm::Communicator& comm) {
+  comm::decide_on_root(comm, [&] {
+    const cluster::Clusters done = cluster::read_clusters(o.out);
+    const nlohmann::json now{{"options", provenance}, {"source", described}}, before{{"options", done.options}, {"source", done.source}};
+    STYLESEG_CHECK(now == before, ConfigError,
+                   "cluster: --resume: " + o.out + " is complete but was made by a different job (" +
+                       first_difference(now, before, "in that file") + "); --force replaces it");
+    return std::string();
+  });
+  log::info("--resume: {} is complete; nothing to do", o.out);
+  return ClusterSummary{};
 }
 
 }  // namespace
@@ -61,8 +79,17 @@ void write_cluster_preview(const std::string& path, cluster::FeatureSource& sour
 ClusterSummary run_cluster(const ClusterOptions& options, comm::Communicator& comm, const nlohmann::json& provenance) {
   validate(options);
   const auto start_time = std::chrono::steady_clock::now();
+  const std::string state_path = partial_path_of(options.out);
+  const OutputStart start = OutputPlan("cluster")
+                                .input("--features", options.input.features)
+                                .input("--checkpoint", options.input.sampling.checkpoint)
+                                .output("--out", options.out)
+                                .output("--preview", options.preview)
+                                .partial(state_path)
+                                .decide({options.resume, options.force}, comm);
   std::unique_ptr<cluster::FeatureSource> source = open_feature_input(options.input, comm, "cluster");
   const nlohmann::json described = source->describe();
+  if (start == OutputStart::Complete) return already_complete(options, provenance, described, comm);
   STYLESEG_CHECK(options.preview.empty() || !source->item_shape().empty(), ConfigError,
                  "cluster: --preview needs pixels: " + options.input.features + " holds plain vectors [N, D]");
   log::info("k-means: {} clusters over {}-dimensional features from {}", options.kmeans.clusters, source->dim(), described.dump());
@@ -75,16 +102,9 @@ ClusterSummary run_cluster(const ClusterOptions& options, comm::Communicator& co
     log::info("k-means runs in space {}: {} dimensions", cluster::to_string(options.space), source->dim());
 
   // ---- resume state ----
-  const std::string state_path = options.out + ".tmp.partial";
   const std::string identity = nlohmann::json{{"options", provenance}, {"source", described}, {"chunk_items", source->chunk_items()}}.dump();
   std::optional<cluster::KMeansState> resume;
-  if (options.resume && fs::exists(state_path)) {
-    resume = cluster::read_kmeans_state(state_path, identity);  // every rank reads it (read-only)
-  } else if (options.resume) {
-    log::warn("--resume: no saved state at {}; starting afresh", state_path);
-  } else if (fs::exists(state_path)) {
-    log::warn("{} holds the state of an earlier run; starting afresh (--resume continues it)", state_path);
-  }
+  if (start == OutputStart::Resume) resume = cluster::read_kmeans_state(state_path, identity);  // every rank reads it (read-only)
   comm.barrier();  // every rank has read the state before rank 0 may replace it
   auto last_save = std::chrono::steady_clock::now();
   const StopCheck stop_check(options.time_limit, comm.rank());

@@ -6,7 +6,8 @@
 // Resuming: after iterations the k-means state is saved (by rank 0, at most every
 // `checkpoint_interval` seconds) to OUT.tmp.partial; `resume` continues from it (with any
 // number of ranks) and refuses a state written by a different job, naming the difference.
-// Without `resume` a run starts afresh. The state is removed once clusters.h5 is written.
+// Without `resume` a saved state is refused (io/output_policy.h: `force` starts afresh). The
+// state is removed once clusters.h5 is written.
 // A stop (`time_limit`, or SIGUSR1: core/stop_request.h) saves the state after the current
 // iteration and returns with `complete` false.
 #pragma once
@@ -32,7 +33,8 @@ struct ClusterOptions {
   std::string out;                    // clusters.h5
   std::string preview;                // PNG: samples beside their cluster maps, with a legend
   int preview_count = 8;
-  bool resume = false;
+  bool resume = false;                // continue OUT.tmp.partial (io/output_policy.h)
+  bool force = false;                 // replace existing outputs, remove a stale partial file
   double checkpoint_interval = 30;    // seconds between saved states (0: after every iteration)
   double time_limit = 0;              // seconds; > 0: save the state and stop after the iteration that passes it
 };

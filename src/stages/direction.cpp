@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "core/sha256.h"
 #include "directions/linear_fit.h"
+#include "io/output_policy.h"
 #include "io/image.h"
 #include "io/visualize.h"
 #include "mpi/communicator.h"
@@ -168,6 +169,14 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
                                            const nlohmann::json& provenance) {
   validate(o);
   const auto start_time = std::chrono::steady_clock::now();
+  OutputPlan("direction")
+      .input("--checkpoint", o.sampling.checkpoint)
+      .input("--clip", o.scorer.clip)
+      .input("--vocab", o.scorer.vocab)
+      .input("--model", o.scorer.model)
+      .output("--out", o.out)
+      .output("--preview", o.preview)
+      .decide({false, o.force}, comm);
   SamplerOptions sampling = o.sampling;
   sampling.feature_layer.clear();  // images only
   Sampler sampler(sampling, comm.local_rank());

@@ -55,6 +55,7 @@ struct DirectionOptions {
   std::string out;                  // direction.h5
   std::string preview;              // PNG
   int preview_count = 6;
+  bool force = false;               // replace existing outputs (io/output_policy.h)
 };
 
 // Collective. `scorer` judges the samples (make_scorer(options.scorer, ...) by the CLI;

@@ -14,6 +14,7 @@
 #include "core/progress.h"
 #include "core/sha256.h"
 #include "io/atomic_output.h"
+#include "io/output_policy.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "io/image.h"
@@ -102,8 +103,10 @@ std::vector<std::string> read_json_strings(const std::string& path) {
 EmbedSummary embed(const EmbedOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
   validate(o);
   const auto start_time = std::chrono::steady_clock::now();
-  const bool exists = comm::decide_on_root(comm, [&] { return std::filesystem::exists(o.out) ? "1" : "0"; }) == "1";
-  STYLESEG_CHECK(!exists || o.force, OutputError, o.out + " exists: --force replaces it");
+  OutputPlan plan("embed");
+  plan.input("--clip", o.clip).input("--vocab", o.vocab).input("--texts", o.texts).input("--images", o.images);
+  for (const std::string& file : o.image_files) plan.input("--image-files", file);
+  plan.output("--out", o.out).decide({false, o.force}, comm);
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   const clip::Model model = clip::load_model(o.clip, {device, parse_precision(o.clip_precision, "--clip-precision")});
   const clip::Architecture& arch = model.architecture();

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "dataset/class_map.h"
 #include "evaluate/metrics.h"
+#include "io/output_policy.h"
 #include "io/atomic_output.h"
 #include "io/image.h"
 
@@ -105,6 +106,15 @@ const char* merge_preset(const std::string& name) {
 EvaluateSummary run_evaluate(const EvaluateOptions& o) {
   STYLESEG_CHECK(!o.pred.empty() && !o.gt.empty(), ConfigError, "evaluate: --pred and --gt are required");
   STYLESEG_CHECK(o.classes >= 0 && o.labels >= 0, ConfigError, "evaluate: --classes and --labels must be >= 0");
+  const bool mapping_is_file = o.mapping != "hungarian" && o.mapping != "majority" && o.mapping != "identity";
+  OutputPlan("evaluate")
+      .input("--pred", o.pred)
+      .input("--gt", o.gt)
+      .input("--mapping", mapping_is_file ? o.mapping : "")
+      .output("--out", o.out)
+      .output("--confusion", o.confusion)
+      .output("--save-mapping", o.save_mapping)
+      .decide({false, o.force});
   const auto gt_files = png_files(o.gt, "--gt"), pred_files = png_files(o.pred, "--pred");
   std::vector<std::pair<std::string, std::string>> pairs;  // (pred, gt)
   std::vector<std::string> missing;

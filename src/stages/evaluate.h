@@ -28,6 +28,7 @@ struct EvaluateOptions {
   // or the text itself, in the class-map syntax "0:background;4,5:eyes" (dataset/class_map.h);
   // classes left out are ignored.
   std::string merge;
+  bool force = false;            // replace existing outputs (io/output_policy.h)
 };
 
 // The merge presets: name -> class map over the dataset's own label indices.

@@ -8,6 +8,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "io/output_policy.h"
 #include "io/atomic_output.h"
 #include "models/stylegan2/checkpoint.h"
 #include "core/seeding.h"
@@ -91,6 +92,13 @@ evaluate::QualityFigures GanQualityProbe::measure(const train::TrainingImages& i
 nlohmann::json gan_quality(const GanQualityOptions& o, comm::Communicator& comm) {
   STYLESEG_CHECK(o.checkpoint.empty() != o.images.empty(), ConfigError, "gan-quality: give --checkpoint or --images (one of them)");
   STYLESEG_CHECK(!o.real.empty() && !o.model.empty(), ConfigError, "gan-quality: --real and --model are required");
+  OutputPlan("gan-quality")
+      .input("--checkpoint", o.checkpoint)
+      .input("--images", o.images)
+      .input("--real", o.real)
+      .input("--model", o.model)
+      .output("--out", o.out)
+      .decide({false, o.force}, comm);
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   std::optional<stylegan2::Generator> g;
   if (!o.checkpoint.empty()) {

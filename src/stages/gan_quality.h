@@ -70,6 +70,7 @@ struct GanQualityOptions {
   int64_t samples = 1000;
   uint64_t seed = 0;
   std::string device = "auto";
+  bool force = false;               // replace an existing OUT (io/output_policy.h)
 };
 nlohmann::json gan_quality(const GanQualityOptions& options, comm::Communicator& comm);
 

@@ -8,12 +8,14 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/json_diff.h"
 #include "core/log.h"
 #include "core/stop_request.h"
 #include "core/progress.h"
 #include "core/seeding.h"
 #include "core/sha256.h"
 #include "io/atomic_output.h"
+#include "io/output_policy.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "io/image.h"
@@ -42,21 +44,22 @@ void validate(const GenerateOptions& o) {
                  "generate: --feature-grid needs --feature-layer");
 }
 
-// The number of batches a partial file from an interrupted run of the same job holds
-// (0: none, or not resumable: another job's file, or a damaged one, is started afresh).
+// Refuses --resume of a file another job wrote, naming the first difference.
+void check_same_job(const h5::File& file, const std::string& path, const std::string& identity) {
+  const std::string saved = file.has_attribute("/", "resume_identity") ? file.read_string_attribute("/", "resume_identity") : "{}";
+  if (saved != identity)
+    throw ConfigError("generate: --resume: " + path + " was written by a different job (" +
+                      first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved), "in that file") +
+                      "); --force starts afresh");
+}
+
+// The number of batches the partial file of a stopped run of the same job holds. Throws
+// ConfigError naming the first option or input that differs when another job wrote it, and
+// InputError when it cannot be read.
 int64_t resume_point(const std::string& partial, const std::string& identity, int64_t batches) {
-  if (!fs::exists(partial)) return 0;
-  try {
-    h5::File file = h5::File::open(partial, h5::Mode::Read);
-    if (!file.has_attribute("/", "resume_identity") || file.read_string_attribute("/", "resume_identity") != identity) {
-      log::warn("{} was written by a different job (options, checkpoint or generator differ): starting afresh", partial);
-      return 0;
-    }
-    return std::clamp<int64_t>(file.read_int_attribute("/", "batches_done"), 0, batches);
-  } catch (const std::exception& e) {
-    log::warn("{} cannot be resumed ({}): starting afresh", partial, e.what());
-    return 0;
-  }
+  h5::File file = h5::File::open(partial, h5::Mode::Read);
+  check_same_job(file, partial, identity);
+  return std::clamp<int64_t>(file.read_int_attribute("/", "batches_done"), 0, batches);
 }
 
 h5::File create_output(const std::string& path, comm::Communicator& comm, const GenerateOptions& options,
@@ -84,6 +87,42 @@ h5::File create_output(const std::string& path, comm::Communicator& comm, const 
   for (const auto& [name, value] : attributes) file.write_string_attribute("/", name, value);
   file.write_int_attribute("/", "batches_done", 0);
   return file;
+}
+
+// The size of an uncompressed output (0: compressed, not known before it is written).
+double planned_bytes(const GenerateOptions& o, const stylegan2::Architecture& arch, bool has_z,
+                     const std::optional<stylegan2::FeatureLayer>& feature_layer, int64_t feat_res, int64_t count) {
+  if (o.compression > 0) return 0;
+  const double pixels = static_cast<double>(arch.resolution) * arch.resolution;
+  double sample = pixels * 3 + 4.0 * arch.num_ws() * arch.w_dim;  // images uint8, w float32
+  if (has_z) sample += 4.0 * arch.z_dim;
+  if (o.save_raw) sample += 4 * 3 * pixels;
+  if (feature_layer) sample += 4.0 * feature_layer->channels * feat_res * feat_res;
+  return sample * static_cast<double>(count);
+}
+
+// What generate reads and writes, for the output policy.
+OutputPlan output_plan(const GenerateOptions& o, const std::string& partial) {
+  return OutputPlan("generate")
+      .input("--checkpoint", o.sampling.checkpoint)
+      .input("--latents", o.sampling.latents)
+      .output("--out", o.out)
+      .output("--grid", o.grid)
+      .output("--feature-grid", o.feature_grid)
+      .output_folder("--png-dir", o.png_dir)
+      .partial(partial);
+}
+
+// --resume of a job that finished: nothing to do, once the file is known to be this job's.
+GenerateSummary already_complete(const GenerateOptions& o, const std::string& identity, int64_t count, comm::Communicator& comm) {
+  comm::decide_on_root(comm, [&] {
+    check_same_job(h5::File::open(o.out, h5::Mode::Read), o.out, identity);
+    return std::string();
+  });
+  log::info("--resume: {} is complete ({} samples); nothing to do", o.out, count);
+  GenerateSummary summary;
+  summary.samples = count;
+  return summary;
 }
 
 // Pictures from the finished file (rank 0 reads back what every rank wrote).
@@ -132,10 +171,18 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
   // What a partial file must have been written with to be continued.
   const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
                                               {"generator", generator_info}, {"count", count}, {"batch", batch}}.dump();
-  AtomicOutput output(options.out, "partial");
-  output.keep_on_failure();
-  const int64_t resume_from = std::stoll(
-      comm::decide_on_root(comm, [&] { return std::to_string(resume_point(output.temp_path(), identity, batches)); }));
+  const OutputStart start =
+      output_plan(options, partial_path_of(options.out))
+          .needs_bytes(planned_bytes(options, arch, sampler.has_z(), feature_layer, feat_res, count))
+          .decide({options.resume, options.force, !options.no_space_check}, comm);
+  if (start == OutputStart::Complete) return already_complete(options, identity, count, comm);
+  // Kept when the run fails or stops, for --resume, once it holds work (a file that could
+  // not even be created, on a full disk, is removed).
+  AtomicOutput output(options.out, kPartialToken);
+  if (start == OutputStart::Resume) output.keep_on_failure();
+  const int64_t resume_from = start == OutputStart::Fresh ? 0 : std::stoll(comm::decide_on_root(comm, [&] {
+    return std::to_string(resume_point(output.temp_path(), identity, batches));
+  }));
   const std::map<std::string, std::string> attributes{
       {"styleseg_version", STYLESEG_VERSION}, {"checkpoint", options.sampling.checkpoint},
       {"checkpoint_sha256", checkpoint_sha},  {"generator", generator_info.dump()},
@@ -143,6 +190,7 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
   h5::File file = resume_from > 0
       ? h5::File::open(output.temp_path(), h5::Mode::ReadWrite, comm::mpi_comm_of(comm))
       : create_output(output.temp_path(), comm, options, arch, sampler.has_z(), feature_layer, feat_res, count, attributes);
+  output.keep_on_failure();
   if (resume_from > 0) log::info("resuming {}: {} of {} batches were done", output.temp_path(), resume_from, batches);
   if (!options.png_dir.empty()) fs::create_directories(options.png_dir);
 
@@ -194,7 +242,7 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
     file.close();
     summary.samples = std::min(count, progress.done());
     summary.complete = false;
-    log::warn("stopped {} after {} of {} samples; run the same command again to resume from {}", stop_check.reason(),
+    log::warn("stopped {} after {} of {} samples; run it again with --resume to continue from {}", stop_check.reason(),
               summary.samples, count, output.temp_path());
     return summary;
   }

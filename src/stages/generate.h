@@ -49,6 +49,9 @@ struct GenerateOptions {
   int compression = 0;             // gzip level for the datasets (0 = none)
   double time_limit = 0;           // seconds; > 0: stop cleanly after the round that passes it (resumable)
   double resume_interval = 60;     // seconds between resume points (flushes of the partial file)
+  bool resume = false;             // continue OUT.tmp.partial (io/output_policy.h)
+  bool force = false;              // replace existing outputs, remove a stale partial file
+  bool no_space_check = false;     // write even when the planned size exceeds the free space
 };
 
 struct GenerateSummary {

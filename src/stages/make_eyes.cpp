@@ -15,6 +15,7 @@
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "io/image.h"
+#include "io/output_policy.h"
 #include "io/visualize.h"
 #include "mpi/communicator.h"
 #include "mpi/mpi_io.h"
@@ -43,15 +44,18 @@ MakeEyesSummary make_eyes(const MakeEyesOptions& given, comm::Communicator& comm
   STYLESEG_CHECK(o.baseline_test >= 0 && o.baseline_test < o.count, ConfigError,
                  "make-eyes: --baseline-test must be below --count (the rest fits the baseline)");
   const auto start_time = std::chrono::steady_clock::now();
-  comm::decide_on_root(comm, [&] {
-    if (fs::exists(o.out) && !o.force) throw OutputError(o.out + " exists: --force replaces it");
-    return std::string();
-  });
+  const dataset::DatasetLayout layout{o.count, o.height, o.width, 0, 0, false, 0};
+  OutputPlan("make-eyes")
+      .output("--out", o.out)
+      .output("--grid", o.grid)
+      .output_folder("--png-dir", o.png_dir)
+      .needs_bytes(dataset::planned_bytes(layout))
+      .decide({false, o.force, !o.no_space_check}, comm);
   const eyes::EyeOptions eye{o.height, o.width, o.colour};
   AtomicOutput output(o.out, comm::decide_on_root(comm, [] { return AtomicOutput::make_token(); }));
   {
     h5::File file = h5::File::create(output.temp_path(), comm::mpi_comm_of(comm));
-    dataset::create_datasets(file, {o.count, o.height, o.width, 0, 0, false, 0});
+    dataset::create_datasets(file, layout);
     dataset::write_dataset_attributes(file, eyes::class_names(), eye_palette(), o.count, o.height, o.width,
                                       {{"generator", "styleseg make-eyes"}, {"seed", std::to_string(o.seed)},
                                        {"first_index", std::to_string(o.first_index)},

@@ -36,6 +36,7 @@ struct MakeEyesOptions {
   int64_t first_index = 0;  // sample indices start here (a test split: another range, same seed)
   int64_t baseline_test = 0;
   bool force = false;
+  bool no_space_check = false;  // write even when the planned size exceeds the free space
 };
 
 struct MakeEyesSummary {

@@ -20,6 +20,7 @@
 #include "core/text.h"
 #include "io/atomic_output.h"
 #include "io/image.h"
+#include "io/output_policy.h"
 #include "io/visualize.h"
 #include "models/clip/model.h"
 #include "models/clip/preprocess.h"
@@ -32,6 +33,7 @@ namespace {
 void validate(const NameOptions& o) {
   validate(o.sampling, "name");
   STYLESEG_CHECK(!o.clusters.empty(), ConfigError, "name: --clusters is required");
+  STYLESEG_CHECK(!o.out.empty(), ConfigError, "name: --out is required (the clusters with their names; --clusters stays as it is)");
   STYLESEG_CHECK(!o.clip.empty(), ConfigError, "name: --clip is required (a CLIP model such as RN50x64.pt)");
   STYLESEG_CHECK(!o.vocab.empty(), ConfigError, "name: --vocab is required (bpe_simple_vocab_16e6.txt.gz of OpenAI's CLIP)");
   STYLESEG_CHECK(o.prompts.empty() != o.prompts_file.empty(), ConfigError, "name: give --prompts or --prompts-file (one of them)");
@@ -101,6 +103,16 @@ std::vector<std::string> read_prompts(const std::string& list, const std::string
 NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
   validate(o);
   const auto start_time = std::chrono::steady_clock::now();
+  OutputPlan("name")
+      .input("--checkpoint", o.sampling.checkpoint)
+      .input("--clusters", o.clusters)
+      .input("--clip", o.clip)
+      .input("--vocab", o.vocab)
+      .input("--prompts-file", o.prompts_file)
+      .output("--out", o.out)
+      .output("--merge-file", o.merge_file)
+      .output("--png", o.png)
+      .decide({false, o.force}, comm);
   cluster::Clusters clusters = cluster::read_clusters(o.clusters);
   const std::map<int64_t, std::string> by_hand = cluster::parse_assignments(o.assign);
   const std::vector<std::string> prompts = read_prompts(o.prompts, o.prompts_file);
@@ -155,9 +167,8 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
                        {"prompts", prompts}, {"template", o.prompt_template}, {"samples", o.samples},
                        {"seed", o.sampling.seed}, {"output_stride", stride}, {"clip_size", side},
                        {"class_map", summary.names.class_map()}, {"options", provenance}};
-    const std::string& out = o.out.empty() ? o.clusters : o.out;
-    cluster::write_clusters(out, clusters);
-    log::info("wrote the clusters with their names to {}", out);
+    cluster::write_clusters(o.out, clusters);
+    log::info("wrote the clusters with their names to {}", o.out);
     if (!o.merge_file.empty()) {
       std::string lines = "# clusters of one name merged (styleseg name); for synthesize --merge-file\n";
       for (const std::string& entry : split(summary.names.class_map(), ';')) lines += entry + "\n";

@@ -30,7 +30,7 @@ namespace styleseg::stages {
 struct NameOptions {
   SamplerOptions sampling;         // the generator the clusters were made from (the layer comes from the clusters)
   std::string clusters;            // clusters.h5 of `styleseg cluster`
-  std::string out;                 // the clusters with names; empty: `clusters` is rewritten with them
+  std::string out;                 // the clusters with names (never `clusters` itself: io/output_policy.h)
   std::string clip;                // CLIP model (RN50.pt ... RN50x64.pt; a ViT works at its patch stride)
   std::string vocab;               // bpe_simple_vocab_16e6.txt.gz
   std::string prompts;             // "hair,skin,eyes"
@@ -46,6 +46,7 @@ struct NameOptions {
   std::string merge_file;          // write the class map (clusters of one name merged) here
   std::string png;                 // samples beside their named clusters
   int png_count = 8;
+  bool force = false;              // replace existing outputs
 };
 
 struct NameSummary {

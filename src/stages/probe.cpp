@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/seeding.h"
+#include "io/output_policy.h"
 #include "io/atomic_output.h"
 #include "io/image.h"
 #include "io/visualize.h"
@@ -217,6 +218,12 @@ VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec) 
 
 ProbeSummary run_probe(const ProbeOptions& o, comm::Communicator& comm) {
   check_options(o);
+  OutputPlan("probe")
+      .input("--checkpoint", o.sampling.checkpoint)
+      .input("--reference", o.reference)
+      .output("--out", o.out)
+      .output("--picture", o.picture)
+      .decide({false, o.force}, comm);
   segmenter::LoadedModel reference = segmenter::load_model(o.reference);
   ProbeSummary summary;
   summary.classes = reference.info.classes;

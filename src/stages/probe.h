@@ -40,6 +40,7 @@ struct ProbeOptions {
   std::string out;                      // JSON (optional)
   std::string picture;                  // PNG (optional)
   int picture_samples = 4;              // score samples shown, per variant
+  bool force = false;                   // replace existing outputs (io/output_policy.h)
 };
 
 // One variant resolved: the base options with its overrides.

@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "io/atomic_output.h"
 #include "io/image.h"
+#include "io/output_policy.h"
 #include "io/visualize.h"
 #include "models/segmenter/model_file.h"
 #include "models/segmenter/predict.h"
@@ -67,6 +68,10 @@ SegmentSummary segment(const SegmentOptions& o, comm::Communicator& comm) {
   STYLESEG_CHECK(o.batch > 0, ConfigError, "segment: --batch must be positive");
   STYLESEG_CHECK(o.alpha >= 0 && o.alpha <= 1, ConfigError, "segment: --alpha must be in [0, 1]");
   const auto start_time = std::chrono::steady_clock::now();
+  OutputPlan plan("segment");
+  plan.input("--model", o.model);
+  for (const std::string& input : o.inputs) plan.input("--input", input);
+  plan.output_folder("--out", o.out).decide({false, o.force}, comm);
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   const c10::ScalarType precision = parse_precision(o.precision);
   segmenter::LoadedModel model = segmenter::load_model(o.model);

@@ -26,6 +26,7 @@ struct SegmentOptions {
   std::string precision = "float32";  // or bfloat16 (autocast)
   double alpha = 0.5;                 // overlay opacity of the class colours
   bool overlays = true;
+  bool force = false;                 // write into an --out folder that holds files (io/output_policy.h)
 };
 
 struct SegmentSummary {

@@ -17,6 +17,7 @@
 #include "dataset/class_map.h"
 #include "dataset/dataset_file.h"
 #include "io/atomic_output.h"
+#include "io/output_policy.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "io/image.h"
@@ -40,7 +41,6 @@ void validate(const SynthesizeOptions& o) {
   STYLESEG_CHECK(o.compression >= 0 && o.compression <= 9, ConfigError, "synthesize: --compression must be 0..9");
   STYLESEG_CHECK(o.time_limit >= 0, ConfigError, "synthesize: --time-limit must be >= 0 seconds");
   STYLESEG_CHECK(o.grid_count > 0, ConfigError, "synthesize: --grid-count must be positive");
-  STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "synthesize: --resume and --force exclude each other");
   STYLESEG_CHECK(o.merge.empty() || o.merge_file.empty(), ConfigError, "synthesize: give --merge or --merge-file, not both");
 }
 
@@ -52,34 +52,25 @@ std::vector<std::string> display_names(const cluster::Clusters& clusters) {
   return out;
 }
 
-// What to do with the output paths, decided by rank 0 (one view of the file system).
-enum class Start { Fresh, Resume, AlreadyComplete };
+// What synthesize reads and writes, for the output policy.
+OutputPlan output_plan(const SynthesizeOptions& o, const std::string& partial) {
+  return OutputPlan("synthesize")
+      .input("--checkpoint", o.sampling.checkpoint)
+      .input("--clusters", o.clusters)
+      .input("--merge-file", o.merge_file)
+      .output("--out", o.out)
+      .output("--grid", o.grid)
+      .partial(partial);
+}
 
-Start decide_start(const SynthesizeOptions& o, const std::string& partial, const std::string& identity) {
-  const bool final_exists = fs::exists(o.out), partial_exists = fs::exists(partial);
-  if (o.force) {
-    std::error_code ignored;
-    fs::remove(partial, ignored);
-    return Start::Fresh;
-  }
-  if (o.resume) {
-    if (partial_exists) return Start::Resume;
-    if (final_exists) {
-      const h5::File done = h5::File::open(o.out, h5::Mode::Read);
-      const std::string saved = done.has_attribute("/", "identity") ? done.read_string_attribute("/", "identity") : "{}";
-      if (saved != identity)
-        throw ConfigError("--resume: " + o.out + " is complete but was made by a different job (" +
-                          first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved), "in that file") +
-                          "); --force replaces it");
-      return Start::AlreadyComplete;
-    }
-    log::warn("--resume: no partial file {}; starting afresh", partial);
-    return Start::Fresh;
-  }
-  if (partial_exists)
-    throw OutputError(partial + " holds an interrupted run: --resume continues it, --force starts afresh");
-  if (final_exists) throw OutputError(o.out + " exists: --force replaces it (or --resume to check it is complete)");
-  return Start::Fresh;
+// --resume of a job that finished: refused when another job made the file.
+void check_complete_is_this_job(const SynthesizeOptions& o, const std::string& identity) {
+  const h5::File done = h5::File::open(o.out, h5::Mode::Read);
+  const std::string saved = done.has_attribute("/", "identity") ? done.read_string_attribute("/", "identity") : "{}";
+  if (saved != identity)
+    throw ConfigError("synthesize: --resume: " + o.out + " is complete but was made by a different job (" +
+                      first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved), "in that file") +
+                      "); --force replaces it");
 }
 
 }  // namespace
@@ -106,20 +97,24 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
                                               {"count", o.count}, {"size", size}, {"batch", o.batch}}.dump();
 
   // ---- the partial file: created afresh or resumed ----
-  AtomicOutput output(o.out, "partial");
-  output.keep_on_failure();
-  const std::string decision = comm::decide_on_root(
-      comm, [&] { return std::to_string(static_cast<int>(decide_start(o, output.temp_path(), identity))); });
-  const Start start = static_cast<Start>(std::stoi(decision));
+  const dataset::DatasetLayout layout{o.count, size, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression};
+  const OutputStart start = output_plan(o, partial_path_of(o.out))
+                                .needs_bytes(dataset::planned_bytes(layout))
+                                .decide({o.resume, o.force, !o.no_space_check}, comm);
   SynthesizeSummary summary;
-  if (start == Start::AlreadyComplete) {
-    log::info("{} is complete already: nothing to do", o.out);
+  if (start == OutputStart::Complete) {
+    comm::decide_on_root(comm, [&] { return check_complete_is_this_job(o, identity), std::string(); });
+    log::info("--resume: {} is complete; nothing to do", o.out);
     summary.samples = o.count;
     return summary;
   }
+  // Kept when the run fails or stops, for --resume, once it holds work (a file that could
+  // not even be created, on a full disk, is removed).
+  AtomicOutput output(o.out, kPartialToken);
+  if (start == OutputStart::Resume) output.keep_on_failure();
 
   h5::File file = [&] {
-    if (start == Start::Resume) {
+    if (start == OutputStart::Resume) {
       try {
         return h5::File::open(output.temp_path(), h5::Mode::ReadWrite, comm::mpi_comm_of(comm));
       } catch (const InputError& e) {
@@ -127,7 +122,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
       }
     }
     h5::File created = h5::File::create(output.temp_path(), comm::mpi_comm_of(comm));
-    dataset::create_datasets(created, {o.count, size, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression});
+    dataset::create_datasets(created, layout);
     nlohmann::json palette_json = nlohmann::json::array();
     for (int64_t c = 0; c < classes.num_classes(); ++c)
       palette_json.push_back({colours[c][0].item<int>(), colours[c][1].item<int>(), colours[c][2].item<int>()});
@@ -147,7 +142,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     created.flush();
     return created;
   }();
-  if (start == Start::Resume) {
+  output.keep_on_failure();
+  if (start == OutputStart::Resume) {
     const std::string saved = file.has_attribute("/", "identity") ? file.read_string_attribute("/", "identity") : "{}";
     if (saved != identity)
       throw ConfigError("--resume: " + output.temp_path() + " was written by a different job (" +
@@ -166,7 +162,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
         pending.push_back(c);
         break;
       }
-  if (start == Start::Resume) log::info("resuming {}: {} of {} samples were done", output.temp_path(), already, o.count);
+  if (start == OutputStart::Resume) log::info("resuming {}: {} of {} samples were done", output.temp_path(), already, o.count);
   const at::Tensor centroids = clusters.centroids.to(sampler.device());
   const int64_t rounds = (static_cast<int64_t>(pending.size()) + comm.size() - 1) / comm.size();
   Progress progress("synthesize", o.count, comm.rank() == 0);

@@ -39,6 +39,7 @@ struct SynthesizeOptions {
   std::string merge_file;     // the same in a file, one class a line
   bool resume = false;
   bool force = false;         // replace an existing OUT (and any partial file)
+  bool no_space_check = false;  // write even when the planned size exceeds the free space
   int compression = 0;        // gzip level; > 0 gives up crash-safe resume (see dataset_file.h)
   double time_limit = 0;      // seconds; > 0: stop cleanly after the round that passes it (exit 75)
   std::string grid;           // PNG: the first samples beside their masks, with a legend of classes

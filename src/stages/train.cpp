@@ -18,6 +18,7 @@
 #include "dataset/reader.h"
 #include "evaluate/metrics.h"
 #include "io/image.h"
+#include "io/output_policy.h"
 #include "io/visualize.h"
 #include "models/segmenter/model_file.h"
 #include "models/segmenter/predict.h"
@@ -57,7 +58,6 @@ void validate(const TrainOptions& o) {
   STYLESEG_CHECK(o.val_count >= 0 && o.val_every > 0 && o.checkpoint_every > 0, ConfigError,
                  "train: --val-count must be >= 0, --val-every and --checkpoint-every positive");
   STYLESEG_CHECK(o.time_limit >= 0, ConfigError, "train: --time-limit must be >= 0 seconds");
-  STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "train: --resume and --force exclude each other");
 }
 
 // OUT.checkpoint.pt, OUT.metrics.jsonl, OUT.curves.png beside OUT (its extension replaced).
@@ -187,22 +187,33 @@ void write_curves(const std::string& metrics_path, const std::string& png) {
   write_png(png, plot_curves({running_mean(loss, "training loss (running mean)"), miou}));
 }
 
-enum class Start { Fresh, Resume };
-
-Start decide_start(const TrainOptions& o, const std::string& checkpoint) {
-  const bool have_checkpoint = fs::exists(checkpoint);
-  if (o.force) {
-    std::error_code ignored;
-    fs::remove(checkpoint, ignored);
-    return Start::Fresh;
-  }
-  if (o.resume && have_checkpoint) return Start::Resume;
-  if (have_checkpoint)
-    throw OutputError(checkpoint + " holds a training run: --resume continues it, --force starts afresh");
-  if (fs::exists(o.out)) throw OutputError(o.out + " exists: --force replaces it");
-  if (o.resume) log::warn("--resume: no checkpoint {}; starting afresh", checkpoint);
-  return Start::Fresh;
+// What train reads and writes, for the output policy. The checkpoint is what --resume
+// continues; it stays after the last step, so --resume of a finished run re-exports the same model.
+OutputPlan output_plan(const TrainOptions& o, const std::string& checkpoint, const std::string& metrics, const std::string& curves) {
+  return OutputPlan("train")
+      .input("--data", o.data)
+      .input("--init", o.init)
+      .output("--out", o.out)
+      .output("--metrics", metrics)
+      .output("--curves", curves)
+      .partial(checkpoint);
 }
+
+// A fresh run that fails before its first checkpoint leaves no metrics file: it would hold
+// nothing usable and only block the next run (an existing output).
+class DiscardOnFailure {
+ public:
+  explicit DiscardOnFailure(std::string path) : path_(std::move(path)) {}
+  ~DiscardOnFailure() {
+    std::error_code ignored;
+    if (!kept_ && !path_.empty()) fs::remove(path_, ignored);
+  }
+  void keep() { kept_ = true; }
+
+ private:
+  std::string path_;
+  bool kept_ = false;
+};
 
 }  // namespace
 
@@ -213,6 +224,10 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   const std::string checkpoint_path = beside(o.out, o.checkpoint, ".checkpoint.pt");
   const std::string metrics_path = beside(o.out, o.metrics, ".metrics.jsonl");
   const std::string curves_path = beside(o.out, o.curves, ".curves.png");
+  const OutputStart start = output_plan(o, checkpoint_path, metrics_path, curves_path).decide({o.resume, o.force}, comm);
+  STYLESEG_CHECK(start != OutputStart::Complete, ConfigError,
+                 "train: --resume: " + o.out + " is complete and its checkpoint " + checkpoint_path +
+                     " is gone, so nothing says which job made it; --force trains afresh");
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   const TrainingPrecision precision = parse_training_precision(o.precision);
 
@@ -249,19 +264,17 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   if (header.attributes.contains("identity")) identity_json["dataset_identity"] = header.attributes["identity"];
   const std::string identity = identity_json.dump();
 
-  const Start start = static_cast<Start>(
-      std::stoi(comm::decide_on_root(comm, [&] { return std::to_string(static_cast<int>(decide_start(o, checkpoint_path))); })));
 
   // ---- the model and optimiser, fresh or from the checkpoint; identical on every rank ----
   at::manual_seed(o.seed);
   segmenter::Segmenter net(classes);
-  if (!o.init.empty() && start == Start::Fresh) net.load_torchvision(o.init);
+  if (!o.init.empty() && start == OutputStart::Fresh) net.load_torchvision(o.init);
   net.to(device);
   net.to(precision.weights);
   net.train(true);
   train::Optimizer optimizer(net.parameters(), {o.optimizer, o.weight_decay, 0.9, 0.999, 1e-8, o.momentum});
   int64_t step = 0;
-  if (start == Start::Resume) {
+  if (start == OutputStart::Resume) {
     const train::TrainingState state = train::load_checkpoint(checkpoint_path);
     if (state.identity != identity)
       throw ConfigError("--resume: " + checkpoint_path + " was made by a different training job (" +
@@ -279,7 +292,8 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     });
   train::GradientSync sync(net.parameters());
   std::optional<train::MetricsLog> metrics;
-  if (comm.rank() == 0) metrics.emplace(metrics_path, start == Start::Resume ? step : -1);
+  if (comm.rank() == 0) metrics.emplace(metrics_path, start == OutputStart::Resume ? step : -1);
+  DiscardOnFailure fresh_metrics(comm.rank() == 0 && start == OutputStart::Fresh ? metrics_path : "");
   log::info("training on {} ({} ranks, {} per rank, global batch {}): {} training and {} held-out samples of {} ({}x{}, "
             "{} classes), {} steps ({:.1f} epochs), {} lr {}", device.str(), comm.size(), per_rank, o.batch, pool.size(),
             held_out.size(), o.data, header.width, header.height, classes, o.steps,
@@ -290,6 +304,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     if (comm.rank() == 0) {
       train::TrainingState state{step, identity, net.state(), optimizer.state(), o.seed};
       train::save_checkpoint(checkpoint_path, state);
+      fresh_metrics.keep();
     }
     comm.barrier();
   };

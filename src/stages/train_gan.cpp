@@ -19,6 +19,7 @@
 #include "core/seeding.h"
 #include "dataset/reader.h"
 #include "io/image.h"
+#include "io/output_policy.h"
 #include "io/visualize.h"
 #include "models/stylegan2/checkpoint.h"
 #include "models/stylegan2/discriminator.h"
@@ -163,7 +164,6 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
                  "train-gan: --mixing is a probability, --pl-weight >= 0, --ema-half-life > 0, --ema-rampup >= 0");
   STYLESEG_CHECK(o.quality_every > 0 && o.quality_samples >= 2, ConfigError,
                  "train-gan: --quality-every must be positive and --quality-samples at least 2");
-  STYLESEG_CHECK(!(o.resume && o.force), ConfigError, "train-gan: --resume and --force exclude each other");
   STYLESEG_CHECK(gan_batch_splits(o.batch, comm.size()), ConfigError,
                  "train-gan: --batch " + std::to_string(o.batch) + " must split evenly over the " + std::to_string(comm.size()) +
                      " ranks into per-rank batches of at most 4 or a multiple of 4 (the discriminator's minibatch-stddev groups)");
@@ -195,13 +195,17 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   stem.replace_extension("");
   const std::string losses_path = stem.string() + ".losses.csv", samples_dir = stem.string() + ".samples";
   const std::string quality_path = stem.string() + ".quality.csv", curves_path = stem.string() + ".curves.png";
-  const bool resume = comm::decide_on_root(comm, [&] {
-                        const bool exists = fs::exists(o.out);
-                        if (exists && o.resume) return std::string("1");
-                        if (exists && !o.force) throw OutputError(o.out + " exists: --resume continues that training, --force starts afresh");
-                        if (o.resume) log::warn("--resume: no checkpoint {}; starting afresh", o.out);
-                        return std::string("0");
-                      }) == "1";
+  // OUT is the checkpoint: --resume continues it (to --steps; a finished one is exported again).
+  const bool resume = OutputPlan("train-gan")
+                          .input("--data", o.data)
+                          .input("--quality-model", o.quality_model)
+                          .output("--out", o.out)
+                          .output("its losses", losses_path)
+                          .output("its quality figures", quality_path)
+                          .output("its curves", curves_path)
+                          .output_folder("its samples", samples_dir)
+                          .partial(o.out)
+                          .decide({o.resume, o.force}, comm) == OutputStart::Resume;
 
   // ---- networks and optimisers: fresh (seeded) or from the checkpoint ----
   at::manual_seed(o.seed);

@@ -5,8 +5,8 @@
 # file, and never a guess at another option.
 cli_test(abbreviated_option_is_unknown ${EXPECT} 2 "unrecognised option '--coun'"
          -- ${S} generate --checkpoint x.pt --out y.h5 --coun 2)
-cli_test(abbreviated_resume_is_unknown ${EXPECT} 2 "unrecognised option '--resume'"
-         -- ${S} generate --checkpoint x.pt --out y.h5 --resume)
+cli_test(abbreviated_resume_is_unknown ${EXPECT} 2 "unrecognised option '--resume-int'"
+         -- ${S} generate --checkpoint x.pt --out y.h5 --resume-int 5)
 cli_test(abbreviated_job_key_is_unknown ${EXPECT} 2 "abbreviated_key.ini.*--coun"
          -- ${S} generate --job ${CMAKE_CURRENT_SOURCE_DIR}/data/abbreviated_key.ini --checkpoint x.pt --out y.h5)
 cli_test(job_folder_is_refused ${EXPECT} 2 "--job: '.*' is a folder, not a job file"

@@ -80,13 +80,16 @@ cli_test(generate_resume_stop ${EXPECT} 75 "stopped at --time-limit after 6 of 1
          "rm -f ${CLI_DIR}/gen_resumed.h5* && ${MPIRUN_LINE} 2 ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_resumed.h5 --time-limit 0.000001")
 set_tests_properties(cli.generate_resume_stop PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_resume_stop)
 cli_test(generate_resume_finish ${EXPECT} 0 "resuming .*gen_resumed.h5.tmp.partial: 2 of 4 batches" --
-         ${S} ${GEN_ARGS} --out ${CLI_DIR}/gen_resumed.h5)
+         ${S} ${GEN_ARGS} --out ${CLI_DIR}/gen_resumed.h5 --resume)
 set_tests_properties(cli.generate_resume_finish PROPERTIES FIXTURES_REQUIRED cli_resume_stop FIXTURES_SETUP cli_resumed)
 cli_test(generate_resumed_same_as_uninterrupted ${SAME} ${CLI_DIR}/gen_np1.h5 ${CLI_DIR}/gen_resumed.h5)
 set_tests_properties(cli.generate_resumed_same_as_uninterrupted PROPERTIES FIXTURES_REQUIRED "cli_gen_np1;cli_resumed")
-cli_test(generate_other_job_starts_afresh ${EXPECT} 0 "written by a different job" -- bash -c
-         "rm -f ${CLI_DIR}/gen_other.h5* && ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_other.h5 --time-limit 0.000001 || true && ${S} ${GEN_LINE} --lr-mapping 0.02 --out ${CLI_DIR}/gen_other.h5")
-set_tests_properties(cli.generate_other_job_starts_afresh PROPERTIES FIXTURES_REQUIRED cli_generator)
+cli_test(generate_other_job_is_refused ${EXPECT} 2 "written by a different job \\(generator.lr_mapping: 0.02 now" -- bash -c
+         "rm -f ${CLI_DIR}/gen_other.h5* && ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_other.h5 --time-limit 0.000001 || true && ${S} ${GEN_LINE} --lr-mapping 0.02 --out ${CLI_DIR}/gen_other.h5 --resume")
+set_tests_properties(cli.generate_other_job_is_refused PROPERTIES FIXTURES_REQUIRED cli_generator)
+# Existing outputs, partial files, outputs that are inputs, terminating signals: one policy.
+cli_test(output_policy ${CMAKE_CURRENT_SOURCE_DIR}/cli/output_policy.sh ${S} ${CLI_DIR}/g.pt ${CLI_DIR}/policy "${MPIRUN_LINE}")
+set_tests_properties(cli.output_policy PROPERTIES FIXTURES_REQUIRED cli_generator PROCESSORS 2 PASS_REGULAR_EXPRESSION "all cases hold")
 
 # ---- cluster and assign ------------------------------------------------------------------
 # k-means over the tiny generator's layer-3 features resized 8x8 -> 24x24 (the score-map
@@ -237,7 +240,7 @@ string(REPLACE ";" " " NAME_BASE "${NAME_ARGS}")
 set(NAME_LINE "${NAME_BASE} --vocab \$FIXTURES/clip/bpe_simple_vocab_16e6.txt.gz")
 foreach(np 1 2)
   cli_test(name_np${np} ${WITH_FIXTURES}
-    "cp ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/named_np${np}.h5 && ${MPIRUN_LINE} ${np} ${S} ${NAME_LINE} --clusters ${CLI_DIR}/named_np${np}.h5 --merge-file ${CLI_DIR}/named_np${np}.txt --png ${CLI_DIR}/named_np${np}.png")
+    "rm -f ${CLI_DIR}/named_np${np}.* && ${MPIRUN_LINE} ${np} ${S} ${NAME_LINE} --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/named_np${np}.h5 --merge-file ${CLI_DIR}/named_np${np}.txt --png ${CLI_DIR}/named_np${np}.png")
   set_tests_properties(cli.name_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 FIXTURES_SETUP cli_name_np${np}
                        SKIP_RETURN_CODE 77 PROCESSORS ${np})
 endforeach()
@@ -252,10 +255,10 @@ cli_test(name_vit_tower ${EXPECT} 0 "output stride 16.*wrote the clusters with t
          "${S} name --checkpoint ${CLI_DIR}/g.pt --clip \$FIXTURES/clip_vit/model.pt --vocab \$FIXTURES/clip/bpe_simple_vocab_16e6.txt.gz --prompts hair,skin --samples 4 --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/named_vit.h5")
 set_tests_properties(cli.name_vit_tower PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
 cli_test(name_missing_vocab ${EXPECT} 3 "no-such-vocab.txt.gz" -- ${WITH_FIXTURES}
-         "${MPIRUN_LINE} 2 ${S} ${NAME_BASE} --clusters ${CLI_DIR}/clusters_np1.h5 --vocab ${CLI_DIR}/no-such-vocab.txt.gz")
+         "${MPIRUN_LINE} 2 ${S} ${NAME_BASE} --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/never_named.h5 --vocab ${CLI_DIR}/no-such-vocab.txt.gz")
 set_tests_properties(cli.name_missing_vocab PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
 cli_test(name_bad_assignment ${EXPECT} 2 "--assign 9=hair: there are clusters 0..3" -- ${WITH_FIXTURES}
-         "${S} ${NAME_LINE} --clusters ${CLI_DIR}/clusters_np1.h5 --assign 9=hair")
+         "${S} ${NAME_LINE} --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/never_named.h5 --assign 9=hair")
 set_tests_properties(cli.name_bad_assignment PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
 
 # styleseg run with name = true: cluster, name, synthesize on 2 ranks (jobs/ffhq.ini at toy size).
@@ -366,7 +369,7 @@ cli_test(train_resumed_same_weights bash -c
          "a=$(${S} inspect --checkpoint ${CLI_DIR}/train_np2/seg.pt | grep weights_sha256) && b=$(${S} inspect --checkpoint ${CLI_DIR}/train_killed/seg.pt | grep weights_sha256) && echo \"$a / $b\" && [ -n \"$a\" ] && [ \"$a\" = \"$b\" ] && echo same")
 set_tests_properties(cli.train_resumed_same_weights PROPERTIES FIXTURES_REQUIRED "cli_train_np2;cli_train_resumed"
                      PASS_REGULAR_EXPRESSION "\nsame")
-cli_test(train_existing_output_refused ${EXPECT} 4 "holds a training run: --resume continues it, --force starts afresh" --
+cli_test(train_existing_output_refused ${EXPECT} 4 "holds a stopped run: --resume continues it, --force starts afresh" --
          ${S} ${TRAIN_ARGS} --out ${CLI_DIR}/train_np1/seg.pt)
 set_tests_properties(cli.train_existing_output_refused PROPERTIES FIXTURES_REQUIRED cli_train_np1)
 cli_test(train_uneven_batch ${EXPECT} 2 "--batch 3 must be divisible by the number of ranks \\(2\\)" --
@@ -478,3 +481,19 @@ cli_test(cluster_build_configure ${CMAKE_CURRENT_SOURCE_DIR}/cli/cluster_configu
 # Bad and hostile input: one clear error each.
 include(${CMAKE_CURRENT_LIST_DIR}/bad_input_tests.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/probe_tests.cmake)
+
+# A full disk: one error naming the file, exit 4, no crash, nothing left (root: a tmpfs).
+cli_test(full_disk ${CMAKE_CURRENT_SOURCE_DIR}/cli/full_disk.sh ${S} ${CLI_DIR}/g.pt ${CLI_DIR}/full_disk "${MPIRUN_LINE}")
+set_tests_properties(cli.full_disk PROPERTIES FIXTURES_REQUIRED cli_generator PROCESSORS 2 SKIP_RETURN_CODE 77
+                     PASS_REGULAR_EXPRESSION "all cases hold")
+
+# Every run of the CLI tests starts from an empty output folder: commands refuse to replace
+# outputs (io/output_policy.h), so an earlier ctest run's outputs go first.
+cli_test(clean_outputs bash -c "rm -rf ${CLI_DIR} && mkdir -p ${CLI_DIR}")
+set_tests_properties(cli.clean_outputs PROPERTIES FIXTURES_SETUP cli_clean)
+get_property(cli_all_tests DIRECTORY PROPERTY TESTS)
+foreach(test_name ${cli_all_tests})
+  if(test_name MATCHES "^cli\\." AND NOT test_name STREQUAL "cli.clean_outputs")
+    set_property(TEST ${test_name} APPEND PROPERTY FIXTURES_REQUIRED cli_clean)
+  endif()
+endforeach()

@@ -191,6 +191,7 @@ TEST(OptimizeDirection, ClimbsADifferentiableScoreThroughTheGenerator) {
   ScorerOptions box;
   box.kind = "brightness";
   auto not_differentiable = make_scorer(box, c10::Device(c10::kCPU));
+  o.force = true;  // the first direction exists
   EXPECT_THROW(stages::find_direction(o, *not_differentiable, comm, {}), ConfigError);
 }
 

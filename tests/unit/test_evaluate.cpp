@@ -155,6 +155,7 @@ TEST(EvaluateStage, FoldersOfPngsGiveTheScoresAndAReport) {
   EXPECT_EQ(report["mapping"][6], 2);
   EXPECT_EQ(read_image(o.confusion).size(0), 3 * 24);
   // A ground truth without its prediction is named.
+  o.force = true;  // the report of the first run exists
   write_png(dir + "/gt/b.png", gt.unsqueeze(2).contiguous());
   try {
     stages::run_evaluate(o);
@@ -184,6 +185,7 @@ TEST(EvaluateStage, CelebAMaskHqPresetMergesLeftAndRightAndDropsJewellery) {
   EXPECT_EQ(report["class_names"][4], "eyes");
   EXPECT_EQ(report["class_names"][13], "cloth");
   o.merge = "0:bg;300:x";  // class-map text works too; an index no mask can hold is refused
+  o.force = true;
   EXPECT_THROW(stages::run_evaluate(o), ConfigError);
 }
 

@@ -23,6 +23,7 @@
 #include "io/atomic_output.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
+#include "support/expect_error.h"
 #include "support/fixtures.h"
 
 namespace styleseg::h5 {
@@ -30,19 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Expects `action` to throw E whose message contains every one of `parts`.
-template <typename E, typename Action>
-void expect_error(Action action, const std::vector<std::string>& parts) {
-  try {
-    action();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    const std::string message = e.what();
-    for (const std::string& part : parts) {
-      EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
-    }
-  }
-}
+using test::expect_error;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
