@@ -487,6 +487,13 @@ cli_test(full_disk ${CMAKE_CURRENT_SOURCE_DIR}/cli/full_disk.sh ${S} ${CLI_DIR}/
 set_tests_properties(cli.full_disk PROPERTIES FIXTURES_REQUIRED cli_generator PROCESSORS 2 SKIP_RETURN_CODE 77
                      PASS_REGULAR_EXPRESSION "all cases hold")
 
+
+# The fault matrix's quick part (tools/faults.sh --quick): generate and train on 2 ranks, at
+# half their run, kill -9 of a rank, SIGTERM and SIGUSR1 to mpirun: every rank gone within
+# 60 s, --resume completes to the uninterrupted outputs. The whole matrix: README "Fault matrix".
+cli_test(fault_matrix_quick bash -c "BIN=${S} ${PROJECT_SOURCE_DIR}/tools/faults.sh --quick ${CLI_DIR}/faults")
+set_tests_properties(cli.fault_matrix_quick PROPERTIES PROCESSORS 2 TIMEOUT 600 PASS_REGULAR_EXPRESSION "every case as expected")
+
 # Every run of the CLI tests starts from an empty output folder: commands refuse to replace
 # outputs (io/output_policy.h), so an earlier ctest run's outputs go first.
 cli_test(clean_outputs bash -c "rm -rf ${CLI_DIR} && mkdir -p ${CLI_DIR}")

@@ -100,7 +100,7 @@ def make_generator_features(path: Path, work: Path, bin_path: str, count: int, l
                    log_dir / "init-gan.log")
     if not features.exists():
         run_logged([bin_path, "generate", "--checkpoint", str(checkpoint), "--out", str(features),
-                    "--count", str(count), "--feature-layer", "7", "--batch", "4", "--seed", "1"],
+                    "--count", str(count), "--feature-layer", "7", "--batch", "4", "--seed", "1", "--force"],
                    log_dir / f"generate_c{count}.log")
 
     def fill(f: h5py.File) -> None:

@@ -14,12 +14,12 @@ mkdir -p "$OUT"
 command -v bc > /dev/null || apt-get install -y -q bc > /dev/null
 seconds() { local s; s=$(date +%s.%N); "$@" > "$OUT/last.log" 2>&1; echo "$(date +%s.%N) - $s" | bc; }
 
-"$BIN" init-gan --out "$OUT/g.pt" --resolution 128 --seed 0 > /dev/null 2>&1
+"$BIN" init-gan --out "$OUT/g.pt" --resolution 128 --seed 0 --force > /dev/null 2>&1
 "$BIN" cluster --checkpoint "$OUT/g.pt" --feature-layer 5 --samples 16 --clusters 8 --iterations 10 \
-  --out "$OUT/clusters.h5" > /dev/null 2>&1
+  --out "$OUT/clusters.h5" --force > /dev/null 2>&1
 common=(--checkpoint "$OUT/g.pt" --count "$COUNT" --batch 8 --seed 1 --truncation 0.7)
 
-t_generate=$(seconds "$BIN" generate "${common[@]}" --out "$OUT/generate.h5")
+t_generate=$(seconds "$BIN" generate "${common[@]}" --out "$OUT/generate.h5" --force)
 rm -f "$OUT"/dataset.h5*
 t_synth=$(seconds "$BIN" synthesize "${common[@]}" --clusters "$OUT/clusters.h5" --out "$OUT/dataset.h5")
 io_line=$(grep -o "rank 0 wrote.*" "$OUT/last.log" || true)

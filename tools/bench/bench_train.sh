@@ -21,9 +21,9 @@ ensure_packages python3-torch python3-h5py python3-numpy
 # The data: 256 samples of a (random) 128x128 generator with their 8-cluster masks.
 if [ ! -f "$OUT/dataset.h5" ]; then
   echo "bench: making $OUT/dataset.h5"
-  "$BIN" init-gan --out "$OUT/g.pt" --resolution 128 --channel-max 64 --seed 0 > "$OUT/make.log" 2>&1
+  "$BIN" init-gan --out "$OUT/g.pt" --resolution 128 --channel-max 64 --seed 0 --force > "$OUT/make.log" 2>&1
   "$BIN" cluster --checkpoint "$OUT/g.pt" --feature-layer 5 --samples 16 --clusters 8 --iterations 10 \
-    --out "$OUT/clusters.h5" >> "$OUT/make.log" 2>&1
+    --out "$OUT/clusters.h5" --force >> "$OUT/make.log" 2>&1
   "$BIN" synthesize --checkpoint "$OUT/g.pt" --clusters "$OUT/clusters.h5" --count 256 --batch 16 --seed 1 \
     --truncation 0.7 --out "$OUT/dataset.h5" --force >> "$OUT/make.log" 2>&1
 fi
