@@ -1,5 +1,8 @@
 #include "mpi/mpi_communicator.h"
 
+#include <chrono>
+#include <thread>
+
 #include <ATen/ops/empty.h>
 #include <mpi.h>
 
@@ -190,6 +193,13 @@ void MpiCommunicator::abort(int exit_code, const std::string& message) {
 void MpiCommunicator::abort_job(int exit_code) {
   std::fflush(stdout);
   std::fflush(stderr);
+  // MPI_Abort asks the launcher to end every rank; with a node unreachable it may not return
+  // (seen with OpenMPI's mpirun after a cut link: "abort is already in progress"). This rank
+  // ends anyway; its launcher sees it exit non-zero and ends the job.
+  std::thread([exit_code] {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    std::_Exit(exit_code);
+  }).detach();
   MPI_Abort(handle_->comm != MPI_COMM_NULL ? handle_->comm : MPI_COMM_WORLD, exit_code);
   std::_Exit(exit_code);  // MPI_Abort does not return; this tells the compiler so
 }

@@ -494,6 +494,14 @@ set_tests_properties(cli.full_disk PROPERTIES FIXTURES_REQUIRED cli_generator PR
 cli_test(fault_matrix_quick bash -c "BIN=${S} ${PROJECT_SOURCE_DIR}/tools/faults.sh --quick ${CLI_DIR}/faults")
 set_tests_properties(cli.fault_matrix_quick PROPERTIES PROCESSORS 2 TIMEOUT 600 PASS_REGULAR_EXPRESSION "every case as expected")
 
+# Two nodes on one machine (network namespaces and a veth link): the tiny job on 2 nodes x 1
+# rank as on one process; node B killed, then the link cut, during train: every process gone
+# in seconds, the job resumed on node A alone with the same scores. Skipped without
+# CAP_NET_ADMIN.
+cli_test(two_nodes ${CMAKE_CURRENT_SOURCE_DIR}/cli/two_nodes.sh ${S} ${PROJECT_SOURCE_DIR} ${CLI_DIR}/two_nodes)
+set_tests_properties(cli.two_nodes PROPERTIES PROCESSORS 2 TIMEOUT 900 SKIP_RETURN_CODE 77
+                     PASS_REGULAR_EXPRESSION "all cases hold")
+
 # Every run of the CLI tests starts from an empty output folder: commands refuse to replace
 # outputs (io/output_policy.h), so an earlier ctest run's outputs go first.
 cli_test(clean_outputs bash -c "rm -rf ${CLI_DIR} && mkdir -p ${CLI_DIR}")
