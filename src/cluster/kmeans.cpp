@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <numeric>
 #include <tuple>
@@ -15,6 +16,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/seeding.h"
+#include "io/output_policy.h"  // human_bytes
 #include "mpi/communicator.h"
 
 namespace styleseg::cluster {
@@ -39,6 +41,18 @@ void validate(const KMeansParameters& p) {
 }
 
 namespace {
+
+// Space before work: a spill that would fill the scratch folder is not made (the fixed set is
+// then read again every pass: slower, the same result), and the log says why, with both figures.
+bool scratch_has_room(const std::string& dir, int64_t bytes) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  const std::filesystem::space_info space = std::filesystem::space(dir, error);
+  if (error || static_cast<double>(bytes) <= static_cast<double>(space.available)) return true;
+  log::warn("the fixed set ({} on this rank) does not fit in the scratch folder {} ({} free): it is read again every "
+            "pass instead", human_bytes(static_cast<double>(bytes)), dir, human_bytes(static_cast<double>(space.available)));
+  return false;
+}
 
 // Chunks per mini-batch step when --minibatch is not given: independent of the number of
 // ranks (so results are too); 8 ranks or more should set --minibatch to keep all busy.
@@ -356,7 +370,7 @@ class Trainer {
         const int64_t my_bytes = static_cast<int64_t>(data.numel() * data.element_size()) * my_chunks;
         caching = caching && my_bytes <= p_.cache_bytes;
         if (caching) log::debug("the fixed set fits in the cache: {} chunks on this rank", my_chunks);
-        if (!caching && !p_.scratch_dir.empty()) {
+        if (!caching && !p_.scratch_dir.empty() && scratch_has_room(p_.scratch_dir, my_bytes)) {
           spill_ = std::make_unique<ChunkSpill>(p_.scratch_dir, comm_.rank());
           log::info("the fixed set ({:.1f} MB on this rank) goes to scratch: {}", my_bytes / 1e6, spill_->path());
         }
