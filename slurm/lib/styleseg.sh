@@ -11,7 +11,7 @@
 #     `#SBATCH --signal=USR1@SECONDS`, or its --time-limit); the job is then requeued
 #     (`#SBATCH --requeue`) and, run again, continues: `styleseg run` from its stage records,
 #     single commands with --resume added (and --force dropped) on a restart
-#     (SLURM_RESTART_COUNT > 0).
+#     (SLURM_RESTART_COUNT > 0), those without resume points with --force.
 #     STYLESEG_REQUEUE=0 turns requeueing off (the job then ends with exit code 75).
 # Settings (environment): STYLESEG_BIN (default STYLESEG_HOME/build/styleseg),
 # STYLESEG_SRUN_OPTIONS (extra srun options), STYLESEG_SCRATCH (node-local scratch for
@@ -39,6 +39,11 @@ styleseg_srun() {
     # would start afresh, and which --resume excludes).
     for arg in "$@"; do [ "$arg" = --force ] || args+=("$arg"); done
     args+=(--resume)
+  elif [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ] && [ "$command" != run ]; then
+    # A requeued command without resume points (a node failed under it) starts again: what
+    # its first run left (segment's half-filled folder) is replaced, not refused.
+    for arg in "$@"; do [ "$arg" = --force ] || args+=("$arg"); done
+    args+=(--force)
   else
     args=("$@")
   fi
