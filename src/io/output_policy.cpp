@@ -122,6 +122,12 @@ void OutputPlan::remove_stale_files() const {
 }
 
 OutputStart OutputPlan::decide(const OutputPolicy& policy) const {
+  const OutputStart start = decide_start(policy);
+  if (start == OutputStart::Fresh && policy.check_space) check_space();
+  return start;
+}
+
+OutputStart OutputPlan::decide_start(const OutputPolicy& policy) const {
   const bool resumable = !partials_.empty();
   STYLESEG_CHECK(!(policy.resume && policy.force), ConfigError, command_ + ": --resume and --force exclude each other");
   STYLESEG_CHECK(!policy.resume || resumable, ConfigError,
@@ -129,7 +135,6 @@ OutputStart OutputPlan::decide(const OutputPolicy& policy) const {
   check_distinct();
   if (policy.force) {
     remove_stale_files();
-    if (policy.check_space) check_space();
     return OutputStart::Fresh;
   }
   for (const std::string& partial : partials_) {
@@ -140,7 +145,6 @@ OutputStart OutputPlan::decide(const OutputPolicy& policy) const {
   if (policy.resume) {
     if (!outputs_.empty() && exists_with_content(outputs_.front().path, outputs_.front().folder)) return OutputStart::Complete;
     log::warn("{}: --resume: nothing to continue ({} is missing); starting afresh", command_, partials_.front());
-    if (policy.check_space) check_space();
     return OutputStart::Fresh;
   }
   for (const Path& out : outputs_)
@@ -149,7 +153,6 @@ OutputStart OutputPlan::decide(const OutputPolicy& policy) const {
                        ": --force replaces " + (out.folder ? "them" : "it") +
                        (resumable ? " (--resume checks it is complete)" : "") +
                        (out.option.rfind("--", 0) == 0 ? ", or choose another " + out.option : std::string()));
-  if (policy.check_space) check_space();
   return OutputStart::Fresh;
 }
 

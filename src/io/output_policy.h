@@ -78,6 +78,7 @@ class OutputPlan {
     std::string path;
     bool folder = false;
   };
+  OutputStart decide_start(const OutputPolicy& policy) const;  // the rule without the space check
   void check_distinct() const;
   void check_space() const;
   void remove_stale_files() const;

@@ -166,15 +166,16 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
               feature_layer->resolution, feature_layer->resolution, feat_res, feat_res);
 
   // ---- output: OUT.tmp.partial, created or resumed collectively ----
+  // Decided before the checkpoint is hashed: a refused output costs no pass over a large file.
+  const OutputStart start =
+      output_plan(options, partial_path_of(options.out))
+          .needs_bytes(planned_bytes(options, arch, sampler.has_z(), feature_layer, feat_res, count))
+          .decide({options.resume, options.force, !options.no_space_check}, comm);
   const std::string checkpoint_sha = comm::decide_on_root(comm, [&] { return sha256_file(options.sampling.checkpoint); });
   const nlohmann::json generator_info = sampler.describe();
   // What a partial file must have been written with to be continued.
   const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
                                               {"generator", generator_info}, {"count", count}, {"batch", batch}}.dump();
-  const OutputStart start =
-      output_plan(options, partial_path_of(options.out))
-          .needs_bytes(planned_bytes(options, arch, sampler.has_z(), feature_layer, feat_res, count))
-          .decide({options.resume, options.force, !options.no_space_check}, comm);
   if (start == OutputStart::Complete) return already_complete(options, identity, count, comm);
   // Kept when the run fails or stops, for --resume, once it holds work (a file that could
   // not even be created, on a full disk, is removed).

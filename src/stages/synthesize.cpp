@@ -90,6 +90,11 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
       !o.merge.empty()        ? dataset::ClassMap::parse(o.merge, clusters.num_clusters())
       : !o.merge_file.empty() ? dataset::ClassMap::parse(dataset::read_merge_file(o.merge_file), clusters.num_clusters(), "--merge-file " + o.merge_file)
                               : dataset::ClassMap::identity(clusters.num_clusters(), display_names(clusters));
+  // ---- the output policy, before the clusters file is hashed ----
+  const dataset::DatasetLayout layout{o.count, size, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression};
+  const OutputStart start = output_plan(o, partial_path_of(o.out))
+                                .needs_bytes(dataset::planned_bytes(layout))
+                                .decide({o.resume, o.force, !o.no_space_check}, comm);
   const at::Tensor colours = palette(classes.num_classes());
   const std::string clusters_sha = comm::decide_on_root(comm, [&] { return sha256_file(o.clusters); });
   const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
@@ -97,10 +102,6 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
                                               {"count", o.count}, {"size", size}, {"batch", o.batch}}.dump();
 
   // ---- the partial file: created afresh or resumed ----
-  const dataset::DatasetLayout layout{o.count, size, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression};
-  const OutputStart start = output_plan(o, partial_path_of(o.out))
-                                .needs_bytes(dataset::planned_bytes(layout))
-                                .decide({o.resume, o.force, !o.no_space_check}, comm);
   SynthesizeSummary summary;
   if (start == OutputStart::Complete) {
     comm::decide_on_root(comm, [&] { return check_complete_is_this_job(o, identity), std::string(); });
