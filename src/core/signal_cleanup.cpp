@@ -28,23 +28,22 @@ void write_stderr(const char* text) {
   (void)ignored;
 }
 
-int clean_up(bool announce) {
-  int removed = 0;
+// Removes the files to remove and names the kept ones: only async-signal-safe calls.
+void clean_up() {
   for (Slot& slot : slots) {
     const int state = slot.state.load(std::memory_order_acquire);
     if (state == kRemove) {
-      if (::unlink(slot.path) == 0) ++removed;
-    } else if (state == kKeep && announce) {
+      ::unlink(slot.path);
+    } else if (state == kKeep) {
       write_stderr("styleseg: kept ");
       write_stderr(slot.path);
       write_stderr(" for --resume\n");
     }
   }
-  return removed;
 }
 
 extern "C" void on_termination_signal(int signal_number) {
-  clean_up(true);
+  clean_up();
   // End the process as the signal would have: the parent sees "killed by SIGTERM".
   std::signal(signal_number, SIG_DFL);
   std::raise(signal_number);
@@ -96,7 +95,5 @@ void TemporaryFileGuard::release() {
   if (slot_ >= 0) slots[slot_].state.store(kFree, std::memory_order_release);
   slot_ = -1;
 }
-
-int clean_up_temporary_files_now() { return clean_up(true); }
 
 }  // namespace styleseg

@@ -37,8 +37,4 @@ class TemporaryFileGuard {
   int slot_ = -1;  // -1: nothing registered (no free slot, or released)
 };
 
-// What the handler does, without a signal (tests): removes the files registered to be removed
-// and returns how many it removed; the kept ones are named on stderr.
-int clean_up_temporary_files_now();
-
 }  // namespace styleseg
