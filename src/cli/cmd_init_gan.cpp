@@ -8,7 +8,7 @@
 namespace styleseg::cli {
 
 int init_gan_main(const std::vector<std::string>& args) {
-  std::string out, from;
+  std::string out, from, dtype = "float32";
   int resolution = 256, z_dim = 512, w_dim = 512, mapping_layers = 8, channel_multiplier = 2, channel_max = 512;
   uint64_t seed = 0;
   bool force = false;
@@ -29,15 +29,19 @@ int init_gan_main(const std::vector<std::string>& args) {
       .add("channel-max", &channel_max, "cap on the channels of every block")
       .add("lr-mapping", &lr_mapping, "mapping learning-rate multiplier (stored in the file)")
       .add("seed", &seed, "initialisation seed")
-      .add_optional("from", &from, "copy the g_ema of this checkpoint (the architecture options are then ignored)");
+      .add_optional("from", &from, "copy the g_ema of this checkpoint (the architecture options are then ignored)")
+      .add("dtype", &dtype, "float32, or float16: half the file (styleseg widens it to float32 on load)");
   add_output_policy_options(set, force);
   return run_command(set, args, [&](comm::Communicator& comm) {
     STYLESEG_CHECK(!out.empty(), ConfigError, "init-gan: --out is required");
+    STYLESEG_CHECK(dtype == "float32" || dtype == "float16", ConfigError,
+                   "init-gan: --dtype must be float32 or float16, not '" + dtype + "'");
+    const at::ScalarType storage = dtype == "float16" ? at::kHalf : at::kFloat;
     OutputPlan("init-gan").input("--from", from).output("--out", out).decide({false, force}, comm);
     if (!from.empty()) {
       if (comm.rank() == 0) {
         const stylegan2::Generator g = stylegan2::load_generator(from);
-        stylegan2::save_generator(g, out);
+        stylegan2::save_generator(g, out, storage);
         log::info("wrote the g_ema of {} to {}: {}", from, out, g.architecture().describe());
       }
       comm.barrier();
@@ -56,7 +60,7 @@ int init_gan_main(const std::vector<std::string>& args) {
     arch.mapping_layers = mapping_layers;
     arch.channels = stylegan2::default_channels(resolution, channel_multiplier, channel_max);
     if (comm.rank() == 0) {
-      stylegan2::save_generator(stylegan2::init_generator(arch, seed, lr_mapping), out);
+      stylegan2::save_generator(stylegan2::init_generator(arch, seed, lr_mapping), out, storage);
       log::info("wrote a new generator to {}: {}", out, arch.describe());
     }
     comm.barrier();

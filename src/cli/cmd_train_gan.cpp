@@ -12,17 +12,18 @@ int train_gan_main(const std::vector<std::string>& args) {
                 "over ranks (global batch constant). Writes OUT in rosinality's train.py layout (`styleseg generate\n"
                 "--checkpoint OUT` reads its g_ema), OUT.losses.csv, sample grids at fixed latents in OUT.samples/,\n"
                 "with --quality-model the Frechet and pixel-share distances over training (OUT.quality.csv), and\n"
-                "OUT.curves.png. Presets: cpu64 (64x64, narrow, for 2 CPU cores), gpu256.");
+                "OUT.curves.png. Presets: cpu64 (64x64, narrow, for 2 CPU cores), gpu128 (128x128,\n"
+                "256 channels up to 32x32: the eye job's generator), gpu256 (config-f, channel multiplier 1).");
   set.add("data", &o.data, "dataset .h5 or a folder of PNG/JPEG images")
       .add("out", &o.out, "checkpoint (gan.pt)")
-      .add("preset", &o.preset, "cpu64 or gpu256")
+      .add("preset", &o.preset, "cpu64, gpu128 or gpu256")
       .add("resolution", &o.resolution, "image size (0: the preset's; smaller powers of two allowed)")
       .add("steps", &o.steps, "training steps")
       .add("batch", &o.batch, "global batch (divisible by the ranks; per rank <= 4 or a multiple of 4)")
-      .add("lr", &o.lr, "learning rate of both networks (-1: the preset's: cpu64 0.0025, gpu256 0.002)")
-      .add("r1-gamma", &o.r1_gamma, "R1 weight (< 0: the preset's: cpu64 10, gpu256 NVlabs' 0.0002 * R^2 / batch)")
+      .add("lr", &o.lr, "learning rate of both networks (-1: the preset's: cpu64, gpu128 0.0025; gpu256 0.002)")
+      .add("r1-gamma", &o.r1_gamma, "R1 weight (< 0: the preset's: cpu64, gpu128 10; gpu256 NVlabs' 0.0002 * R^2 / batch)")
       .add("r1-every", &o.r1_every, "steps between R1 penalties")
-      .add("pl-weight", &o.pl_weight, "path-length weight (0: off; -1: the preset's: cpu64 0, gpu256 2)")
+      .add("pl-weight", &o.pl_weight, "path-length weight (0: off; -1: the preset's: cpu64, gpu128 0; gpu256 2)")
       .add("pl-every", &o.pl_every, "steps between path-length penalties")
       .add("mixing", &o.mixing, "style-mixing probability")
       .add("ema-half-life", &o.ema_half_life, "EMA generator half-life, images")

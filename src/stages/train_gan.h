@@ -33,14 +33,14 @@ namespace styleseg::stages {
 struct TrainGanOptions {
   std::string data;                 // dataset.h5 or a folder of images
   std::string out;                  // gan.pt
-  std::string preset = "cpu64";     // cpu64 (64x64, narrow, 2 CPU cores) | gpu256 (config-f-like, x1 channels)
+  std::string preset = "cpu64";     // cpu64 (64x64, narrow, 2 CPU cores) | gpu128 (the eye job's) | gpu256 (config-f-like, x1 channels)
   int64_t resolution = 0;           // 0: the preset's; smaller powers of two use the preset's table below it
   int64_t steps = 2000;
   int64_t batch = 8;                // global
-  double lr = -1;                   // -1: the preset's (cpu64 0.0025, gpu256 0.002)
-  double r1_gamma = -1;             // < 0: the preset's (cpu64 10, gpu256 NVlabs' heuristic 0.0002 * R^2 / batch)
+  double lr = -1;                   // -1: the preset's (cpu64 and gpu128 0.0025, gpu256 0.002)
+  double r1_gamma = -1;             // < 0: the preset's (cpu64 and gpu128 10, gpu256 NVlabs' heuristic 0.0002 * R^2 / batch)
   int64_t r1_every = 16;
-  double pl_weight = -1;            // -1: the preset's (cpu64 0: off, gpu256 2)
+  double pl_weight = -1;            // -1: the preset's (cpu64 and gpu128 0: off, gpu256 2)
   int64_t pl_every = 4;
   double mixing = 0.9;
   double ema_half_life = 10000;     // images (rosinality: 0.5^(32 / 10k) per batch of 32)

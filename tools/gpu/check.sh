@@ -17,26 +17,28 @@
 #   configure       tools/build.sh --configure-only (BUILD_DIR=build-gpu) against PyTorch's
 #                   LibTorch (torch.utils.cmake_prefix_path) and .gpu-deps/usr; the NCCL backend
 #                   ON when NCCL is found (PyTorch's wheel ships it: site-packages/nvidia/nccl)
-#   build           styleseg, the benchmarks and the unit tests, all cores (going on past a
-#                   target that fails)
+#   build           styleseg and the benchmarks, all cores (going on past a target that fails)
+#   check-comm-mpi  every collective on 2 CPU ranks (the relocated OpenMPI)
+#   check-comm-nccl every collective with NCCL: 1 rank, or one rank per GPU
+#   bench-generator build/bench_generator on the GPU, float32 and bfloat16 (the GPU to itself)
+#   bench-clip      build/bench_clip on the GPU, float32 and bfloat16 (likewise)
+#   make-eyes       the eye job's training split at 128x128 (20,000 images; one rank per core)
+#   train-gan       in the background for the time left (--time-limit): the eye job's generator,
+#                   train-gan --preset gpu128, batch 32; then its g_ema alone in float16
+#                   (init-gan --dtype float16), the file jobs/eyes.ini carries
+#   build-tests     the unit tests, beside train-gan (all cores but two)
 #   unit-tests      every unit test (ctest): the generator and CLIP parity tests (float32 with
 #                   the fixtures' rule, bfloat16 within 0.05) on the GPU, the others on the CPU
 #                   against PyTorch 2.x's LibTorch
-#   check-comm-mpi  every collective on 2 CPU ranks (the relocated OpenMPI)
-#   check-comm-nccl every collective with NCCL: 1 rank, or one rank per GPU
-#   bench-generator build/bench_generator on the GPU, float32 and bfloat16
-#   bench-clip      build/bench_clip on the GPU, float32 and bfloat16
-#   make-eyes       4,000 eye images with masks at 256x256 (make-eyes, 8 ranks)
-#   bench-train     styleseg train on the GPU, float32 and bfloat16, with the settings of
-#                   tools/bench/bench_train.sh (batch 16, flips only; that script itself compares
-#                   CPU training with Python's and installs with apt: not run here); the
-#                   bfloat16 model is train-gan's quality segmenter
-#   train-gan       train-gan --preset gpu256 on the eye images for the time left (--time-limit)
+#   bench-train     styleseg train on the GPU beside train-gan, float32 and bfloat16, 40 steps
+#                   each with the settings of tools/bench/bench_train.sh (batch 16, flips only;
+#                   that script itself compares CPU training with Python's: not run here)
 # A step that fails or runs out of time is recorded and the next one runs (a step that needs
 # a failed one is skipped). Written to $OUT: summary.md (each step's status and time, the
-# results), logs.txt (the end of each step's log), eyes.png, and train-gan's last sample grid,
-# curves, quality figures and losses (its checkpoint, hundreds of MB, stays in the work folder
-# $STYLESEG_GPU_WORK, default out/gpu-check/). Exit code 1 when any step failed or was skipped.
+# results), logs.txt (the end of each step's log), eyes.png, train-gan's last sample grid,
+# curves and losses, and eyes128-gpu.pt (g_ema, float16; the checkpoint with the optimiser
+# states stays in the work folder $STYLESEG_GPU_WORK, default out/gpu-check/). Exit code 1 when
+# any step failed or was skipped.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export ROOT=$PWD
@@ -237,13 +239,15 @@ step_configure() {
   grep -E '^(Torch_DIR|CMAKE_PREFIX_PATH|HDF5_C_INCLUDE_DIR|HDF5_IS_PARALLEL|MPI_C_HEADER_DIR|MPI_mpi_LIBRARY|MPIEXEC_EXECUTABLE|Boost_DIR|boost_program_options_DIR|spdlog_DIR|GTest_DIR|nlohmann_json_DIR|ZLIB_LIBRARY_RELEASE|PCRE2_LINK_LIBRARIES|STB_INCLUDE_DIR|NCCL_LIBRARY|STYLESEG_NCCL|CUDAToolkit_NVCC_EXECUTABLE|CMAKE_CXX_COMPILER):' \
     "$BUILD_DIR/CMakeCache.txt"
 }
-# One build of everything needed, going on past a failing target (a unit test that does not
-# compile leaves styleseg and the benchmarks built).
-step_build() {
+# Two builds, each going on past a failing target: what the GPU steps run first (styleseg and
+# the benchmarks, all cores), then the unit tests beside train-gan (two cores left to it).
+build_targets() {
   local keep_going=(-k)
   ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja' "$BUILD_DIR/CMakeCache.txt" || keep_going=(-k 0)
-  tools/build.sh --target styleseg bench_generator bench_clip styleseg_unit_tests -- "${keep_going[@]}"
+  tools/build.sh --target "$@" -- "${keep_going[@]}"
 }
+step_build() { build_targets styleseg bench_generator bench_clip; }
+step_build_tests() { JOBS=$((JOBS > 4 ? JOBS - 2 : JOBS)) build_targets styleseg_unit_tests; }
 step_unit_tests() {
   # The parity tests (generator and CLIP, float32 and bfloat16) run their models on the GPU
   # (STYLESEG_TEST_DEVICE) against the fixtures, when they came along as .gpu-fixtures/
@@ -253,7 +257,7 @@ step_unit_tests() {
   [ "${NGPU:-0}" -gt 0 ] && device=cuda
   [ -z "$fixtures" ] && [ -d "$ROOT/.gpu-fixtures" ] && fixtures=$ROOT/.gpu-fixtures
   cd "$BUILD_DIR" && OMP_NUM_THREADS=1 CI='' STYLESEG_TEST_DEVICE=$device STYLESEG_FIXTURES=$fixtures \
-    with_deps ctest -j "$JOBS" -E '^(mpi|cli|slurm)\.' --timeout 140 --output-on-failure
+    with_deps ctest -j "$((JOBS > 4 ? JOBS - 2 : JOBS))" -E '^(mpi|cli|slurm)\.' --timeout 140 --output-on-failure
 }
 step_check_comm_mpi() { with_deps "$MPIRUN" -np 2 "$BIN" check-comm --backend mpi --megabytes 16; }
 step_check_comm_nccl() {
@@ -265,31 +269,30 @@ step_check_comm_nccl() {
 }
 step_bench_generator() { with_deps "$BUILD_DIR/bench_generator" --devices cuda --iterations 5; }
 step_bench_clip() { with_deps "$BUILD_DIR/bench_clip" --devices cuda --batches 1,32 --iterations 3; }
+# The eye job's training split at 128x128 (jobs/eyes.ini: seed 1, first index 0): train-gan's
+# images, and the images of the segmenter benchmark.
 step_make_eyes() {
-  with_deps "$MPIRUN" -np "$RANKS" "$BIN" make-eyes --out "$WORK/eyes256.h5" --count 4000 --size 256 --seed 1 \
-    --grid "$WORK/eyes.png" --backend mpi --threads 1 --force
+  with_deps "$MPIRUN" -np "$JOBS" "$BIN" make-eyes --out "$WORK/eyes128.h5" --count "$GAN_IMAGES" --size 128 --seed 1 \
+    --first-index 0 --grid "$WORK/eyes.png" --backend mpi --threads 1 --force
 }
-# The bfloat16 run is longer and validates on 200 held-out images: its model is the segmenter
-# train-gan's quality figures need.
 step_bench_train() {
   set -e
-  local common=(--data "$WORK/eyes256.h5" --batch 16 --device cuda --checkpoint-every 100000 --scale-min 1
-    --scale-max 1 --brightness 0 --contrast 0 --saturation 0 --blur 0 --noise 0 --force)
-  with_deps "$BIN" train "${common[@]}" --out "$WORK/bench-float32.pt" --precision float32 --steps 30 --val-count 0
-  with_deps "$BIN" train "${common[@]}" --out "$WORK/bench-bfloat16.pt" --precision bfloat16 --steps 150 --lr 0.001 \
-    --val-count 200 --val-every 150
+  local common=(--data "$WORK/eyes128.h5" --batch 16 --device cuda --checkpoint-every 100000 --scale-min 1
+    --scale-max 1 --brightness 0 --contrast 0 --saturation 0 --blur 0 --noise 0 --steps 40 --val-count 0 --force)
+  with_deps "$BIN" train "${common[@]}" --out "$WORK/bench-float32.pt" --precision float32
+  with_deps "$BIN" train "${common[@]}" --out "$WORK/bench-bfloat16.pt" --precision bfloat16
 }
+# The default eye job's generator (preset gpu128; jobs/models/eyes128-gpu.md) for the time
+# left, then its g_ema alone in float16: the file the job carries.
 step_train_gan() {
-  local quality=()
-  [ ! -f "$WORK/bench-bfloat16.pt" ] || quality=(--quality-model "$WORK/bench-bfloat16.pt" --quality-every 500 --quality-samples 256)
-  with_deps "$BIN" train-gan --data "$WORK/eyes256.h5" --out "$WORK/gan.pt" --preset gpu256 --batch 32 \
-    --steps 100000 --time-limit "$GAN_SECONDS" --checkpoint-every 1000 --sample-every 200 --device cuda \
-    "${quality[@]}" --force
+  with_deps "$BIN" train-gan --data "$WORK/eyes128.h5" --out "$WORK/gan.pt" --preset gpu128 --batch 32 \
+    --steps 1000000 --time-limit "$GAN_SECONDS" --checkpoint-every 1000 --sample-every 250 --device cuda --force
   local rc=$?
   [ "$rc" -ne 75 ] || { echo "check.sh: stopped at --time-limit (exit 75), as asked"; rc=0; }
-  return "$rc"
+  [ "$rc" -eq 0 ] || return "$rc"
+  with_deps "$BIN" init-gan --from "$WORK/gan.pt" --out "$WORK/eyes128-gpu.pt" --dtype float16 --force
 }
-export -f with_deps step_unpack step_probe step_configure step_build step_unit_tests step_check_comm_mpi \
+export -f with_deps build_targets step_unpack step_probe step_configure step_build step_build_tests step_unit_tests step_check_comm_mpi \
   step_check_comm_nccl step_bench_generator step_bench_clip step_make_eyes step_bench_train step_train_gan
 
 # The median images/s of a `styleseg train` metrics file after its first 8 steps.
@@ -301,39 +304,52 @@ print("%.1f" % statistics.median(rates) if rates else "?")
 EOF
 }
 
+# step_background NAME CAP FUNCTION: as `step`, in the background; `step_wait NAME` records it.
+declare -A bg_pid bg_t0 bg_cap
+step_background() {
+  bg_t0[$1]=$(date +%s) bg_cap[$1]=$2
+  timeout -k 15 "$2" bash -c "$3" > "$WORK/$1.log" 2>&1 &
+  bg_pid[$1]=$!
+}
+step_wait() {
+  local rc status
+  wait "${bg_pid[$1]}"
+  rc=$?
+  case $rc in
+    0) status=ok ;;
+    124 | 137) status="TIMEOUT (limit ${bg_cap[$1]} s)" ;;
+    *) status="FAILED (exit $rc)" ;;
+  esac
+  record "$1" "$status" $(($(date +%s) - ${bg_t0[$1]})) "$WORK/$1.log"
+  return "$rc"
+}
+
 # ---- the steps ---------------------------------------------------------------------------------
+# The GPU benchmarks run alone on the machine; train-gan then takes the GPU for the time left,
+# while the unit tests build and run beside it and the segmenter benchmark shares the GPU with it
+# (its figures say so).
+export GAN_IMAGES=${STYLESEG_GPU_GAN_IMAGES:-20000}
 write_summary
 if [ ! -d "$DEPS/usr" ] && [ -d .gpu-debs ]; then
   step unpack 120 step_unpack
 fi
 step probe 60 step_probe
 built=0
-tests_built=0
 if step configure 120 step_configure; then
   if [ "$CONFIGURE_ONLY" -eq 1 ]; then
     write_summary
     exit "$failed"
   fi
   touch "$WORK/build.stamp"
-  step build 400 step_build
+  step build 300 step_build
   # What this build made (a target that failed to build is absent or older).
   [ -z "$(find "$BIN" -newer "$WORK/build.stamp" 2> /dev/null)" ] || built=1
-  [ -z "$(find "$BUILD_DIR/tests/styleseg_unit_tests" -newer "$WORK/build.stamp" 2> /dev/null)" ] || tests_built=1
 else
   skip build "configure failed"
 fi
 [ "$CONFIGURE_ONLY" -eq 0 ] || exit 1
 
-if [ "$tests_built" -eq 1 ]; then
-  step unit-tests 150 step_unit_tests
-  result "### Unit tests (on the CPU: none has a CUDA variant)" "" \
-    "$(grep -E 'tests passed|tests failed out of' "$WORK/unit-tests.log" | tail -1)" ""
-  grep -A200 'The following tests FAILED' "$WORK/unit-tests.log" | grep -E '^\s+[0-9]+ - ' | sed 's/^\s*/- /' > "$WORK/failed-tests.txt"
-  [ ! -s "$WORK/failed-tests.txt" ] || result "Failed:" "$(cat "$WORK/failed-tests.txt")" ""
-else
-  skip unit-tests "unit tests not built"
-fi
-
+gan=0
 if [ "$built" -eq 1 ]; then
   step check-comm-mpi 60 step_check_comm_mpi
   step check-comm-nccl 90 step_check_comm_nccl
@@ -343,46 +359,64 @@ if [ "$built" -eq 1 ]; then
   step bench-clip 120 step_bench_clip
   result "### bench_clip (RN50, random weights)" "" '```' "$(grep -E 'images/s|prompts/s' "$WORK/bench-clip.log")" '```' ""
   eyes=0
-  step make-eyes 90 step_make_eyes && eyes=1
-  if [ "$eyes" -eq 1 ]; then
-    step bench-train 150 step_bench_train
-    result "### styleseg train on the GPU (256x256 eye images, batch 16, flips only; median images/s after step 8, data path included)" "" \
-      "| precision | steps | images/s |" "|---|---|---|" \
-      "| float32 | 30 | $(median_rate "$WORK/bench-float32.metrics.jsonl") |" \
-      "| bfloat16 | 150 | $(median_rate "$WORK/bench-bfloat16.metrics.jsonl") |" "" \
-      "Validation of the bfloat16 model (train-gan's quality segmenter): $(grep -h '"val_miou"' "$WORK/bench-bfloat16.metrics.jsonl" 2> /dev/null | tail -1)" ""
-    export GAN_SECONDS=$(($(left) - RESERVE - 90))
-    if [ "$GAN_SECONDS" -ge 30 ]; then
-      step train-gan $((GAN_SECONDS + 90)) step_train_gan
-      {
-        echo "### train-gan --preset gpu256 (batch 32, --time-limit $GAN_SECONDS s)"
-        echo
-        echo '```'
-        grep -E 'stopped|steps/s|step [0-9]+' "$WORK/train-gan.log" | tail -5
-        echo '```'
-        [ ! -f "$WORK/gan.quality.csv" ] || { echo "Quality (first and last rows):"; echo; echo '```'; head -2 "$WORK/gan.quality.csv"; tail -1 "$WORK/gan.quality.csv"; echo '```'; }
-        [ ! -f "$WORK/gan.pt" ] || echo "Checkpoint: $WORK/gan.pt, $(du -h "$WORK/gan.pt" | cut -f1), SHA-256 $(sha256sum "$WORK/gan.pt" | cut -c1-16)... (stays on this machine)"
-      } > "$WORK/gan-summary.md"
-      result "$(cat "$WORK/gan-summary.md")" ""
-    else
-      skip train-gan "less than 30 s left for training"
-    fi
+  step make-eyes 150 step_make_eyes && eyes=1
+  export GAN_SECONDS=$(($(left) - RESERVE - 45))
+  if [ "$eyes" -eq 1 ] && [ "$GAN_SECONDS" -ge 60 ]; then
+    step_background train-gan $((GAN_SECONDS + 40)) step_train_gan
+    gan=1
   else
-    for s in bench-train train-gan; do skip "$s" "no eye images"; done
+    skip train-gan "no eye images or less than 60 s left"
   fi
 else
-  for s in check-comm-mpi check-comm-nccl bench-generator bench-clip make-eyes bench-train train-gan; do
+  for s in check-comm-mpi check-comm-nccl bench-generator bench-clip make-eyes train-gan; do
     skip "$s" "styleseg not built"
   done
+fi
+
+if [ -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  touch "$WORK/tests.stamp"
+  step build-tests 240 step_build_tests
+fi
+if [ -n "$(find "$BUILD_DIR/tests/styleseg_unit_tests" -newer "$WORK/tests.stamp" 2> /dev/null)" ]; then
+  step unit-tests 150 step_unit_tests
+  result "### Unit tests (parity tests on the GPU, the others on the CPU)" "" \
+    "$(grep -E 'tests passed|tests failed out of' "$WORK/unit-tests.log" | tail -1)" ""
+  grep -A200 'The following tests FAILED' "$WORK/unit-tests.log" | grep -E '^\s+[0-9]+ - ' | sed 's/^\s*/- /' > "$WORK/failed-tests.txt"
+  [ ! -s "$WORK/failed-tests.txt" ] || result "Failed:" "$(cat "$WORK/failed-tests.txt")" ""
+else
+  skip unit-tests "unit tests not built"
+fi
+
+if [ "${eyes:-0}" -eq 1 ]; then
+  step bench-train 120 step_bench_train
+  result "### styleseg train on the GPU beside train-gan (128x128 eye images, batch 16, flips only; median images/s after step 8, data path included)" "" \
+    "| precision | steps | images/s |" "|---|---|---|" \
+    "| float32 | 40 | $(median_rate "$WORK/bench-float32.metrics.jsonl") |" \
+    "| bfloat16 | 40 | $(median_rate "$WORK/bench-bfloat16.metrics.jsonl") |" ""
+fi
+
+if [ "$gan" -eq 1 ]; then
+  step_wait train-gan
+  {
+    echo "### train-gan --preset gpu128 (batch 32, $GAN_IMAGES images, --time-limit $GAN_SECONDS s)"
+    echo
+    echo '```'
+    grep -E 'stopped|steps/s|step [0-9]+|wrote' "$WORK/train-gan.log" | tail -6
+    echo '```'
+    [ ! -f "$WORK/gan.pt" ] || echo "Checkpoint: $WORK/gan.pt, $(du -h "$WORK/gan.pt" | cut -f1) (stays on this machine)."
+    [ ! -f "$WORK/eyes128-gpu.pt" ] || echo "g_ema in float16: eyes128-gpu.pt, $(du -h "$WORK/eyes128-gpu.pt" | cut -f1), SHA-256 $(sha256sum "$WORK/eyes128-gpu.pt" | cut -d' ' -f1)."
+  } > "$WORK/gan-summary.md"
+  result "$(cat "$WORK/gan-summary.md")" ""
 fi
 
 # ---- into $OUT: 8 files in all --------------------------------------------------------------------
 cp -f "$WORK/eyes.png" "$OUT/eyes.png" 2> /dev/null
 last_grid=$(find "$WORK/gan.samples" -name 'step_*.png' 2> /dev/null | sort -V | tail -1)
 [ -z "$last_grid" ] || cp -f "$last_grid" "$OUT/gan-samples.png"
-for f in gan.curves.png gan.quality.csv gan.losses.csv; do
+for f in gan.curves.png gan.losses.csv; do
   [ ! -f "$WORK/$f" ] || cp -f "$WORK/$f" "$OUT/${f/./-}"
 done
+[ ! -f "$WORK/eyes128-gpu.pt" ] || cp -f "$WORK/eyes128-gpu.pt" "$OUT/"
 result "Files: $(find "$OUT" -maxdepth 1 -type f -printf '%f\n' | sort | paste -sd' ' -). Work folder (logs, checkpoints): $WORK."
 write_summary
 echo "check.sh: $(grep -c '| ok' "$SUMMARY") steps ok; $SUMMARY"

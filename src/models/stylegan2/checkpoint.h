@@ -48,8 +48,9 @@ Generator generator_from_checkpoint(const io::PyValue& root, const std::string& 
 std::vector<std::pair<std::string, at::Tensor>> rosinality_state_dict(const Generator& generator);
 
 // Writes `generator` in the rosinality layout ({"g_ema", "latent_avg", "styleseg"}) as a
-// torch.save-compatible zip archive, atomically (temporary name, then rename).
-void save_generator(const Generator& generator, const std::string& path);
+// torch.save-compatible zip archive, atomically (temporary name, then rename). `storage`
+// kFloat, or kHalf for a file half the size (every reader widens to float32 on load).
+void save_generator(const Generator& generator, const std::string& path, at::ScalarType storage = at::kFloat);
 
 // A freshly initialised generator, as rosinality's Generator.__init__ initialises one
 // (unit-normal weights, affine biases 1, other biases and noise strengths 0), seeded.

@@ -63,9 +63,11 @@ std::vector<std::pair<std::string, at::Tensor>> rosinality_state_dict(const Gene
   return state;
 }
 
-void save_generator(const Generator& generator, const std::string& path) {
+void save_generator(const Generator& generator, const std::string& path, at::ScalarType storage) {
+  STYLESEG_CHECK(storage == at::kFloat || storage == at::kHalf, ConfigError,
+                 "a generator is stored as float32 or float16, not " + std::string(c10::toString(storage)));
   c10::impl::GenericDict g_ema(c10::StringType::get(), c10::TensorType::get());
-  for (const auto& [key, value] : rosinality_state_dict(generator)) g_ema.insert(key, value);
+  for (const auto& [key, value] : rosinality_state_dict(generator)) g_ema.insert(key, value.to(storage));
   const double lr = generator.settings().lr_mapping;
   c10::impl::GenericDict meta(c10::StringType::get(), c10::AnyType::get());
   meta.insert("format", std::string("styleseg-stylegan2"));
