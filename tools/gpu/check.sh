@@ -344,6 +344,11 @@ if step configure 120 step_configure; then
   step build 300 step_build
   # What this build made (a target that failed to build is absent or older).
   [ -z "$(find "$BIN" -newer "$WORK/build.stamp" 2> /dev/null)" ] || built=1
+  if [ "$built" -eq 0 ] && [ -n "$NCCL_LIBRARY" ]; then
+    # The NCCL backend is the one part compiled only here: without it the rest still runs.
+    cmake -S . -B "$BUILD_DIR" -DSTYLESEG_NCCL=OFF > "$WORK/reconfigure.log" 2>&1 && step build-without-nccl 200 step_build
+    [ -z "$(find "$BIN" -newer "$WORK/build.stamp" 2> /dev/null)" ] || built=1
+  fi
 else
   skip build "configure failed"
 fi

@@ -273,7 +273,7 @@ at::Tensor Generator::estimate_average_latent(int count, uint64_t seed) const {
     for (int i = 0; i < n; ++i)
       SampleRng(seed, static_cast<uint64_t>(start + i), Stream::AverageLatent)
           .fill_normal(z[i].data_ptr<float>(), static_cast<size_t>(arch_.z_dim));
-    sum += map(z).to(at::kCPU, at::kDouble).sum(0);
+    sum += map(z.to(device())).to(at::kCPU, at::kDouble).sum(0);  // z is drawn on the CPU
   }
   return (sum / count).to(at::kFloat);
 }
