@@ -6,6 +6,7 @@
 // own distance from a float64 run, and uint8 pixels at most one level apart.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>

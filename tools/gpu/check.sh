@@ -267,8 +267,8 @@ step_check_comm_nccl() {
     with_deps "$BIN" check-comm --backend nccl --megabytes 256
   fi
 }
-step_bench_generator() { with_deps "$BUILD_DIR/bench_generator" --devices cuda --iterations 5; }
-step_bench_clip() { with_deps "$BUILD_DIR/bench_clip" --devices cuda --batches 1,32 --iterations 3; }
+step_bench_generator() { with_deps "$BUILD_DIR/bench_generator" --devices cuda --iterations 3; }
+step_bench_clip() { with_deps "$BUILD_DIR/bench_clip" --devices cuda --batches 1,32 --iterations 2; }
 # The eye job's training split at 128x128 (jobs/eyes.ini: seed 1, first index 0): train-gan's
 # images, and the images of the segmenter benchmark.
 step_make_eyes() {
