@@ -70,7 +70,10 @@ int check_comm_main(const std::vector<std::string>& args) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iterations;
     // Bus bandwidth as nccl-tests reports it: 2 (n-1)/n of the bytes cross each link.
     const double bus = megabytes / 1024.0 * 2.0 * (comm.size() - 1) / comm.size() / seconds;
-    log::info("allreduce of {:.1f} MB: {:.2f} ms, bus bandwidth {:.2f} GB/s", megabytes, seconds * 1e3, bus);
+    if (comm.size() == 1)  // an in-place allreduce of one rank moves nothing: no figure to give
+      log::info("allreduce of {:.1f} MB: {:.2f} ms on one rank (bandwidth needs 2 or more ranks)", megabytes, seconds * 1e3);
+    else
+      log::info("allreduce of {:.1f} MB: {:.2f} ms, bus bandwidth {:.2f} GB/s", megabytes, seconds * 1e3, bus);
     return 0;
   });
 }

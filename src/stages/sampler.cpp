@@ -1,6 +1,7 @@
 #include "stages/sampler.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
 
 #include <algorithm>
@@ -56,10 +57,14 @@ std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64
     const int64_t res = arch.conv_layer_resolution(layer);
     layers.push_back(at::empty({n, 1, res, res}, at::kFloat));
   }
-  for (int64_t i = 0; i < n; ++i) {
-    SampleRng rng(seed, static_cast<uint64_t>(samples[static_cast<size_t>(i)]), Stream::Noise);
-    for (auto& layer : layers) rng.fill_normal(layer[i].data_ptr<float>(), static_cast<size_t>(layer[i].numel()));
-  }
+  // One stream per sample: drawn in parallel, the same numbers (about 1.4 M a batch of 32 at
+  // 128x128: 20 ms on one core, on the critical path of every GPU training step).
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      SampleRng rng(seed, static_cast<uint64_t>(samples[static_cast<size_t>(i)]), Stream::Noise);
+      for (auto& layer : layers) rng.fill_normal(layer[i].data_ptr<float>(), static_cast<size_t>(layer[i].numel()));
+    }
+  });
   return layers;
 }
 

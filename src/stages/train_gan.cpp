@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "core/device.h"
+#include "core/phase_times.h"
 #include "core/error.h"
 #include "core/fault_injection.h"
 #include "core/json_diff.h"
@@ -314,7 +315,9 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   bool stopped = false;
   std::vector<int64_t> order;  // this rank's share of the current epoch, shuffled once per epoch
   int64_t order_epoch = -1;
+  PhaseTimes phases(o.phase_times, device);
   while (step < o.steps) {
+    phases.start_step();
     // This rank's global positions in the step's batch, and its real images.
     if (step / steps_per_epoch != order_epoch) {
       order_epoch = step / steps_per_epoch;
@@ -330,6 +333,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       flips.push_back(o.flip && SampleRng(step_key(o.seed, step, kImages), static_cast<uint64_t>(position), Stream::Generic).next_uniform() < 0.5);
     }
     const at::Tensor real = images.batch(real_indices, flips).to(device, precision.weights);
+    phases.mark("data");
 
     // ---- discriminator: logistic loss (and R1 every r1_every steps) ----
     at::Tensor d_loss;
@@ -346,6 +350,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       d_sync.average(comm);
       d_optim.step(d_adam.lr);
     }
+    phases.mark("discriminator");
     double r1_value = std::nan("");
     if (step % o.r1_every == 0) {
       const at::Tensor real_grad = real.detach().requires_grad_(true);
@@ -356,6 +361,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       d_sync.average(comm);
       d_optim.step(d_adam.lr);
       r1_value = r1.item<double>();
+      phases.mark("R1");
     }
 
     // ---- generator: non-saturating loss (and path length every pl_every steps) ----
@@ -366,6 +372,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
     g_loss.backward();
     g_sync.average(comm);
     g_optim.step(g_adam.lr);
+    phases.mark("generator");
     double path_value = std::nan("");
     if (step % o.pl_every == 0 && pl_weight > 0) {
       // Half the batch (rosinality's path_batch_shrink 2), at least one sample per rank.
@@ -386,10 +393,12 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       g_sync.average(comm);
       g_optim.step(g_adam.lr);
       path_value = mean_length.item<double>() / comm.size();
+      phases.mark("path length");
     }
     set_requires_grad(d_params, true);
     train::ema_update(ema_params, g_params, train::ema_beta(o.batch, o.ema_half_life, o.ema_rampup, step * o.batch));
     ++step;
+    phases.mark("EMA");
 
     // One collective for the log and the stop decision.
     at::Tensor shared = at::stack({d_loss.detach().to(at::kCPU, at::kDouble), g_loss.detach().to(at::kCPU, at::kDouble),
@@ -404,13 +413,16 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
       losses->append({{"step", step}, {"d_loss", summary.d_loss}, {"g_loss", summary.g_loss}, {"r1", r1_value},
                       {"path_length", path_value}, {"seconds", std::chrono::duration<double>(Clock::now() - start_time).count()}});
     progress.advance(1);
+    phases.mark("losses and stop check");
     fault_injection_point("train-gan-step", comm.rank(), step);
     if (quality && (step % o.quality_every == 0 || step == o.steps || stopped)) measure_quality();
     if (step == o.steps || stopped || step % o.checkpoint_every == 0) save();
     else if (step % o.sample_every == 0 && comm.rank() == 0)
       write_sample_grid(g_ema, o.seed, samples_dir + "/step_" + std::to_string(step) + ".png", device);
+    phases.mark("quality, checkpoints and samples");
     if (stopped) break;
   }
+  if (phases.enabled()) log::info("train-gan time {}", phases.summary());
   summary.steps_done = step;
   summary.seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
   if (stopped) {

@@ -57,6 +57,7 @@ struct TrainGanOptions {
   std::string quality_model;
   int64_t quality_every = 1000;
   int64_t quality_samples = 1000;
+  bool phase_times = false;         // log where a step's time goes (waits for the device at each phase end)
   bool resume = false;
   bool force = false;
   double time_limit = 0;

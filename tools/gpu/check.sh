@@ -257,7 +257,7 @@ step_unit_tests() {
   [ "${NGPU:-0}" -gt 0 ] && device=cuda
   [ -z "$fixtures" ] && [ -d "$ROOT/.gpu-fixtures" ] && fixtures=$ROOT/.gpu-fixtures
   cd "$BUILD_DIR" && OMP_NUM_THREADS=1 CI='' STYLESEG_TEST_DEVICE=$device STYLESEG_FIXTURES=$fixtures \
-    with_deps ctest -j "$((JOBS > 4 ? JOBS - 2 : JOBS))" -E '^(mpi|cli|slurm)\.' --timeout 140 --output-on-failure
+    with_deps ctest -j "$((JOBS > 4 ? JOBS - 2 : JOBS))" -E '^(mpi|cli|slurm|fuzz_replay)\.' --timeout 140 --output-on-failure
 }
 step_check_comm_mpi() { with_deps "$MPIRUN" -np 2 "$BIN" check-comm --backend mpi --megabytes 16; }
 step_check_comm_nccl() {
@@ -388,6 +388,8 @@ if [ -n "$(find "$BUILD_DIR/tests/styleseg_unit_tests" -newer "$WORK/tests.stamp
     "$(grep -E 'tests passed|tests failed out of' "$WORK/unit-tests.log" | tail -1)" ""
   grep -A200 'The following tests FAILED' "$WORK/unit-tests.log" | grep -E '^\s+[0-9]+ - ' | sed 's/^\s*/- /' > "$WORK/failed-tests.txt"
   [ ! -s "$WORK/failed-tests.txt" ] || result "Failed:" "$(cat "$WORK/failed-tests.txt")" ""
+  # What each failure printed (gtest's Failure blocks), for $OUT: logs.txt keeps only each step's end.
+  grep -E -A6 '(Failure|error:|Exception|what\(\))' "$WORK/unit-tests.log" | grep -v 'dlopen error' | head -600 > "$WORK/unit-failures.txt"
 else
   skip unit-tests "unit tests not built"
 fi
@@ -422,6 +424,7 @@ for f in gan.curves.png gan.losses.csv; do
   [ ! -f "$WORK/$f" ] || cp -f "$WORK/$f" "$OUT/${f/./-}"
 done
 [ ! -f "$WORK/eyes128-gpu.pt" ] || cp -f "$WORK/eyes128-gpu.pt" "$OUT/"
+[ ! -s "$WORK/unit-failures.txt" ] || cp -f "$WORK/unit-failures.txt" "$OUT/"
 result "Files: $(find "$OUT" -maxdepth 1 -type f -printf '%f\n' | sort | paste -sd' ' -). Work folder (logs, checkpoints): $WORK."
 write_summary
 echo "check.sh: $(grep -c '| ok' "$SUMMARY") steps ok; $SUMMARY"
