@@ -42,8 +42,8 @@ int train_gan_main(const std::vector<std::string>& args) {
                     "to the real ones at step 0, every --quality-every steps and at the end (OUT.quality.csv)")
       .add("quality-every", &o.quality_every, "steps between quality figures")
       .add("quality-samples", &o.quality_samples, "real and generated images per quality figure")
-      .add_flag("phase-times", &o.phase_times, "log the time per step of each phase (data, discriminator, R1, generator, EMA,\n"
-            "...) at the end; on a GPU each phase waits for the device, which slows training a little")
+      .add_flag("phase-times", &o.phase_times, "log the time and ATen operations per step of each phase (data, discriminator,\n"
+            "R1, generator, EMA, ...) at the end; on a GPU each phase waits for the device, which slows training a little")
       .add("time-limit", &o.time_limit, "seconds; checkpoint and stop after the step that passes it, exit 75");
   add_output_policy_options(set, o.resume, o.force, "the training in OUT (its checkpoint)");
   return run_command(set, args, [&](comm::Communicator& comm) {

@@ -1,11 +1,35 @@
 #include "core/phase_times.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 
 namespace styleseg {
+namespace {
+
+// Operations dispatched since the program started counting (all threads: autograd runs the
+// backward pass of GPU tensors on its own device thread).
+std::atomic<int64_t> g_operations{0};
+
+std::unique_ptr<at::ObserverContext> count_operation(const at::RecordFunction&) {
+  g_operations.fetch_add(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
+}  // namespace
+
+PhaseTimes::PhaseTimes(bool enabled, c10::Device device) : enabled_(enabled), device_(device) {
+  if (enabled_)
+    callback_ = at::addGlobalCallback(
+        at::RecordFunctionCallback(count_operation).scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
+}
+
+PhaseTimes::~PhaseTimes() {
+  if (enabled_) at::removeCallback(callback_);
+}
 
 void PhaseTimes::wait_for_device() const {
   // A copy to the host waits for the work queued before it on the device's stream.
@@ -16,6 +40,7 @@ void PhaseTimes::start_step() {
   if (!enabled_) return;
   wait_for_device();
   last_ = std::chrono::steady_clock::now();
+  last_ops_ = g_operations.load();
   ++steps_;
 }
 
@@ -23,31 +48,45 @@ void PhaseTimes::mark(const std::string& phase) {
   if (!enabled_) return;
   wait_for_device();
   const auto now = std::chrono::steady_clock::now();
-  const double seconds = std::chrono::duration<double>(now - last_).count();
-  last_ = now;
-  auto it = std::find_if(seconds_.begin(), seconds_.end(), [&](const auto& entry) { return entry.first == phase; });
-  if (it == seconds_.end()) seconds_.emplace_back(phase, seconds);
-  else it->second += seconds;
+  const int64_t ops = g_operations.load();
+  auto it = std::find_if(phases_.begin(), phases_.end(), [&](const Phase& p) { return p.name == phase; });
+  if (it == phases_.end()) it = phases_.insert(phases_.end(), Phase{phase});
+  it->seconds += std::chrono::duration<double>(now - last_).count();
+  it->ops += ops - last_ops_;
+  // The copy that waited for the device is not counted, nor the time spent here.
+  last_ops_ = g_operations.load();
+  last_ = std::chrono::steady_clock::now();
+}
+
+const PhaseTimes::Phase* PhaseTimes::find(const std::string& name) const {
+  for (const Phase& p : phases_)
+    if (p.name == name) return &p;
+  return nullptr;
 }
 
 double PhaseTimes::ms_per_step(const std::string& phase) const {
-  for (const auto& [name, seconds] : seconds_)
-    if (name == phase) return steps_ > 0 ? seconds * 1e3 / static_cast<double>(steps_) : 0.0;
-  return 0.0;
+  const Phase* p = find(phase);
+  return p && steps_ > 0 ? p->seconds * 1e3 / static_cast<double>(steps_) : 0.0;
+}
+
+double PhaseTimes::ops_per_step(const std::string& phase) const {
+  const Phase* p = find(phase);
+  return p && steps_ > 0 ? static_cast<double>(p->ops) / static_cast<double>(steps_) : 0.0;
 }
 
 std::string PhaseTimes::summary() const {
   if (!enabled_ || steps_ == 0) return "";
   std::string text = "per step over " + std::to_string(steps_) + " steps:";
-  double sum = 0;
-  char figure[64];
-  for (const auto& [name, seconds] : seconds_) {
-    const double ms = seconds * 1e3 / static_cast<double>(steps_);
-    sum += ms;
-    std::snprintf(figure, sizeof figure, " %.1f ms", ms);
-    text += (text.back() == ':' ? " " : ", ") + name + figure;
+  double ms_sum = 0, ops_sum = 0;
+  char figure[96];
+  for (const Phase& p : phases_) {
+    const double ms = ms_per_step(p.name), ops = ops_per_step(p.name);
+    ms_sum += ms;
+    ops_sum += ops;
+    std::snprintf(figure, sizeof figure, " %.1f ms (%.0f ops)", ms, ops);
+    text += (text.back() == ':' ? " " : ", ") + p.name + figure;
   }
-  std::snprintf(figure, sizeof figure, "; sum %.1f ms", sum);
+  std::snprintf(figure, sizeof figure, "; sum %.1f ms (%.0f ops)", ms_sum, ops_sum);
   return text + figure;
 }
 

@@ -1,5 +1,7 @@
 // Where a training step's time goes: the wall time between marks, summed per phase over the
-// steps. On a GPU each mark first waits for the device, so that a phase is charged with the work
+// steps, with the number of ATen operations each phase dispatched (forward and autograd
+// nodes, nested calls included: a GPU pays a launch for most of them, so a phase of many small
+// operations shows as such). On a GPU each mark first waits for the device, so that a phase is charged with the work
 // it queued rather than with whatever the next host sync waits for; that costs the pipelining
 // of consecutive phases, so it runs only when asked (train-gan --phase-times).
 #pragma once
@@ -16,25 +18,39 @@ namespace styleseg {
 
 class PhaseTimes {
  public:
-  PhaseTimes(bool enabled, c10::Device device) : enabled_(enabled), device_(device) {}
+  PhaseTimes(bool enabled, c10::Device device);
+  ~PhaseTimes();
+  PhaseTimes(const PhaseTimes&) = delete;
+  PhaseTimes& operator=(const PhaseTimes&) = delete;
 
   bool enabled() const { return enabled_; }
   // At the top of each step.
   void start_step();
   // The phase that has just ended (phases appear in the summary in the order first marked).
   void mark(const std::string& phase);
-  // Milliseconds per step of `phase` (0 when never marked).
+  // Milliseconds and operations per step of `phase` (0 when never marked).
   double ms_per_step(const std::string& phase) const;
-  // "per step over N steps: data 1.2 ms, discriminator 40.1 ms, ...; sum 95.0 ms"; "" when off.
+  double ops_per_step(const std::string& phase) const;
+  // "per step over N steps: data 1.2 ms (40 ops), discriminator 40.1 ms (2100 ops), ...; sum 95.0 ms
+  // (5000 ops)"; "" when off.
   std::string summary() const;
 
  private:
   void wait_for_device() const;
 
+  struct Phase {
+    std::string name;
+    double seconds = 0;
+    int64_t ops = 0;
+  };
+  const Phase* find(const std::string& name) const;
+
   bool enabled_;
   c10::Device device_;
+  uint64_t callback_ = 0;  // the operation counter's RecordFunction callback
   std::chrono::steady_clock::time_point last_;
-  std::vector<std::pair<std::string, double>> seconds_;  // per phase, summed
+  int64_t last_ops_ = 0;
+  std::vector<Phase> phases_;  // in the order first marked
   int64_t steps_ = 0;
 };
 

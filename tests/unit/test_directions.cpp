@@ -150,7 +150,8 @@ TEST(SamplerShift, LatentsMoveByAlphaTimesTheDirection) {
   o.direction = dir + "/d.h5";
   o.alpha = 1.5;
   const stages::Sampler shifted(o, 0);
-  const at::Tensor base = plain.latents(4, 3), moved = shifted.latents(4, 3);
+  // Latents stay on the generator's device (--device auto: a GPU where one is visible).
+  const at::Tensor base = plain.latents(4, 3).cpu(), moved = shifted.latents(4, 3).cpu();
   EXPECT_TRUE(at::allclose(moved - base, 1.5 * d.direction.expand_as(base), 1e-5, 1e-6));
   EXPECT_FALSE(at::allclose(plain.make(4, 3).raw, shifted.make(4, 3).raw));
   EXPECT_EQ(shifted.describe().at("alpha"), 1.5);

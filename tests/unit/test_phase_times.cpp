@@ -1,5 +1,6 @@
 // PhaseTimes: each phase is charged the time since the previous mark, averaged over the steps,
 // and nothing is measured when it is off.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -19,6 +20,8 @@ TEST(PhaseTimes, EachPhaseGetsTheTimeSinceThePreviousMarkPerStep) {
     sleep_ms(30);
     phases.mark("data");
     sleep_ms(10);
+    at::Tensor x = at::ones({4});
+    for (int i = 0; i < 5; ++i) x = x + 1;  // five additions at least (nested calls count too)
     phases.mark("model");
   }
   // sleep_for waits at least as long as asked: lower bounds only, and the order of the two.
@@ -26,8 +29,11 @@ TEST(PhaseTimes, EachPhaseGetsTheTimeSinceThePreviousMarkPerStep) {
   EXPECT_GE(phases.ms_per_step("model"), 10.0);
   EXPECT_GT(phases.ms_per_step("data"), phases.ms_per_step("model"));
   EXPECT_EQ(phases.ms_per_step("never marked"), 0.0);
+  EXPECT_GE(phases.ops_per_step("model"), 6.0);  // ones and five additions
+  EXPECT_EQ(phases.ops_per_step("data"), 0.0);
   const std::string text = phases.summary();
   EXPECT_EQ(text.rfind("per step over 2 steps: data ", 0), 0u) << text;
+  EXPECT_NE(text.find(" ms (0 ops), model "), std::string::npos) << text;
   EXPECT_NE(text.find(", model "), std::string::npos) << text;
   EXPECT_NE(text.find("; sum "), std::string::npos) << text;
 }

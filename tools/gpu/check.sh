@@ -24,7 +24,8 @@
 #   bench-clip      build/bench_clip on the GPU, float32 and bfloat16 (likewise)
 #   make-eyes       the eye job's training split at 128x128 (20,000 images; one rank per core)
 #   train-gan       in the background for the time left (--time-limit): the eye job's generator,
-#                   train-gan --preset gpu128, batch 32; then its g_ema alone in float16
+#                   train-gan --preset gpu128, batch 32, with its time per phase
+#                   (--phase-times); then its g_ema alone in float16
 #                   (init-gan --dtype float16), the file jobs/eyes.ini carries
 #   build-tests     the unit tests, beside train-gan (all cores but two)
 #   unit-tests      every unit test (ctest): the generator and CLIP parity tests (float32 with
@@ -286,7 +287,8 @@ step_bench_train() {
 # left, then its g_ema alone in float16: the file the job carries.
 step_train_gan() {
   with_deps "$BIN" train-gan --data "$WORK/eyes128.h5" --out "$WORK/gan.pt" --preset gpu128 --batch 32 \
-    --steps 1000000 --time-limit "$GAN_SECONDS" --checkpoint-every 1000 --sample-every 250 --device cuda --force
+    --steps 1000000 --time-limit "$GAN_SECONDS" --checkpoint-every 1000 --sample-every 250 --device cuda \
+    --phase-times --force
   local rc=$?
   [ "$rc" -ne 75 ] || { echo "check.sh: stopped at --time-limit (exit 75), as asked"; rc=0; }
   [ "$rc" -eq 0 ] || return "$rc"
@@ -409,6 +411,7 @@ if [ "$gan" -eq 1 ]; then
     echo
     echo '```'
     grep -E 'stopped|steps/s|step [0-9]+|wrote' "$WORK/train-gan.log" | tail -6
+    grep -E 'train-gan time per step' "$WORK/train-gan.log"
     echo '```'
     [ ! -f "$WORK/gan.pt" ] || echo "Checkpoint: $WORK/gan.pt, $(du -h "$WORK/gan.pt" | cut -f1) (stays on this machine)."
     [ ! -f "$WORK/eyes128-gpu.pt" ] || echo "g_ema in float16: eyes128-gpu.pt, $(du -h "$WORK/eyes128-gpu.pt" | cut -f1), SHA-256 $(sha256sum "$WORK/eyes128-gpu.pt" | cut -d' ' -f1)."
