@@ -12,16 +12,16 @@ namespace {
 constexpr int64_t kSumBlockRows = 4096;
 
 void check_centroids(const at::Tensor& centroids, int64_t dim, const char* what) {
-  STYLESEG_CHECK(centroids.dim() == 2 && centroids.size(0) > 0, Error,
-                 std::string(what) + ": centroids must be [K, D] with K > 0");
+  STYLESEG_ASSERT(centroids.dim() == 2 && centroids.size(0) > 0,
+                  std::string(what) + ": centroids must be [K, D] with K > 0");
   STYLESEG_CHECK(centroids.size(1) == dim, InputError,
                  std::string(what) + ": features have " + std::to_string(dim) + " dimensions, the centroids " +
                      std::to_string(centroids.size(1)));
 }
 
 void check_maps(const at::Tensor& maps, int64_t out_size, const char* what) {
-  STYLESEG_CHECK(maps.dim() == 4, Error, std::string(what) + ": feature maps must be [B, D, h, w]");
-  STYLESEG_CHECK(out_size > 0, Error, std::string(what) + ": the output size must be positive");
+  STYLESEG_ASSERT(maps.dim() == 4, std::string(what) + ": feature maps must be [B, D, h, w]");
+  STYLESEG_ASSERT(out_size > 0, std::string(what) + ": the output size must be positive");
 }
 
 bool is_native(const at::Tensor& maps, int64_t out_size) { return maps.size(2) == out_size && maps.size(3) == out_size; }
@@ -54,7 +54,7 @@ at::Tensor half_squared_norms(const at::Tensor& centroids) { return centroids.po
 
 Assignment assign_vectors(const at::Tensor& vectors, const at::Tensor& centroids, bool with_distances,
                           const at::Tensor& squared_norms) {
-  STYLESEG_CHECK(vectors.dim() == 2, Error, "assign_vectors: vectors must be [n, D]");
+  STYLESEG_ASSERT(vectors.dim() == 2, "assign_vectors: vectors must be [n, D]");
   check_centroids(centroids, vectors.size(1), "assign_vectors");
   const at::Tensor x = vectors.to(at::kFloat);
   const at::Tensor c = centroids.to(x.device(), at::kFloat);

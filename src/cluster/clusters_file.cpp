@@ -66,7 +66,7 @@ void write_clusters(const std::string& path, const Clusters& c) {
     file.write_string_attribute("/", "options", c.options.dump());
     file.write_string_attribute("/", "styleseg_version", STYLESEG_VERSION);
     if (!c.names.empty()) {
-      STYLESEG_CHECK(static_cast<int64_t>(c.names.size()) == c.num_clusters(), Error, "write_clusters: one name per cluster");
+      STYLESEG_ASSERT(static_cast<int64_t>(c.names.size()) == c.num_clusters(), "write_clusters: one name per cluster");
       file.write_string_attribute("/", "names", nlohmann::json(c.names).dump());
       file.write_string_attribute("/", "naming", c.naming.dump());
     }

@@ -120,7 +120,7 @@ int64_t MixtureSource::component(int64_t item) const {
 }
 
 FeatureChunk MixtureSource::read(int64_t first, int64_t count) {
-  STYLESEG_CHECK(!items() || first + count <= *items(), Error, "mixture: items past the end asked for");
+  STYLESEG_ASSERT(!items() || first + count <= *items(), "mixture: items past the end asked for");
   at::Tensor x = at::empty({count, spec_.dim}, at::kFloat);
   const float* centres = centres_.data_ptr<float>();
   float* out = x.data_ptr<float>();

@@ -14,12 +14,12 @@ RegionEmbeddings::RegionEmbeddings(int64_t clusters, int64_t dim)
     : sums_(at::zeros({clusters, dim}, at::kDouble)), weights_(at::zeros({clusters}, at::kDouble)) {}
 
 void RegionEmbeddings::add(const at::Tensor& dense, const at::Tensor& labels) {
-  STYLESEG_CHECK(dense.dim() == 4 && labels.dim() == 3 && dense.size(0) == labels.size(0), Error,
-                 "RegionEmbeddings::add: dense [B, E, h, w] and labels [B, H, W] must agree on B");
+  STYLESEG_ASSERT(dense.dim() == 4 && labels.dim() == 3 && dense.size(0) == labels.size(0),
+                  "RegionEmbeddings::add: dense [B, E, h, w] and labels [B, H, W] must agree on B");
   const int64_t batch = dense.size(0), dim = dense.size(1), h = dense.size(2), w = dense.size(3);
   const int64_t big_h = labels.size(1), big_w = labels.size(2), clusters = sums_.size(0);
-  STYLESEG_CHECK(dim == sums_.size(1) && big_h % h == 0 && big_w % w == 0, Error,
-                 "RegionEmbeddings::add: the embedding width or the label map's size does not fit");
+  STYLESEG_ASSERT(dim == sums_.size(1) && big_h % h == 0 && big_w % w == 0,
+                  "RegionEmbeddings::add: the embedding width or the label map's size does not fit");
   const int64_t cell_h = big_h / h, cell_w = big_w / w;
   // Each label pixel's (cluster, location) pair, counted: [B, K, h*w] pixel counts.
   const at::Tensor lab = labels.to(dense.device(), at::kLong);

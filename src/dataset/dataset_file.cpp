@@ -55,8 +55,8 @@ void write_dataset(const std::string& path, const at::Tensor& images, const at::
                      masks.sizes() == images.sizes().slice(0, 3),
                  Error, "write_dataset: expected uint8 images [N, H, W, 3] and masks [N, H, W]");
   const int64_t n = images.size(0), height = images.size(1), width = images.size(2);
-  STYLESEG_CHECK(!classes.empty() && classes.size() == palette.size() && classes.size() <= 255, Error,
-                 "write_dataset: one palette colour per class, 1 to 255 classes");
+  STYLESEG_ASSERT(!classes.empty() && classes.size() == palette.size() && classes.size() <= 255,
+                  "write_dataset: one palette colour per class, 1 to 255 classes");
   AtomicOutput output(path);
   {
     h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);

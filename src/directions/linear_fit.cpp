@@ -31,8 +31,8 @@ LinearFit fit_linear_direction(const at::Tensor& latents, const at::Tensor& scor
   STYLESEG_CHECK(o.method == "svm" || o.method == "logistic", ConfigError,
                  "direction: --method '" + o.method + "': expected svm, logistic or optimize");
   STYLESEG_CHECK(o.tail > 0 && o.tail <= 0.5, ConfigError, "direction: --tail must be in (0, 0.5]");
-  STYLESEG_CHECK(latents.dim() == 2 && scores.dim() == 1 && latents.size(0) == scores.size(0), Error,
-                 "fit_linear_direction: latents [n, d] and scores [n] must agree on n");
+  STYLESEG_ASSERT(latents.dim() == 2 && scores.dim() == 1 && latents.size(0) == scores.size(0),
+                  "fit_linear_direction: latents [n, d] and scores [n] must agree on n");
   const at::Tensor x_all = latents.to(at::kCPU, at::kDouble);
   const at::Tensor s = scores.to(at::kCPU, at::kDouble);
   const int64_t n = s.size(0);

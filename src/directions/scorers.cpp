@@ -20,7 +20,7 @@ namespace {
 
 // The saved images as floats in [0, 1] [n, 3, H, W].
 at::Tensor unit_images(const ScoredBatch& b) {
-  STYLESEG_CHECK(b.pixels.defined(), Error, "scorer: this scorer reads the images' pixels");
+  STYLESEG_ASSERT(b.pixels.defined(), "scorer: this scorer reads the images' pixels");
   return b.pixels.permute({0, 3, 1, 2}).to(at::kFloat) / 255.0;
 }
 

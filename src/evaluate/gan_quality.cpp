@@ -60,8 +60,8 @@ double frechet_distance(const at::Tensor& mean1, const at::Tensor& cov1, const a
 }
 
 double wasserstein_from_histograms(const at::Tensor& histogram1, const at::Tensor& histogram2) {
-  STYLESEG_CHECK(histogram1.sizes() == histogram2.sizes() && histogram1.dim() == 1, Error,
-                 "wasserstein_from_histograms: two histograms of the same bins");
+  STYLESEG_ASSERT(histogram1.sizes() == histogram2.sizes() && histogram1.dim() == 1,
+                  "wasserstein_from_histograms: two histograms of the same bins");
   const at::Tensor cdf1 = (histogram1.to(at::kDouble) / histogram1.sum()).cumsum(0);
   const at::Tensor cdf2 = (histogram2.to(at::kDouble) / histogram2.sum()).cumsum(0);
   return (cdf1 - cdf2).abs().sum().item<double>() / static_cast<double>(histogram1.size(0));

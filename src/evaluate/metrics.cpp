@@ -93,7 +93,7 @@ std::vector<int64_t> hungarian_mapping(const at::Tensor& counts) {
 
 Scores score(const at::Tensor& counts, const std::vector<int64_t>& mapping) {
   const int64_t classes = counts.size(0), labels = counts.size(1);
-  STYLESEG_CHECK(static_cast<int64_t>(mapping.size()) == labels, Error, "score: one mapping entry per label needed");
+  STYLESEG_ASSERT(static_cast<int64_t>(mapping.size()) == labels, "score: one mapping entry per label needed");
   Scores s;
   s.mapped = at::zeros({classes, classes}, at::kLong);
   for (int64_t label = 0; label < labels; ++label) {

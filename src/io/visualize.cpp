@@ -17,7 +17,7 @@
 namespace styleseg {
 
 at::Tensor features_to_rgb(const at::Tensor& features) {
-  STYLESEG_CHECK(features.dim() == 4 && features.size(1) >= 1, Error, "features_to_rgb: expected [N, C, h, w] features");
+  STYLESEG_ASSERT(features.dim() == 4 && features.size(1) >= 1, "features_to_rgb: expected [N, C, h, w] features");
   const int64_t n = features.size(0), c = features.size(1), h = features.size(2), w = features.size(3);
   at::Tensor x = features.to(at::kCPU, at::kDouble).permute({0, 2, 3, 1}).reshape({-1, c});
   // Statistics from at most ~65k pixels (evenly strided: deterministic).
@@ -79,7 +79,7 @@ at::Tensor colour_table(const std::vector<std::array<uint8_t, 3>>& colours) {
 }
 
 at::Tensor colorize_labels(const at::Tensor& labels, const at::Tensor& colours) {
-  STYLESEG_CHECK(labels.dim() == 3, Error, "colorize_labels: expected labels [N, H, W]");
+  STYLESEG_ASSERT(labels.dim() == 3, "colorize_labels: expected labels [N, H, W]");
   const int64_t k = colours.size(0);
   at::Tensor table = at::cat({colours.to(at::kByte), at::zeros({1, 3}, at::kByte)});  // row k: black
   at::Tensor index = labels.to(at::kCPU, at::kLong);
@@ -88,8 +88,8 @@ at::Tensor colorize_labels(const at::Tensor& labels, const at::Tensor& colours) 
 }
 
 void draw_text(at::Tensor& image, const std::string& text, int x, int y, int scale, const std::array<uint8_t, 3>& rgb) {
-  STYLESEG_CHECK(image.dim() == 3 && image.size(2) == 3 && image.scalar_type() == at::kByte && image.is_contiguous(), Error,
-                 "draw_text: expected a contiguous uint8 image [H, W, 3]");
+  STYLESEG_ASSERT(image.dim() == 3 && image.size(2) == 3 && image.scalar_type() == at::kByte && image.is_contiguous(),
+                  "draw_text: expected a contiguous uint8 image [H, W, 3]");
   // stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z, colour).
   std::vector<char> buffer(text.size() * 270 + 1024);
   std::string mutable_text = text;

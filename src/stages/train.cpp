@@ -333,7 +333,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     }
     const auto step_start = Clock::now();
     const std::optional<dataset::Batch> batch = loader->next();
-    STYLESEG_CHECK(batch.has_value(), Error, "train: the data loader ended early (step " + std::to_string(step) + ")");
+    STYLESEG_ASSERT(batch.has_value(), "train: the data loader ended early (step " + std::to_string(step) + ")");
     const at::Tensor images = segmenter::normalise(batch->images.to(device, precision.weights), info.mean, info.std);
     const at::Tensor labels = batch->masks.to(device);
     // The loss is the mean over every labelled pixel of the global batch (crops padded with

@@ -41,8 +41,8 @@ int64_t uniform_int(SampleRng& rng, int64_t low, int64_t high) {  // [low, high]
 
 at::Tensor diff_augment(const at::Tensor& images, const DiffAugmentPolicy& policy, uint64_t key,
                         const std::vector<int64_t>& samples) {
-  STYLESEG_CHECK(images.dim() == 4 && images.size(0) == static_cast<int64_t>(samples.size()), Error,
-                 "diff_augment: images must be [B, C, H, W] with one sample index per row");
+  STYLESEG_ASSERT(images.dim() == 4 && images.size(0) == static_cast<int64_t>(samples.size()),
+                  "diff_augment: images must be [B, C, H, W] with one sample index per row");
   if (!policy.any()) return images;
   std::vector<SampleRng> rngs;
   for (int64_t s : samples) rngs.emplace_back(key, static_cast<uint64_t>(s), Stream::Augment);

@@ -24,7 +24,7 @@ at::Tensor r1_penalty(const at::Tensor& real_scores, const at::Tensor& images) {
 
 PathLength path_length_penalty(const at::Tensor& images, const at::Tensor& ws, const at::Tensor& noise, double running_mean,
                                double decay) {
-  STYLESEG_CHECK(noise.sizes() == images.sizes(), Error, "path_length_penalty: the noise must be shaped like the images");
+  STYLESEG_ASSERT(noise.sizes() == images.sizes(), "path_length_penalty: the noise must be shaped like the images");
   const double scale = 1.0 / std::sqrt(static_cast<double>(images.size(2) * images.size(3)));
   const auto grads =
       torch::autograd::grad({(images * (noise * scale)).sum()}, {ws}, {}, /*retain_graph=*/true, /*create_graph=*/true);
@@ -43,7 +43,7 @@ double ema_beta(int64_t batch, double half_life_images, double rampup, int64_t i
 }
 
 void ema_update(const std::vector<at::Tensor>& ema, const std::vector<at::Tensor>& current, double beta) {
-  STYLESEG_CHECK(ema.size() == current.size(), Error, "ema_update: the two lists differ in length");
+  STYLESEG_ASSERT(ema.size() == current.size(), "ema_update: the two lists differ in length");
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < ema.size(); ++i) at::Tensor(ema[i]).mul_(beta).add_(current[i].detach(), 1 - beta);
 }

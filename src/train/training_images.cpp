@@ -43,7 +43,7 @@ at::Tensor TrainingImages::prepare(const at::Tensor& images) const {
 }
 
 at::Tensor TrainingImages::batch(const std::vector<int64_t>& indices, const std::vector<bool>& flip) const {
-  STYLESEG_CHECK(flip.size() == indices.size(), Error, "training images: one flip flag per index");
+  STYLESEG_ASSERT(flip.size() == indices.size(), "training images: one flip flag per index");
   at::Tensor images;
   if (reader_) {
     std::vector<int64_t> rows;

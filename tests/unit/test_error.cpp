@@ -22,4 +22,19 @@ TEST(Check, ThrowsTheNamedTypeWithTheMessage) {
   EXPECT_NO_THROW(STYLESEG_CHECK(true, InputError, "never"));
 }
 
+// A broken invariant is a bug: the message says so and names this file, its line and the
+// condition, and the CLI gives it the exit code of an internal fault.
+TEST(Assert, NamesTheSourceLineAndTheConditionOfABug) {
+  const int line = __LINE__ + 2;
+  try {
+    STYLESEG_ASSERT(2 + 2 == 5, "two lists differ in length");
+    FAIL() << "no throw";
+  } catch (const InternalError& e) {
+    EXPECT_EQ(std::string(e.what()), "internal error at tests/unit/test_error.cpp:" + std::to_string(line) +
+                                         " (2 + 2 == 5): two lists differ in length (a styleseg bug: please report it)");
+    EXPECT_EQ(exit_code_for(e), 1);
+  }
+  EXPECT_NO_THROW(STYLESEG_ASSERT(true, "never"));
+}
+
 }  // namespace styleseg

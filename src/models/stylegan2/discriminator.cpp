@@ -82,7 +82,7 @@ at::Tensor Discriminator::conv(const std::string& p, const at::Tensor& x, int64_
   const double scale = 1.0 / std::sqrt(static_cast<double>(weight.size(1) * weight.size(2) * weight.size(3)));
   const int64_t pads[2] = {padding, padding};
   y = at::conv2d(y, weight * scale, {}, downsample ? kStrideTwo : kStrideOne, pads, kDilation);
-  STYLESEG_CHECK(bias == activate, Error, "discriminator: a conv layer has both or neither of bias and activation");
+  STYLESEG_ASSERT(bias == activate, "discriminator: a conv layer has both or neither of bias and activation");
   if (activate) y = bias_leaky_relu(y, get(p + "." + std::to_string(i) + ".bias"), std::nullopt);
   return y;
 }

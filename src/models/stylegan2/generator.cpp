@@ -40,11 +40,11 @@ at::Tensor transposed_conv_stride2(const at::Tensor& x, const at::Tensor& weight
 
 Generator::Generator(Architecture arch, Layout layout, GeneratorWeights weights, GeneratorSettings settings)
     : arch_(std::move(arch)), layout_(layout), weights_(std::move(weights)), settings_(settings) {
-  STYLESEG_CHECK(static_cast<int>(weights_.convs.size()) == arch_.num_conv_layers(), Error,
-                 "generator: expected " + std::to_string(arch_.num_conv_layers()) + " conv layers, got " +
+  STYLESEG_ASSERT(static_cast<int>(weights_.convs.size()) == arch_.num_conv_layers(),
+                  "generator: expected " + std::to_string(arch_.num_conv_layers()) + " conv layers, got " +
                      std::to_string(weights_.convs.size()));
-  STYLESEG_CHECK(static_cast<int>(weights_.to_rgbs.size()) == arch_.log2_resolution() - 1, Error,
-                 "generator: wrong number of ToRGB layers");
+  STYLESEG_ASSERT(static_cast<int>(weights_.to_rgbs.size()) == arch_.log2_resolution() - 1,
+                  "generator: wrong number of ToRGB layers");
 }
 
 namespace {
@@ -156,8 +156,8 @@ at::Tensor Generator::layer_noise(int layer, const Noise& noise, int64_t batch) 
     case Noise::Mode::Constant:
       return weights_.convs[layer].noise_const.unsqueeze(0).unsqueeze(0);
     case Noise::Mode::Explicit: {
-      STYLESEG_CHECK(static_cast<int>(noise.per_layer.size()) == arch_.num_conv_layers(), Error,
-                     "explicit noise needs one tensor per conv layer (" + std::to_string(arch_.num_conv_layers()) + ")");
+      STYLESEG_ASSERT(static_cast<int>(noise.per_layer.size()) == arch_.num_conv_layers(),
+                      "explicit noise needs one tensor per conv layer (" + std::to_string(arch_.num_conv_layers()) + ")");
       return noise.per_layer[layer].to(device(), dtype());
     }
   }
