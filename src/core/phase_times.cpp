@@ -46,14 +46,14 @@ void PhaseTimes::start_step() {
 
 void PhaseTimes::mark(const std::string& phase) {
   if (!enabled_) return;
+  const int64_t ops = g_operations.load();  // before the copy that waits: it is not the phase's
   wait_for_device();
   const auto now = std::chrono::steady_clock::now();
-  const int64_t ops = g_operations.load();
   auto it = std::find_if(phases_.begin(), phases_.end(), [&](const Phase& p) { return p.name == phase; });
   if (it == phases_.end()) it = phases_.insert(phases_.end(), Phase{phase});
   it->seconds += std::chrono::duration<double>(now - last_).count();
   it->ops += ops - last_ops_;
-  // The copy that waited for the device is not counted, nor the time spent here.
+  // Neither the copy that waited nor the time spent here goes to the next phase.
   last_ops_ = g_operations.load();
   last_ = std::chrono::steady_clock::now();
 }

@@ -54,6 +54,16 @@ struct Preset {
 
 Preset preset_for(const std::string& preset, int64_t resolution) {
   Preset n;
+  // Measured on make-eyes images (tools/gan_eyes.sh, 500-700 steps, Frechet distance in a
+  // segmenter's features): R1 gamma 10 (rosinality's default) 62 against 75 for NVlabs'
+  // heuristic (0.1 here) and for 1, where D wins outright (D loss ~0.02, G loss ~10); NVlabs'
+  // small-resolution lr 0.0025; no path-length term, which costs a double backward every 4
+  // steps and serves interpolation smoothness more than a short run.
+  const auto eye_recipe = [&n] {
+    n.lr = 0.0025;
+    n.r1_gamma = 10;
+    n.pl_weight = 0;
+  };
   std::map<int, int> table;
   int64_t native = 0;
   if (preset == "cpu64") {
@@ -62,27 +72,17 @@ Preset preset_for(const std::string& preset, int64_t resolution) {
     table = {{4, 128}, {8, 128}, {16, 64}, {32, 64}, {64, 32}};
     n.g.z_dim = n.g.w_dim = 128;
     n.g.mapping_layers = 4;
-    // Measured on make-eyes images (tools/gan_eyes.sh, 500-700 steps, Frechet distance in
-    // a segmenter's features): R1 gamma 10 (rosinality's default) 62 against 75 for NVlabs'
-    // heuristic (0.1 here) and for 1, where D wins outright (D loss ~0.02, G loss ~10);
-    // NVlabs' small-resolution lr 0.0025; no path-length term, which costs a double
-    // backward every 4 steps and serves interpolation smoothness more than a short run.
-    n.lr = 0.0025;
-    n.r1_gamma = 10;
-    n.pl_weight = 0;
+    eye_recipe();
   } else if (preset == "gpu128") {
-    // The default eye job's generator (jobs/models/eyes128-gpu.md): 128x128, the paper's
-    // feature size, 256 channels up to the 32x32 block and 128 at 64x64, the blocks that are
-    // clustered (cpu64 has 64 and 32 there); 256-wide latents and 8 mapping layers; the
-    // 128x128 block stays narrow (64), as it only paints detail. R1, lr and no path length
-    // as cpu64, measured on the same images.
+    // The default eye job's next generator (issue 19): 128x128, the paper's feature size, 256
+    // channels up to the 32x32 block and 128 at 64x64, the blocks that are clustered (cpu64
+    // has 64 and 32 there); 256-wide latents and 8 mapping layers; the 128x128 block stays
+    // narrow (64), as it only paints detail.
     native = 128;
     table = {{4, 256}, {8, 256}, {16, 256}, {32, 256}, {64, 128}, {128, 64}};
     n.g.z_dim = n.g.w_dim = 256;
     n.g.mapping_layers = 8;
-    n.lr = 0.0025;
-    n.r1_gamma = 10;
-    n.pl_weight = 0;
+    eye_recipe();
   } else if (preset == "gpu256") {
     // config-f's layout with channel multiplier 1 (rosinality's --channel_multiplier 1).
     native = 256;
