@@ -120,7 +120,7 @@ std::string broadcast_string(Communicator& comm, const std::string& text, int ro
   return std::string(static_cast<const char*>(host.data_ptr()), static_cast<size_t>(n));
 }
 
-std::string decide_on_root(Communicator& comm, const std::function<std::string()>& decide) {
+std::string detail::decide_text_on_root(Communicator& comm, const std::function<std::string()>& decide) {
   // Rank 0 sends "=" + result, or an error kind letter + message.
   std::string message;
   if (comm.rank() == 0) {

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace styleseg::comm {
@@ -92,7 +93,34 @@ std::string broadcast_string(Communicator& comm, const std::string& text, int ro
 // afresh, resume, refuse) and returns its result on every rank. When it throws a
 // styleseg error, every rank throws the same kind with the same message, so all ranks
 // fail together and none waits in a later collective.
-std::string decide_on_root(Communicator& comm, const std::function<std::string()>& decide);
+//
+// `decide` returns a std::string, an integer, a bool or an enum (sent as its number), or
+// nothing (a check: every rank returns once rank 0's check passed, or throws its error).
+template <typename Decide>
+auto decide_on_root(Communicator& comm, Decide&& decide) -> decltype(decide());
+
+namespace detail {
+// decide_on_root's transport: the decision as text.
+std::string decide_text_on_root(Communicator& comm, const std::function<std::string()>& decide);
+}  // namespace detail
+
+template <typename Decide>
+auto decide_on_root(Communicator& comm, Decide&& decide) -> decltype(decide()) {
+  using T = decltype(decide());
+  if constexpr (std::is_void_v<T>) {
+    detail::decide_text_on_root(comm, [&] {
+      decide();
+      return std::string();
+    });
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return detail::decide_text_on_root(comm, decide);
+  } else {
+    static_assert(std::is_integral_v<T> || std::is_enum_v<T>, "decide_on_root: a string, an integer, a bool or an enum");
+    const std::string text =
+        detail::decide_text_on_root(comm, [&] { return std::to_string(static_cast<long long>(decide())); });
+    return static_cast<T>(std::stoll(text));
+  }
+}
 
 // ---- for backends ------------------------------------------------------------------
 namespace detail {

@@ -15,6 +15,7 @@ PACKAGES=(
   clang libclang-rt-dev                      # fuzz targets (tools/fuzz.sh: libFuzzer, sanitizers)
   libpcre2-dev zlib1g-dev                    # CLIP tokenizer: Unicode regex split, gzip BPE merges
   chromium                                   # headless: checks that report.html renders (tests/cli)
+  python3-h5py                               # tests/cli: reads outputs independently of styleseg's reader
 )
 
 missing=()

@@ -6,25 +6,43 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <map>
+#include <mutex>
 
 namespace styleseg {
 namespace {
 
 // Operations dispatched since the program started counting (all threads: autograd runs the
-// backward pass of GPU tensors on its own device thread).
+// backward pass of GPU tensors on its own device thread), top-level only: those that
+// styleseg's code or the autograd engine called, not the ones a backend calls inside them
+// (oneDNN's CPU convolution calls about ten: copies, reorders, views), which would make
+// the CPU's count say little about the GPU's.
 std::atomic<int64_t> g_operations{0};
+// The same, by operation name (copied: an autograd node's name may not outlive its call).
+std::mutex g_by_name_mutex;
+std::map<std::string, int64_t> g_by_name;
+thread_local int t_depth = 0;  // operations open on this thread
 
-std::unique_ptr<at::ObserverContext> count_operation(const at::RecordFunction&) {
+std::unique_ptr<at::ObserverContext> enter_operation(const at::RecordFunction& fn) {
+  if (t_depth++ > 0) return nullptr;
   g_operations.fetch_add(1, std::memory_order_relaxed);
+  const std::lock_guard<std::mutex> lock(g_by_name_mutex);
+  ++g_by_name[fn.name()];
   return nullptr;
 }
+
+void leave_operation(const at::RecordFunction&, at::ObserverContext*) { --t_depth; }
 
 }  // namespace
 
 PhaseTimes::PhaseTimes(bool enabled, c10::Device device) : enabled_(enabled), device_(device) {
-  if (enabled_)
-    callback_ = at::addGlobalCallback(
-        at::RecordFunctionCallback(count_operation).scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
+  if (!enabled_) return;
+  {
+    const std::lock_guard<std::mutex> lock(g_by_name_mutex);
+    g_by_name.clear();  // top_operations() covers this object's lifetime
+  }
+  callback_ = at::addGlobalCallback(
+        at::RecordFunctionCallback(enter_operation, leave_operation).scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
 }
 
 PhaseTimes::~PhaseTimes() {
@@ -72,6 +90,23 @@ double PhaseTimes::ms_per_step(const std::string& phase) const {
 double PhaseTimes::ops_per_step(const std::string& phase) const {
   const Phase* p = find(phase);
   return p && steps_ > 0 ? static_cast<double>(p->ops) / static_cast<double>(steps_) : 0.0;
+}
+
+std::string PhaseTimes::top_operations(size_t count) const {
+  if (!enabled_ || steps_ == 0) return "";
+  std::vector<std::pair<std::string, int64_t>> sorted;
+  {
+    const std::lock_guard<std::mutex> lock(g_by_name_mutex);
+    sorted.assign(g_by_name.begin(), g_by_name.end());
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string text;
+  char figure[32];
+  for (size_t i = 0; i < std::min(count, sorted.size()); ++i) {
+    std::snprintf(figure, sizeof figure, " %.0f", static_cast<double>(sorted[i].second) / static_cast<double>(steps_));
+    text += (text.empty() ? "" : ", ") + sorted[i].first + figure;
+  }
+  return text;
 }
 
 std::string PhaseTimes::summary() const {

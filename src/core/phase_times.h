@@ -1,7 +1,8 @@
 // Where a training step's time goes: the wall time between marks, summed per phase over the
-// steps, with the number of ATen operations each phase dispatched (forward and autograd
-// nodes, nested calls included: a GPU pays a launch for most of them, so a phase of many small
-// operations shows as such). On a GPU each mark first waits for the device, so that a phase is charged with the work
+// steps, with the number of ATen operations each phase dispatched (those called by styleseg's
+// code and the autograd engine's nodes; not the calls a backend makes inside them: a GPU
+// pays a launch for most of the counted ones, so a phase of many small operations shows as
+// such, and the count measured on a CPU is about the count on a GPU). On a GPU each mark first waits for the device, so that a phase is charged with the work
 // it queued rather than with whatever the next host sync waits for; that costs the pipelining
 // of consecutive phases, so it runs only when asked (train-gan --phase-times).
 #pragma once
@@ -34,6 +35,10 @@ class PhaseTimes {
   // "per step over N steps: data 1.2 ms (40 ops), discriminator 40.1 ms (2100 ops), ...; sum 95.0 ms
   // (5000 ops)"; "" when off.
   std::string summary() const;
+  // The `count` operations dispatched most often, with their number per step, most first
+  // ("aten::mul 2100, aten::add 1500, ..."; every phase and the time between steps
+  // included); "" when off.
+  std::string top_operations(size_t count) const;
 
  private:
   void wait_for_device() const;

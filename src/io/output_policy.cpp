@@ -157,8 +157,7 @@ OutputStart OutputPlan::decide_start(const OutputPolicy& policy) const {
 }
 
 OutputStart OutputPlan::decide(const OutputPolicy& policy, comm::Communicator& comm) const {
-  const std::string start = comm::decide_on_root(comm, [&] { return std::to_string(static_cast<int>(decide(policy))); });
-  return static_cast<OutputStart>(std::stoi(start));
+  return comm::decide_on_root(comm, [&] { return decide(policy); });
 }
 
 }  // namespace styleseg

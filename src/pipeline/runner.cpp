@@ -150,11 +150,11 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageSpec& stage = stages[i];
     const std::vector<std::string>& args = stage_args[i];
-    // Rank 0 decides; the decision travels as one number so every rank runs the same.
-    at::Tensor decision = at::zeros({1}, at::kLong);
+    // Rank 0 decides (its error, such as a missing input, ends every rank); every rank runs
+    // the same.
     std::string fingerprint;
     std::map<std::string, std::string> inputs;  // path -> content hash (rank 0)
-    if (root) {
+    const StageAction action = comm::decide_on_root(comm, [&] {
       for (const auto& input : stage.inputs) {
         if (!hashes.count(input)) {
           STYLESEG_CHECK(fs::exists(input), InputError,
@@ -168,15 +168,15 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
       const bool redo = std::count(settings.options.redo.begin(), settings.options.redo.end(), stage.name) > 0;
       const bool up_to_date = record && !redo && record->fingerprint == fingerprint &&
                               std::all_of(record->outputs.begin(), record->outputs.end(), output_unchanged);
-      StageAction action = StageAction::Run;
+      StageAction decided = StageAction::Run;
       if (up_to_date) {
-        action = StageAction::UpToDate;
+        decided = StageAction::UpToDate;
         for (const auto& o : record->outputs) hashes[o.path] = o.hash;
       } else {
         std::string started;
         if (auto text = std::ifstream(w.started(stage.name))) std::getline(text, started);
         if (!redo && started == fingerprint && !stage.resume_file.empty() && fs::exists(stage.resume_file)) {
-          action = StageAction::Resume;
+          decided = StageAction::Resume;
         } else {
           for (const auto& o : stage.outputs) remove_path(o);
           if (!stage.resume_file.empty()) remove_path(stage.resume_file);
@@ -184,10 +184,8 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
         fs::remove(w.record(stage.name));
         write_text_file(w.started(stage.name), fingerprint + "\n");
       }
-      decision[0] = static_cast<int64_t>(action);
-    }
-    comm.broadcast(decision, 0);
-    const auto action = static_cast<StageAction>(decision[0].item<int64_t>());
+      return decided;
+    });
     const std::string counter = "[" + std::to_string(i + 1) + "/" + std::to_string(stages.size()) + "] ";
     if (action == StageAction::UpToDate) {
       log::info("{}{}: up to date (outputs and inputs as recorded), skipped", counter, stage.name);

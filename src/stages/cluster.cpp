@@ -50,7 +50,6 @@ ClusterSummary already_complete(const ClusterOptions& o, const nlohmann::json& p
     STYLESEG_CHECK(now == before, ConfigError,
                    "cluster: --resume: " + o.out + " is complete but was made by a different job (" +
                        first_difference(now, before, "in that file") + "); --force replaces it");
-    return std::string();
   });
   log::info("--resume: {} is complete; nothing to do", o.out);
   return ClusterSummary{};

@@ -125,7 +125,7 @@ EmbedSummary embed(const EmbedOptions& o, comm::Communicator& comm, const nlohma
   const int64_t images = source.count();
 
   // The file: created by all ranks (parallel HDF5), written under a temporary name.
-  const std::string token = comm::broadcast_string(comm, comm.rank() == 0 ? AtomicOutput::make_token() : "", 0);
+  const std::string token = comm::decide_on_root(comm, [] { return AtomicOutput::make_token(); });
   AtomicOutput output(o.out, token);
   h5::File file = h5::File::create(output.temp_path(), comm::mpi_comm_of(comm));
   const bool root = comm.rank() == 0;

@@ -117,7 +117,6 @@ OutputPlan output_plan(const GenerateOptions& o, const std::string& partial) {
 GenerateSummary already_complete(const GenerateOptions& o, const std::string& identity, int64_t count, comm::Communicator& comm) {
   comm::decide_on_root(comm, [&] {
     check_same_job(h5::File::open(o.out, h5::Mode::Read), o.out, identity);
-    return std::string();
   });
   log::info("--resume: {} is complete ({} samples); nothing to do", o.out, count);
   GenerateSummary summary;
@@ -181,9 +180,9 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
   // not even be created, on a full disk, is removed).
   AtomicOutput output(options.out, kPartialToken);
   if (start == OutputStart::Resume) output.keep_on_failure();
-  const int64_t resume_from = start == OutputStart::Fresh ? 0 : std::stoll(comm::decide_on_root(comm, [&] {
-    return std::to_string(resume_point(output.temp_path(), identity, batches));
-  }));
+  const int64_t resume_from = start == OutputStart::Fresh ? 0 : comm::decide_on_root(comm, [&] {
+    return resume_point(output.temp_path(), identity, batches);
+  });
   const std::map<std::string, std::string> attributes{
       {"styleseg_version", STYLESEG_VERSION}, {"checkpoint", options.sampling.checkpoint},
       {"checkpoint_sha256", checkpoint_sha},  {"generator", generator_info.dump()},

@@ -145,8 +145,10 @@ std::unique_ptr<Sampler> sampler_for_clusters(const SamplerOptions& options, con
 void validate(const SamplerOptions& options, const std::string& command);
 
 // Per-layer noise [n, 1, R, R] of the given samples, each from its own stream (seed, i),
-// layer after layer: independent of batching and of which rank draws it.
-std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64_t seed, const std::vector<int64_t>& samples);
+// layer after layer: independent of batching and of which rank draws it. Drawn on the CPU in
+// float32 and moved to `device` and `dtype` in one copy (the layers are views of one buffer).
+std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64_t seed, const std::vector<int64_t>& samples,
+                                     c10::Device device = c10::kCPU, c10::ScalarType dtype = at::kFloat);
 // Latents [n, dim] of the given samples from (seed, i, stream).
 at::Tensor random_latents(int64_t dim, uint64_t seed, const std::vector<int64_t>& samples, Stream stream);
 

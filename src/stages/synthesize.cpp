@@ -104,7 +104,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   // ---- the partial file: created afresh or resumed ----
   SynthesizeSummary summary;
   if (start == OutputStart::Complete) {
-    comm::decide_on_root(comm, [&] { return check_complete_is_this_job(o, identity), std::string(); });
+    comm::decide_on_root(comm, [&] { check_complete_is_this_job(o, identity); });
     log::info("--resume: {} is complete; nothing to do", o.out);
     summary.samples = o.count;
     return summary;

@@ -422,7 +422,10 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
     phases.mark("quality, checkpoints and samples");
     if (stopped) break;
   }
-  if (phases.enabled()) log::info("train-gan time {}", phases.summary());
+  if (phases.enabled()) {
+    log::info("train-gan time {}", phases.summary());
+    log::info("train-gan operations per step, most frequent: {}", phases.top_operations(25));
+  }
   summary.steps_done = step;
   summary.seconds = std::chrono::duration<double>(Clock::now() - start_time).count();
   if (stopped) {

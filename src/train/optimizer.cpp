@@ -25,34 +25,52 @@ Optimizer::Optimizer(std::vector<at::Tensor> parameters, OptimizerOptions option
 }
 
 void Optimizer::zero_grad() {
+  std::vector<at::Tensor> grads;
   for (at::Tensor& p : parameters_)
-    if (p.grad().defined()) p.mutable_grad().zero_();
+    if (p.grad().defined()) grads.push_back(p.mutable_grad());
+  if (!grads.empty()) at::_foreach_zero_(grads);  // the _foreach_ operations refuse an empty list
 }
 
+// Each rule is a few operations over the whole list (`_foreach_*`): one fused kernel per
+// operation on a GPU, where a loop over the parameters paid a launch per parameter and
+// operation (about 9 per parameter). On the CPU these run the
+// same per-tensor operations in the same order as before, so the numbers do not change.
 void Optimizer::step(double lr) {
   at::NoGradGuard no_grad;
   ++steps_;
   const auto& o = options_;
+  std::vector<at::Tensor> params, grads, first, second;
   for (size_t i = 0; i < parameters_.size(); ++i) {
-    at::Tensor& p = parameters_[i];
-    if (!p.grad().defined()) continue;
-    at::Tensor g = p.grad();
-    if (o.weight_decay != 0) g = g.add(p, o.weight_decay);
-    if (o.kind == "adam") {
-      first_[i].mul_(o.beta1).add_(g, 1 - o.beta1);
-      second_[i].mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
-      const double correction1 = 1 - std::pow(o.beta1, static_cast<double>(steps_));
-      const double correction2 = 1 - std::pow(o.beta2, static_cast<double>(steps_));
-      const at::Tensor denominator = (second_[i].sqrt() / std::sqrt(correction2)).add_(o.eps);
-      p.addcdiv_(first_[i], denominator, -lr / correction1);
-    } else {
-      if (o.momentum > 0) {
-        if (steps_ == 1) first_[i].copy_(g);
-        else first_[i].mul_(o.momentum).add_(g);
-        g = first_[i];
+    if (!parameters_[i].grad().defined()) continue;
+    params.push_back(parameters_[i]);
+    grads.push_back(parameters_[i].grad());
+    first.push_back(first_[i]);
+    if (o.kind == "adam") second.push_back(second_[i]);
+  }
+  if (params.empty()) return;
+  if (o.weight_decay != 0) grads = at::_foreach_add(grads, params, at::Scalar(o.weight_decay));
+  if (o.kind == "adam") {
+    at::_foreach_mul_(first, at::Scalar(o.beta1));
+    at::_foreach_add_(first, grads, at::Scalar(1 - o.beta1));
+    at::_foreach_mul_(second, at::Scalar(o.beta2));
+    at::_foreach_addcmul_(second, grads, grads, at::Scalar(1 - o.beta2));
+    const double correction1 = 1 - std::pow(o.beta1, static_cast<double>(steps_));
+    const double correction2 = 1 - std::pow(o.beta2, static_cast<double>(steps_));
+    std::vector<at::Tensor> denominator = at::_foreach_sqrt(second);
+    at::_foreach_div_(denominator, at::Scalar(std::sqrt(correction2)));
+    at::_foreach_add_(denominator, at::Scalar(o.eps));
+    at::_foreach_addcdiv_(params, first, denominator, at::Scalar(-lr / correction1));
+  } else {
+    if (o.momentum > 0) {
+      if (steps_ == 1) {
+        for (size_t i = 0; i < first.size(); ++i) first[i].copy_(grads[i]);
+      } else {
+        at::_foreach_mul_(first, at::Scalar(o.momentum));
+        at::_foreach_add_(first, grads);
       }
-      p.add_(g, -lr);
+      grads = first;
     }
+    at::_foreach_add_(params, grads, at::Scalar(-lr));
   }
 }
 

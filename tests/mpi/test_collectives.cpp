@@ -170,6 +170,33 @@ TEST(CommHelpers, BroadcastString) {
   EXPECT_EQ(broadcast_string(comm, comm.rank() == last ? long_text : "", last), long_text);
 }
 
+enum class Verdict { Refuse = 3, Resume = 7 };
+
+// Rank 0's value reaches every rank in its own type; each rank would decide differently.
+TEST(CommHelpers, DecideOnRootTypedValues) {
+  Communicator& comm = world();
+  const int r = comm.rank();
+  EXPECT_EQ(decide_on_root(comm, [&] { return std::string("rank ") + std::to_string(r); }), "rank 0");
+  EXPECT_EQ(decide_on_root(comm, [&] { return int64_t{-5000000000} + r; }), int64_t{-5000000000});
+  EXPECT_EQ(decide_on_root(comm, [&] { return r == 0; }), true);
+  EXPECT_EQ(decide_on_root(comm, [&] { return r == 0 ? Verdict::Resume : Verdict::Refuse; }), Verdict::Resume);
+  int checks_run = 0;
+  decide_on_root(comm, [&] { ++checks_run; });
+  EXPECT_EQ(checks_run, r == 0 ? 1 : 0);
+}
+
+// A check that fails on rank 0 throws the same kind and message on every rank.
+TEST(CommHelpers, DecideOnRootCheckFailsOnEveryRank) {
+  Communicator& comm = world();
+  try {
+    decide_on_root(comm, [] { throw InputError("x.h5: was made by a different job"); });
+    ADD_FAILURE() << "no rank may return";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), "x.h5: was made by a different job");
+  }
+  EXPECT_THROW(decide_on_root(comm, []() -> int { throw ConfigError("--count"); }), ConfigError);
+}
+
 // Each error case: every rank passes the same bad input, every rank throws a CommError whose
 // message names the op and the problem, and the communicator still works afterwards.
 void expect_comm_error(const std::function<void()>& call, const std::string& op, const std::string& problem) {
