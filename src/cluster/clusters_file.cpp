@@ -157,17 +157,7 @@ KMeansState read_kmeans_state(const std::string& path, const std::string& identi
   const h5::File file = h5::File::open(path, h5::Mode::Read);
   STYLESEG_CHECK(file.has_attribute("/", "kmeans_state") && file.has_attribute("/", "identity"), InputError,
                  path + ": not a k-means resume state");
-  const std::string saved_identity = file.read_string_attribute("/", "identity");
-  if (saved_identity != identity) {
-    std::string difference;
-    try {
-      difference = first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved_identity));
-    } catch (const nlohmann::json::exception&) {
-      difference = "the saved identity cannot be read";
-    }
-    throw ConfigError("--resume: " + path + " was written by a different job (" + difference +
-                      "); --force starts afresh");
-  }
+  require_same_job(path, identity, file.read_string_attribute("/", "identity"));
   KMeansState s;
   try {
     const nlohmann::json f = nlohmann::json::parse(file.read_string_attribute("/", "kmeans_state"));

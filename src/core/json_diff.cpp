@@ -1,5 +1,7 @@
 #include "core/json_diff.h"
 
+#include "core/error.h"
+
 namespace styleseg {
 namespace {
 
@@ -24,6 +26,18 @@ std::string difference_at(const nlohmann::json& now, const nlohmann::json& befor
 
 std::string first_difference(const nlohmann::json& now, const nlohmann::json& before, const std::string& before_word) {
   return difference_at(now, before, "", before_word);
+}
+
+void require_same_job(const std::string& path, const std::string& identity, const std::string& saved, SavedRun run) {
+  if (saved == identity) return;
+  std::string difference;
+  try {
+    difference = first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved.empty() ? "{}" : saved));
+  } catch (const nlohmann::json::exception&) {
+    difference = "its saved identity cannot be read";
+  }
+  throw ConfigError("--resume: " + path + (run == SavedRun::Complete ? " is complete but" : "") + " was made by a different job (" +
+                    difference + "); --force " + (run == SavedRun::Complete ? "replaces it" : "starts afresh"));
 }
 
 }  // namespace styleseg

@@ -13,15 +13,23 @@
 
 namespace styleseg::dataset {
 
+
 void create_datasets(h5::File& file, const DatasetLayout& l) {
   const h5::Allocation data = l.compression > 0 ? h5::Allocation::Incremental : h5::Allocation::EarlyUnfilled;
-  file.create_dataset("images", h5::DType::U8, {l.count, l.height, l.width, 3}, {1, l.height, l.width, 3}, l.compression, data);
+  const h5::Extent grows = h5::Extent::Grows;
+  file.create_dataset("images", h5::DType::U8, {l.count, l.height, l.width, 3}, {1, l.height, l.width, 3}, l.compression, data,
+                      grows);
   file.create_dataset("masks", l.mask_uint16 ? h5::DType::U16 : h5::DType::U8, {l.count, l.height, l.width},
-                      {1, l.height, l.width}, l.compression, data);
+                      {1, l.height, l.width}, l.compression, data, grows);
   if (l.num_ws > 0)
-    file.create_dataset("latents", h5::DType::F32, {l.count, l.num_ws, l.w_dim}, {1, l.num_ws, l.w_dim}, 0, data);
+    file.create_dataset("latents", h5::DType::F32, {l.count, l.num_ws, l.w_dim}, {1, l.num_ws, l.w_dim}, 0, data, grows);
   // Zeroed: "not done" must be what a fresh file says.
   file.create_dataset("done", h5::DType::U8, {l.count}, {}, 0, h5::Allocation::EarlyZeroed);
+}
+
+void grow_datasets(h5::File& file, int64_t needed, int64_t target) {
+  // The per-sample datasets; "done" is one byte a sample, allocated whole at creation.
+  file.grow_ahead({"images", "masks", "latents"}, needed, target);
 }
 
 double planned_bytes(const DatasetLayout& l) {
@@ -61,6 +69,7 @@ void write_dataset(const std::string& path, const at::Tensor& images, const at::
   {
     h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);
     create_datasets(file, {n, height, width, 0, 0, false, 0});
+    grow_datasets(file, n, n);
     h5::write_tensor_rows(file, "images", 0, images.contiguous());
     h5::write_tensor_rows(file, "masks", 0, masks.to(at::kByte).contiguous());
     h5::write_tensor_rows(file, "done", 0, at::ones({n}, at::kByte));

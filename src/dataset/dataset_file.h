@@ -46,8 +46,12 @@ struct DatasetLayout {
   int compression = 0;
 };
 
-// Collective on a parallel file: creates the four datasets.
+// Collective on a parallel file: creates the four datasets. images, masks and latents start
+// with no rows: grow_datasets() gives them rows (and their storage) as the run reaches them.
 void create_datasets(h5::File& file, const DatasetLayout& layout);
+// Collective: images, masks and latents hold at least `needed` rows; when they must grow,
+// they grow to `target` and the file is flushed (h5::File::grow_ahead).
+void grow_datasets(h5::File& file, int64_t needed, int64_t target);
 // The bytes those datasets take on disk (0 when compressed: not known before they are written).
 double planned_bytes(const DatasetLayout& layout);
 

@@ -589,7 +589,8 @@ Handle memory_space_for(const DatasetInfo& info, std::int64_t nrows) {
 }  // namespace
 
 void File::create_dataset(const std::string& name, DType dtype, const std::vector<std::int64_t>& shape,
-                          const std::vector<std::int64_t>& chunk_shape, int deflate_level, Allocation allocation) {
+                          const std::vector<std::int64_t>& chunk_shape, int deflate_level, Allocation allocation,
+                          Extent extent) {
   require_open("create_dataset");
   const std::string context = where(path_, "dataset", name);
   if (!writable_) throw OutputError(context + " cannot be created: the file is open read-only");
@@ -610,6 +611,7 @@ void File::create_dataset(const std::string& name, DType dtype, const std::vecto
   if (deflate_level > 0 && allocation != Allocation::Incremental) {
     throw OutputError(context + ": early allocation needs an uncompressed dataset");
   }
+  if (extent == Extent::Grows && chunk_shape.empty()) throw OutputError(context + ": a growing dataset needs a chunk shape");
   if (link_exists(id_, name)) throw OutputError(context + " exists already");
 
   // Groups on the way, created here (not through H5Pset_create_intermediate_group) so
@@ -656,11 +658,44 @@ void File::create_dataset(const std::string& name, DType dtype, const std::vecto
     H5Pset_fill_time(dcpl.get(), allocation == Allocation::EarlyZeroed ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER);
   }
   std::vector<hsize_t> dims(shape.begin(), shape.end());
-  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), &H5Sclose);
+  const std::vector<hsize_t> max_dims = dims;
+  if (extent == Extent::Grows) dims[0] = 0;
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max_dims.data()), &H5Sclose);
   Handle dataset(H5Dcreate2(id_, name.c_str(), file_type(dtype), space.get(), H5P_DEFAULT,
                             dcpl.get(), H5P_DEFAULT),
                  &H5Dclose);
   if (!dataset.valid()) throw OutputError(context + " cannot be created: " + hdf5_reason());
+}
+
+void File::grow_rows(const std::string& name, std::int64_t rows) {
+  require_open("grow_rows");
+  const std::string context = where(path_, "dataset", name);
+  if (!writable_) throw OutputError(context + " cannot grow: the file is open read-only");
+  Handle dataset = open_dataset(id_, path_, name);
+  Handle space(H5Dget_space(dataset.get()), &H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 1) throw OutputError(context + " is a scalar; it has no rows");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), max_dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), max_dims.data());
+  if (rows >= 0 && static_cast<hsize_t>(rows) <= dims[0]) return;
+  if (rows < 0 || static_cast<hsize_t>(rows) > max_dims[0]) {
+    throw OutputError(context + " cannot grow to " + std::to_string(rows) + " rows: it was created for at most " +
+                      std::to_string(max_dims[0]));
+  }
+  dims[0] = static_cast<hsize_t>(rows);
+  if (H5Dset_extent(dataset.get(), dims.data()) < 0) {
+    throw OutputError(context + " cannot grow to " + std::to_string(rows) + " rows: " + hdf5_reason());
+  }
+}
+
+void File::grow_ahead(const std::vector<std::string>& names, std::int64_t needed, std::int64_t target) {
+  bool grew = false;
+  for (const std::string& name : names) {
+    if (!exists(name) || info(name).rows() >= needed) continue;
+    grow_rows(name, std::max(needed, target));
+    grew = true;
+  }
+  if (grew) flush();
 }
 
 bool File::exists(const std::string& name) const {

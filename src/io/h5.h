@@ -70,6 +70,15 @@ std::vector<std::pair<std::string, std::string>> parse_mpi_io_hints(const std::s
 // as the disk had them, Zeroed writes zeros first. Early needs an uncompressed dataset.
 enum class Allocation { Incremental, EarlyUnfilled, EarlyZeroed };
 
+// A dataset's number of rows. Fixed: its shape from creation. Grows: it starts with no rows
+// and grow_rows() adds them up to the shape given at creation, so that allocating an
+// output's storage follows the run that writes it (its progress, its time limit, its
+// resume points) rather than taking minutes at creation: early allocation of 2 M one-sample
+// chunks had not finished after 45 s. Needs chunks.
+enum class Extent { Fixed, Grows };
+// Writers grow their outputs by this many rounds of rows at a time (File::grow_ahead).
+constexpr std::int64_t kRoundsPerGrowth = 64;
+
 struct DatasetInfo {
   // For a dataset written by another program, the DType that holds its values without
   // loss (int16 → I32, uint32 → I64, float16 → F32); `exact` is false then.
@@ -126,7 +135,20 @@ class File {
   // Throws OutputError when the dataset exists already or the settings are invalid.
   void create_dataset(const std::string& name, DType dtype, const std::vector<std::int64_t>& shape,
                       const std::vector<std::int64_t>& chunk_shape = {}, int deflate_level = 0,
-                      Allocation allocation = Allocation::Incremental);
+                      Allocation allocation = Allocation::Incremental, Extent extent = Extent::Fixed);
+
+  // A dataset created with Extent::Grows gets `rows` rows (allocated as its Allocation
+  // says); nothing changes when it has as many already. Collective: every rank passes the
+  // same value. Throws OutputError beyond the shape given at creation or for a dataset that
+  // cannot grow.
+  void grow_rows(const std::string& name, std::int64_t rows);
+  // Collective: the datasets `names` that exist (created with Extent::Grows) hold at least
+  // `needed` rows. When they hold fewer, they grow to `target` (>= needed: a block of rows
+  // ahead, so that this happens once a block, not once a write) and the file is flushed
+  // before returning: the rows written next land in storage whose structure is on disk, so
+  // a process killed while writing them leaves a file as intact as one allocated whole at
+  // creation. Every rank passes the same values.
+  void grow_ahead(const std::vector<std::string>& names, std::int64_t needed, std::int64_t target);
 
   // Whether an object (dataset or group) exists at `name`.
   bool exists(const std::string& name) const;

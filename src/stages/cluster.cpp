@@ -47,9 +47,7 @@ ClusterSummary already_complete(const ClusterOptions& o, const nlohmann::json& p
   comm::decide_on_root(comm, [&] {
     const cluster::Clusters done = cluster::read_clusters(o.out);
     const nlohmann::json now{{"options", provenance}, {"source", described}}, before{{"options", done.options}, {"source", done.source}};
-    STYLESEG_CHECK(now == before, ConfigError,
-                   "cluster: --resume: " + o.out + " is complete but was made by a different job (" +
-                       first_difference(now, before, "in that file") + "); --force replaces it");
+    require_same_job(o.out, now.dump(), before.dump(), SavedRun::Complete);
   });
   log::info("--resume: {} is complete; nothing to do", o.out);
   return ClusterSummary{};

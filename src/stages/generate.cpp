@@ -46,11 +46,8 @@ void validate(const GenerateOptions& o) {
 
 // Refuses --resume of a file another job wrote, naming the first difference.
 void check_same_job(const h5::File& file, const std::string& path, const std::string& identity) {
-  const std::string saved = file.has_attribute("/", "resume_identity") ? file.read_string_attribute("/", "resume_identity") : "{}";
-  if (saved != identity)
-    throw ConfigError("generate: --resume: " + path + " was written by a different job (" +
-                      first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved), "in that file") +
-                      "); --force starts afresh");
+  require_same_job(path, identity,
+                   file.has_attribute("/", "resume_identity") ? file.read_string_attribute("/", "resume_identity") : "");
 }
 
 // The number of batches the partial file of a stopped run of the same job holds. Throws
@@ -70,7 +67,9 @@ h5::File create_output(const std::string& path, comm::Communicator& comm, const 
   auto dataset = [&](const std::string& name, h5::DType type, std::vector<int64_t> shape) {
     std::vector<int64_t> chunk = shape;
     chunk[0] = 1;  // one sample per chunk: readers take samples, not whole datasets
-    file.create_dataset(name, type, shape, chunk, options.compression);
+    // Grows: rows get their storage block by block as the rounds reach them (grow_ahead
+    // below), not all at creation.
+    file.create_dataset(name, type, shape, chunk, options.compression, h5::Allocation::Incremental, h5::Extent::Grows);
   };
   const int64_t res = arch.resolution;
   dataset("images", h5::DType::U8, {count, res, res, 3});
@@ -205,6 +204,10 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
     const int64_t start = std::min(b * batch, count);
     const int64_t n = b < batches ? std::min(batch, count - start) : 0;
     const SampleBatch out = n > 0 ? sampler.make(start, n) : SampleBatch{};
+    const int64_t done_batches = std::min(batches, resume_from + (round + 1) * comm.size());
+    const int64_t needed = std::min(count, done_batches * batch);
+    file.grow_ahead({"images", "z", "w", "raw", "features"}, needed,
+                    std::min(count, needed + h5::kRoundsPerGrowth * comm.size() * batch));
     // Every rank takes part in every write; a rank with no batch passes undefined tensors (zero rows).
     h5::write_tensor_rows(file, "images", start, out.images);
     if (sampler.has_z()) h5::write_tensor_rows(file, "z", start, out.z);
@@ -214,7 +217,6 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
     if (!options.png_dir.empty())
       for (int64_t i = 0; i < n; ++i)
         write_png((fs::path(options.png_dir) / ("sample_" + std::to_string(start + i) + ".png")).string(), out.images[i]);
-    const int64_t done_batches = std::min(batches, resume_from + (round + 1) * comm.size());
     progress.advance(std::min(count, done_batches * batch) - progress.done());
 
     // Rank 0's clock decides, for every rank alike, when to record a resume point; a stop

@@ -66,11 +66,8 @@ OutputPlan output_plan(const SynthesizeOptions& o, const std::string& partial) {
 // --resume of a job that finished: refused when another job made the file.
 void check_complete_is_this_job(const SynthesizeOptions& o, const std::string& identity) {
   const h5::File done = h5::File::open(o.out, h5::Mode::Read);
-  const std::string saved = done.has_attribute("/", "identity") ? done.read_string_attribute("/", "identity") : "{}";
-  if (saved != identity)
-    throw ConfigError("synthesize: --resume: " + o.out + " is complete but was made by a different job (" +
-                      first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved), "in that file") +
-                      "); --force replaces it");
+  require_same_job(o.out, identity, done.has_attribute("/", "identity") ? done.read_string_attribute("/", "identity") : "",
+                   SavedRun::Complete);
 }
 
 }  // namespace
@@ -145,11 +142,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   }();
   output.keep_on_failure();
   if (start == OutputStart::Resume) {
-    const std::string saved = file.has_attribute("/", "identity") ? file.read_string_attribute("/", "identity") : "{}";
-    if (saved != identity)
-      throw ConfigError("--resume: " + output.temp_path() + " was written by a different job (" +
-                        first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(saved)) +
-                        "); --force starts afresh");
+    require_same_job(output.temp_path(), identity,
+                     file.has_attribute("/", "identity") ? file.read_string_attribute("/", "identity") : "");
   }
 
   // ---- the rounds: pending chunk j on rank j mod size ----
@@ -186,6 +180,10 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
       flags = at::ones({n}, at::kByte);
     }
     const auto write_start = std::chrono::steady_clock::now();
+    // The round's last chunk is its highest (pending is in order): rows up to its end.
+    const size_t last = static_cast<size_t>(std::min<int64_t>((round + 1) * comm.size(), static_cast<int64_t>(pending.size())) - 1);
+    const int64_t needed = std::min(o.count, (pending[last] + 1) * batch);
+    dataset::grow_datasets(file, needed, std::min(o.count, needed + h5::kRoundsPerGrowth * comm.size() * batch));
     h5::write_tensor_rows(file, "images", first, images);
     h5::write_tensor_rows(file, "masks", first, masks);
     h5::write_tensor_rows(file, "latents", first, latents);

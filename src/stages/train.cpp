@@ -276,10 +276,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   int64_t step = 0;
   if (start == OutputStart::Resume) {
     const train::TrainingState state = train::load_checkpoint(checkpoint_path);
-    if (state.identity != identity)
-      throw ConfigError("--resume: " + checkpoint_path + " was made by a different training job (" +
-                        first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(state.identity), "in the checkpoint") +
-                        "); --force starts afresh");
+    require_same_job(checkpoint_path, identity, state.identity);
     net.load_state(state.model, /*backbone_only=*/false, checkpoint_path);
     optimizer.load_state(state.optimizer, checkpoint_path);
     step = state.step;

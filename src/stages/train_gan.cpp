@@ -232,10 +232,7 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   std::vector<std::pair<std::string, at::Tensor>> g_state, d_state;
   if (resume) {
     train::LoadedGan loaded = train::load_gan_checkpoint(o.out);
-    if (loaded.state.identity != identity)
-      throw ConfigError("--resume: " + o.out + " was made by a different training job (" +
-                        first_difference(nlohmann::json::parse(identity), nlohmann::json::parse(loaded.state.identity),
-                                         "in the checkpoint") + "); --force starts afresh");
+    require_same_job(o.out, identity, loaded.state.identity);
     g = std::move(loaded.g);
     g_ema = std::move(loaded.g_ema);
     d.load_state(loaded.d.state(), o.out);

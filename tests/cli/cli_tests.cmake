@@ -84,12 +84,16 @@ cli_test(generate_resume_finish ${EXPECT} 0 "resuming .*gen_resumed.h5.tmp.parti
 set_tests_properties(cli.generate_resume_finish PROPERTIES FIXTURES_REQUIRED cli_resume_stop FIXTURES_SETUP cli_resumed)
 cli_test(generate_resumed_same_as_uninterrupted ${SAME} ${CLI_DIR}/gen_np1.h5 ${CLI_DIR}/gen_resumed.h5)
 set_tests_properties(cli.generate_resumed_same_as_uninterrupted PROPERTIES FIXTURES_REQUIRED "cli_gen_np1;cli_resumed")
-cli_test(generate_other_job_is_refused ${EXPECT} 2 "written by a different job \\(generator.lr_mapping: 0.02 now" -- bash -c
+cli_test(generate_other_job_is_refused ${EXPECT} 2 "made by a different job \\(generator.lr_mapping: 0.02 now" -- bash -c
          "rm -f ${CLI_DIR}/gen_other.h5* && ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_other.h5 --time-limit 0.000001 || true && ${S} ${GEN_LINE} --lr-mapping 0.02 --out ${CLI_DIR}/gen_other.h5 --resume")
 set_tests_properties(cli.generate_other_job_is_refused PROPERTIES FIXTURES_REQUIRED cli_generator)
 # Existing outputs, partial files, outputs that are inputs, terminating signals: one policy.
 cli_test(output_policy ${CMAKE_CURRENT_SOURCE_DIR}/cli/output_policy.sh ${S} ${CLI_DIR}/g.pt ${CLI_DIR}/policy "${MPIRUN_LINE}")
 set_tests_properties(cli.output_policy PROPERTIES FIXTURES_REQUIRED cli_generator PROCESSORS 2 PASS_REGULAR_EXPRESSION "all cases hold")
+
+# An output far larger than the run gets storage as rows are written: --time-limit holds.
+cli_test(allocation_follows_run ${CMAKE_CURRENT_SOURCE_DIR}/cli/allocation_follows_run.sh ${S} ${CLI_DIR}/g.pt ${CLI_DIR}/allocation "${MPIRUN_LINE}")
+set_tests_properties(cli.allocation_follows_run PROPERTIES FIXTURES_REQUIRED cli_generator PROCESSORS 2 PASS_REGULAR_EXPRESSION "all cases hold")
 
 # ---- cluster and assign ------------------------------------------------------------------
 # k-means over the tiny generator's layer-3 features resized 8x8 -> 24x24 (the score-map
@@ -158,7 +162,7 @@ set_tests_properties(cli.cluster_space_too_many_axes PROPERTIES FIXTURES_REQUIRE
 cli_test(cluster_killed_rank ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
          "rm -f ${CLI_DIR}/clusters_killed.h5* && STYLESEG_KILL_AT=cluster-iteration:1:5 ${MPIRUN_LINE} 2 ${S} ${CLUSTER_ARGS_LINE} --checkpoint-interval 0 --out ${CLI_DIR}/clusters_killed.h5")
 set_tests_properties(cli.cluster_killed_rank PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_cluster_killed)
-cli_test(cluster_resume_other_job_refused ${EXPECT} 2 "different job \\(options.init-vectors: 5000 now, 65536 in the saved state\\)" --
+cli_test(cluster_resume_other_job_refused ${EXPECT} 2 "different job \\(options.init-vectors: 5000 now, 65536 in that file\\)" --
          ${S} ${CLUSTER_ARGS} --init-vectors 5000 --resume --out ${CLI_DIR}/clusters_killed.h5)
 set_tests_properties(cli.cluster_resume_other_job_refused PROPERTIES FIXTURES_REQUIRED cli_cluster_killed
                      FIXTURES_SETUP cli_cluster_refused)
@@ -309,7 +313,7 @@ foreach(kill "2:synthesize-round:1:1:1" "1:synthesize-round:0:2:2")
            "rm -f ${out}* && STYLESEG_KILL_AT=${point} ${MPIRUN_LINE} ${np} ${S} ${SYN_LINE} --out ${out}")
   set_tests_properties(cli.synthesize_killed_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1
                        FIXTURES_SETUP cli_syn_killed_np${np})
-  cli_test(synthesize_resume_refused_np${np} ${EXPECT} nonzero "different job \\(options.mixing-crossover: 2 now, -1 in the saved state\\)" --
+  cli_test(synthesize_resume_refused_np${np} ${EXPECT} nonzero "different job \\(options.mixing-crossover: 2 now, -1 in that file\\)" --
            ${MPIRUN} ${other} ${S} ${SYN_ARGS} --mixing-crossover 2 --resume --out ${out})
   set_tests_properties(cli.synthesize_resume_refused_np${np} PROPERTIES FIXTURES_REQUIRED cli_syn_killed_np${np}
                        FIXTURES_SETUP cli_syn_refused_np${np})
@@ -358,7 +362,7 @@ set_tests_properties(cli.inspect_segmenter PROPERTIES FIXTURES_REQUIRED cli_trai
 cli_test(train_killed ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
          "rm -rf ${CLI_DIR}/train_killed && STYLESEG_KILL_AT=train-step:1:3 ${MPIRUN_LINE} 2 ${S} ${TRAIN_LINE} --out ${CLI_DIR}/train_killed/seg.pt")
 set_tests_properties(cli.train_killed PROPERTIES FIXTURES_REQUIRED cli_syn_np1 FIXTURES_SETUP cli_train_killed)
-cli_test(train_resume_refused ${EXPECT} 2 "different training job \\(options.lr: 0.001 now, 0.0001 in the checkpoint\\)" --
+cli_test(train_resume_refused ${EXPECT} 2 "different job \\(options.lr: 0.001 now, 0.0001 in that file\\)" --
          ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --lr 0.001 --resume --out ${CLI_DIR}/train_killed/seg.pt)
 set_tests_properties(cli.train_resume_refused PROPERTIES FIXTURES_REQUIRED cli_train_killed FIXTURES_SETUP cli_train_refused)
 cli_test(train_resume ${EXPECT} 0 "resuming from .*at step 2 of 4" --

@@ -32,7 +32,7 @@ GEN=("${BASE[@]}" --count 10 --seed 5)
 expect 75 "stopped at --time-limit" $MPIRUN 2 "$S" "${GEN[@]}" --out "$D/g.h5" --time-limit 0.000001
 expect 4 "g.h5.tmp.partial holds a stopped run: --resume continues it, --force starts afresh" \
   $MPIRUN 2 "$S" "${GEN[@]}" --out "$D/g.h5"
-expect 2 "written by a different job \(options.truncation" $MPIRUN 2 "$S" "${GEN[@]}" --truncation 0.5 --out "$D/g.h5" --resume
+expect 2 "made by a different job \(options.truncation" $MPIRUN 2 "$S" "${GEN[@]}" --truncation 0.5 --out "$D/g.h5" --resume
 expect 0 "resuming .*g.h5.tmp.partial" "$S" "${GEN[@]}" --out "$D/g.h5" --resume
 [ ! -e "$D/g.h5.tmp.partial" ] || { echo "FAILED: the partial file outlived its resume"; fails=$((fails + 1)); }
 
@@ -40,7 +40,7 @@ expect 0 "resuming .*g.h5.tmp.partial" "$S" "${GEN[@]}" --out "$D/g.h5" --resume
 before=$(sum "$D/g.h5")
 expect 4 "generate: --out .*g.h5 exists: --force replaces it" $MPIRUN 2 "$S" "${GEN[@]}" --out "$D/g.h5"
 expect 0 "--resume: .*g.h5 is complete" $MPIRUN 2 "$S" "${GEN[@]}" --out "$D/g.h5" --resume
-expect 2 "--resume: .*g.h5 was written by a different job \(options.seed: 6 now, 5 in that file\)" "$S" "${BASE[@]}" --count 10 --seed 6 --out "$D/g.h5" --resume
+expect 2 "--resume: .*g.h5 was made by a different job \(options.seed: 6 now, 5 in that file\)" "$S" "${BASE[@]}" --count 10 --seed 6 --out "$D/g.h5" --resume
 [ "$(sum "$D/g.h5")" = "$before" ] || { echo "FAILED: a refused run changed g.h5"; fails=$((fails + 1)); }
 touch "$D/g.h5.tmp.host-1-dead"   # what a killed process leaves
 expect 0 "--force: removed .*g.h5.tmp.host-1-dead" $MPIRUN 2 "$S" "${GEN[@]}" --out "$D/g.h5" --force

@@ -194,6 +194,32 @@ TEST(H5Parallel, ReopenedFileTakesMoreRowsFromEveryRank) {
   if (w.rank == 0) std::filesystem::remove(path);
 }
 
+// Every rank grows the dataset alike (collective), then writes its own rows of the round.
+TEST(H5Parallel, AGrowingDatasetTakesEveryRanksRowsRoundByRound) {
+  const World w = world();
+  const std::string path = shared_path("h5_parallel_grows");
+  const int rounds = 3;
+  {
+    File file = File::create(path, MPI_COMM_WORLD);
+    file.create_dataset("ids", DType::I32, {rounds * w.size}, {1}, 0, Allocation::EarlyUnfilled, Extent::Grows);
+    for (int round = 0; round < rounds; ++round) {
+      file.grow_rows("ids", (round + 1) * w.size);
+      const std::int32_t mine = round * 1000 + w.rank;
+      file.write_rows("ids", round * w.size + w.rank, 1, &mine, DType::I32);
+    }
+    EXPECT_EQ(file.info("ids").shape, (std::vector<std::int64_t>{rounds * w.size}));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  File file = File::open(path, Mode::Read);
+  std::vector<std::int32_t> expected;
+  for (int round = 0; round < rounds; ++round)
+    for (int r = 0; r < w.size; ++r) expected.push_back(round * 1000 + r);
+  EXPECT_EQ(file.read_all<std::int32_t>("ids"), expected);
+  file.close();
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (w.rank == 0) std::filesystem::remove(path);
+}
+
 TEST(H5Parallel, SameWritesGiveByteIdenticalFiles) {
   const World w = world();
   const std::string first = shared_path("h5_parallel_first");

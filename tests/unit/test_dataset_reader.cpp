@@ -24,6 +24,7 @@ std::string make_dataset(const std::string& name, const std::set<int64_t>& not_d
   const std::string path = test::scratch_dir("dataset_reader") + "/" + name + ".h5";
   h5::File file = h5::File::create(path, MPI_COMM_NULL);
   create_datasets(file, {kCount, kSize, kSize, 2, 4, false, 0});
+  grow_datasets(file, kCount, kCount);
   at::Tensor images = at::arange(kCount, at::kByte).view({kCount, 1, 1, 1}).expand({kCount, kSize, kSize, 3}).contiguous();
   at::Tensor masks = ((at::arange(kCount).view({kCount, 1}) + at::arange(kSize * kSize).view({1, -1})) % 3)
                          .to(at::kByte).view({kCount, kSize, kSize});
@@ -146,6 +147,7 @@ TEST(DatasetHeader, AFileWithoutAttributesIsAnInputErrorNamingIt) {
   {
     h5::File file = h5::File::create(path, MPI_COMM_NULL);
     create_datasets(file, {2, kSize, kSize, 2, 4, false, 0});
+    grow_datasets(file, 2, 2);
   }
   const h5::File file = h5::File::open(path, h5::Mode::Read);
   try {

@@ -206,6 +206,39 @@ TEST(H5Dataset, RowsOutsideTheDatasetAreRefused) {
                            {path, "features", "4 rows"});
 }
 
+// Extent::Grows: no rows and no chunk storage at creation; grow_rows adds rows up to the
+// created shape, keeps what was written, never shrinks, and refuses to go beyond.
+TEST(H5Dataset, AGrowingDatasetStartsEmptyAndTakesRowsAsItGrows) {
+  const std::string path = test::scratch_dir("h5") + "/grows.h5";
+  File file = File::create(path, MPI_COMM_NULL);
+  file.create_dataset("rows", DType::I32, {100000, 4}, {1, 4}, 0, Allocation::EarlyUnfilled, Extent::Grows);
+  EXPECT_EQ(file.info("rows").shape, (std::vector<std::int64_t>{0, 4}));
+  const std::int32_t one[4] = {1, 2, 3, 4};
+  expect_error<OutputError>([&] { file.write_rows("rows", 0, 1, one, DType::I32); }, {path, "rows", "0 rows"});
+  file.grow_rows("rows", 3);
+  file.write_rows("rows", 2, 1, one, DType::I32);
+  file.grow_rows("rows", 2);  // fewer: no change
+  EXPECT_EQ(file.info("rows").shape, (std::vector<std::int64_t>{3, 4}));
+  expect_error<OutputError>([&] { file.grow_rows("rows", 100001); }, {path, "rows", "100001", "at most 100000"});
+  file.close();
+  // 100,000 chunks of 16 bytes were planned; the file holds only the 3 rows' (early
+  // allocation of them all would take 1.6 MB).
+  EXPECT_LT(fs::file_size(path), 200u << 10);
+  File read = File::open(path, Mode::Read);
+  std::int32_t back[4];
+  read.read_rows("rows", 2, 1, back, DType::I32);
+  EXPECT_EQ(std::vector<std::int32_t>(back, back + 4), std::vector<std::int32_t>(one, one + 4));
+}
+
+TEST(H5Dataset, OnlyAChunkedDatasetCanGrow) {
+  const std::string path = test::scratch_dir("h5") + "/grows_contiguous.h5";
+  File file = File::create(path, MPI_COMM_NULL);
+  expect_error<OutputError>([&] { file.create_dataset("rows", DType::U8, {10}, {}, 0, Allocation::Incremental, Extent::Grows); },
+                            {path, "rows", "chunk shape"});
+  file.create_dataset("fixed", DType::U8, {10});
+  expect_error<OutputError>([&] { file.grow_rows("fixed", 11); }, {path, "fixed", "at most 10"});
+}
+
 TEST(H5Attributes, EveryKindRoundTripsOnRootGroupAndDataset) {
   const std::string path = test::scratch_dir("h5") + "/attributes.h5";
   const std::string text = u8"StyleGAN2 ffhq — größe 256";
