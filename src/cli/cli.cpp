@@ -48,14 +48,6 @@ void configure_parallel_io(const CommonOptions& common) {
 
 }  // namespace
 
-const std::set<std::string>& non_result_options() {
-  static const std::set<std::string> names{"job", "out", "png-dir", "grid", "feature-grid", "grid-count", "log-level", "log-all-ranks",
-                                           "threads", "backend", "batch", "mpi-io-hints", "h5-alignment", "time-limit", "resume-interval",
-                                           "resume", "checkpoint-interval", "preview", "preview-count", "cache-mb", "scratch", "force", "no-space-check", "png", "phase-times",
-                                           "png-count"};
-  return names;
-}
-
 namespace {
 bool g_parse_only = false;  // set by check_command_options around one command's parse
 }  // namespace

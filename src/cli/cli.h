@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/option_roles.h"
 #include "core/options.h"
 #include "core/stop_request.h"  // kExitResumable
 
@@ -34,8 +35,7 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
 // check every stage before the first one runs.
 int check_command_options(const std::string& name, const std::vector<std::string>& args);
 
-// Options that only say where outputs go or how to log: left out of provenance records.
-const std::set<std::string>& non_result_options();
+// non_result_options(), left out of provenance records: core/option_roles.h.
 
 struct Command {
   const char* name;

@@ -51,12 +51,15 @@ int run_main(const std::vector<std::string>& args) {
     // Every stage runs with this run's process settings; they change speed and the last bits
     // of float32 results (README "Determinism"), not what a stage computes.
     const nlohmann::json values = set.to_json();
-    for (const char* name : {"threads", "backend", "log-level", "mpi-io-hints", "h5-alignment"}) {
+    for (const std::string& name : process_options()) {
       if (!set.was_given(name)) continue;
       const auto& v = values[name];
-      settings.common_args.push_back(std::string("--") + name + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+      if (v.is_boolean()) {  // a switch (--log-all-ranks)
+        if (v.get<bool>()) settings.common_args.push_back("--" + name);
+        continue;
+      }
+      settings.common_args.push_back("--" + name + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
     }
-    if (set.was_given("log-all-ranks")) settings.common_args.push_back("--log-all-ranks");
     const pipeline::CommandRunner run_command = [](const std::string& command, const std::vector<std::string>& command_args) {
       return command_named(command).run(command_args);
     };

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/option_roles.h"
 #include "core/stop_request.h"
 #include "io/atomic_output.h"
 #include "mpi/communicator.h"
@@ -25,13 +26,12 @@ namespace fs = std::filesystem;
 namespace styleseg::pipeline {
 namespace {
 
-// Options that change how a command runs, not what it makes.
+// Whether an argument ("--name", "--name=value" or a value) may change what a stage makes:
+// not a speed-only option (core/option_roles.h).
 bool affects_results(const std::string& token) {
-  static const std::vector<std::string> prefixes{"--time-limit", "--threads", "--log-level", "--log-all-ranks", "--backend",
-                                                 "--mpi-io-hints", "--h5-alignment", "--scratch"};
-  return std::none_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) {
-    return token.compare(0, p.size(), p) == 0 && (token.size() == p.size() || token[p.size()] == '=');
-  });
+  if (token.compare(0, 2, "--") != 0) return true;
+  const std::string name = token.substr(2, token.find('=') == std::string::npos ? std::string::npos : token.find('=') - 2);
+  return speed_only_options().count(name) == 0;
 }
 
 // Arguments as fingerprinted: the workdir written as $WORKDIR (a moved workdir stays up to

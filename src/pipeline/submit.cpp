@@ -1,11 +1,19 @@
 #include "pipeline/submit.h"
 
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "io/atomic_output.h"
 #include "pipeline/runner.h"
+#include "pipeline/sweep.h"
 #include "stages/train.h"
 #include "stages/train_gan.h"
 
@@ -130,6 +138,102 @@ std::string sbatch_script(const Submission& s) {
   for (const std::string& o : overrides) text += " " + shell_quote(o);
   if (s.sweep_values > 0) text += " --sweep-index \"$SLURM_ARRAY_TASK_ID\"";
   return text + "\n";
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void check_resources(const SlurmResources& r) {
+  STYLESEG_CHECK(r.nodes >= 1, ConfigError, "submit: --nodes must be >= 1");
+  STYLESEG_CHECK(r.gpus_per_node >= 0 && r.tasks_per_node >= 0 && r.cpus_per_task >= 0, ConfigError,
+                 "submit: --gpus-per-node, --tasks-per-node and --cpus-per-task must be >= 0");
+  STYLESEG_CHECK(r.signal_seconds >= 0, ConfigError, "submit: --signal-seconds must be >= 0");
+  STYLESEG_CHECK(!r.time.empty(), ConfigError, "submit: --time must not be empty");
+}
+
+// The styleseg folder (slurm/lib/styleseg.sh): $STYLESEG_HOME, else the folder above the
+// running binary's (build/styleseg).
+std::string find_styleseg_home(const std::string& binary) {
+  const char* env = std::getenv("STYLESEG_HOME");
+  const fs::path home = env && *env ? fs::path(env) : fs::path(binary).parent_path().parent_path();
+  STYLESEG_CHECK(fs::exists(home / "slurm/lib/styleseg.sh"), ConfigError,
+                 "submit: no slurm/lib/styleseg.sh under " + home.string() +
+                     (env && *env ? " ($STYLESEG_HOME)" : " (the folder above the styleseg binary)") +
+                     ": set STYLESEG_HOME to the styleseg folder");
+  return fs::canonical(home).string();
+}
+
+// The arguments of `styleseg run` after JOB.ini --workdir DIR.
+std::vector<std::string> run_arguments(const SubmitRequest& q) {
+  std::vector<std::string> args;
+  auto add_list = [&](const char* option, const std::vector<std::string>& values) {
+    if (values.empty()) return;
+    args.push_back(option);
+    args.insert(args.end(), values.begin(), values.end());
+  };
+  add_list("--stages", q.stages);
+  add_list("--redo", q.redo);
+  if (q.generator) args.insert(args.end(), {"--generator", *q.generator});
+  if (!q.sweep_spec.empty()) args.insert(args.end(), {"--sweep", q.sweep_spec});
+  return args;
+}
+
+// Runs `command` through the shell; returns its exit status and its standard output.
+std::pair<int, std::string> run_shell(const std::string& command) {
+  std::FILE* pipe = popen(command.c_str(), "r");
+  STYLESEG_CHECK(pipe, ConfigError, "submit: cannot run '" + command + "'");
+  std::string out;
+  std::array<char, 256> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe)) out += buffer.data();
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 1, out};
+}
+
+}  // namespace
+
+WrittenSubmission write_submission(const SubmitRequest& q) {
+  STYLESEG_CHECK(!q.job_file.empty(), ConfigError, "submit: give the job file: styleseg submit JOB.ini --workdir DIR");
+  STYLESEG_CHECK(!q.job.workdir.empty(), ConfigError, "submit: --workdir is required (the job's folder on a shared file system)");
+  check_resources(q.resources);
+
+  // The job as `styleseg run` will see it: its [run] section, then the overrides.
+  RunOptions job = q.job;
+  job.set = q.overrides;
+  if (!q.stages.empty()) job.stages = q.stages;
+  if (q.generator) job.generator = *q.generator;
+  WrittenSubmission w;
+  Submission& s = w.submission;
+  s.resources = q.resources;
+  s.batches = size_batches(plan_stages(job), job_entries(q.job_file, q.overrides), q.resources.ranks(), q.fit_batches);
+  if (!q.sweep_spec.empty()) s.sweep_values = parse_sweep(q.sweep_spec).values.size();
+  s.styleseg_bin = fs::canonical("/proc/self/exe").string();
+  if (const char* bin = std::getenv("STYLESEG_BIN"); bin && *bin) s.styleseg_bin = fs::absolute(bin).string();
+  s.styleseg_home = find_styleseg_home(s.styleseg_bin);
+  s.job_file = fs::absolute(q.job_file).string();
+  s.workdir = fs::absolute(q.job.workdir).lexically_normal().string();
+  s.chdir = fs::current_path().string();
+  s.overrides = q.overrides;
+  s.run_args = run_arguments(q);
+
+  w.script_path = q.script.empty() ? s.workdir + "/submit.sbatch" : q.script;
+  w.text = sbatch_script(s);
+  write_text_file(w.script_path, w.text);
+  fs::permissions(w.script_path, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add);
+  return w;
+}
+
+int run_sbatch(const std::string& script_path, bool wait) {
+  const std::string command = std::string("sbatch --parsable") + (wait ? " --wait " : " ") + shell_quote(script_path);
+  log::info("{}", command);
+  const auto [code, out] = run_shell(command);
+  if (!out.empty()) std::printf("%s", out.c_str());
+  STYLESEG_CHECK(code != 127, ConfigError,
+                 "submit: no sbatch on this machine (a Slurm login node has it); the script is " + script_path +
+                     " (--dry-run only writes it)");
+  STYLESEG_CHECK(code == 0 || wait, ConfigError,
+                 "submit: sbatch failed (exit code " + std::to_string(code) + "); the script is " + script_path);
+  return code;
 }
 
 }  // namespace styleseg::pipeline

@@ -4,6 +4,7 @@
 // slurm/run.sbatch (srun, GPU binding, requeue on USR1: slurm/lib/styleseg.sh).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,33 @@ struct Submission {
 
 // The sbatch script's text.
 std::string sbatch_script(const Submission& submission);
+
+// What `styleseg submit` was asked for (the CLI only parses it).
+struct SubmitRequest {
+  SlurmResources resources;
+  std::string job_file;
+  RunOptions job;                          // the job file's [run] section, parsed (--workdir included)
+  std::vector<std::string> overrides;      // --set SECTION.KEY=VALUE
+  std::vector<std::string> stages, redo;   // passed to styleseg run
+  std::optional<std::string> generator;    // passed to styleseg run when given
+  std::string sweep_spec;                  // "": no job array
+  bool fit_batches = false;
+  std::string script;                      // "": WORKDIR/submit.sbatch
+};
+
+struct WrittenSubmission {
+  Submission submission;
+  std::string script_path, text;
+};
+
+// Checks the request (ConfigError naming the option), plans the job as `styleseg run` will
+// see it, sizes its batches over the ranks and writes the executable sbatch script.
+WrittenSubmission write_submission(const SubmitRequest& request);
+
+// Submits the script (`sbatch --parsable`, with --wait when `wait`), printing sbatch's
+// output; returns its exit code (with `wait`: the job's). ConfigError naming the script when
+// there is no sbatch, or when it fails without `wait`.
+int run_sbatch(const std::string& script_path, bool wait);
 
 // Single-quoted for bash ('it'\''s').
 std::string shell_quote(const std::string& text);

@@ -15,6 +15,7 @@
 #include "core/stop_request.h"
 #include "pipeline/submit.h"
 #include "pipeline/sweep.h"
+#include "support/fixtures.h"
 
 namespace styleseg {
 namespace {
@@ -123,6 +124,32 @@ TEST(Submit, TheScriptAsksForOneRankPerGpuAndHandsOverToRunSbatch) {
   EXPECT_NE(cpu.find("#SBATCH --array=0-2\n"), std::string::npos) << cpu;
   EXPECT_NE(cpu.find("--sweep-index \"$SLURM_ARRAY_TASK_ID\""), std::string::npos) << cpu;
   EXPECT_EQ(pipeline::shell_quote("it's"), "'it'\\''s'");
+}
+
+// The request is checked before anything is planned or written, naming the option.
+TEST(Submit, ARequestOutsideItsRangesIsAConfigErrorNamingTheOption) {
+  pipeline::SubmitRequest q;
+  auto message = [&] {
+    try {
+      pipeline::write_submission(q);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message().find("give the job file"), std::string::npos);
+  q.job_file = "job.ini";
+  EXPECT_NE(message().find("--workdir is required"), std::string::npos);
+  q.job.workdir = test::scratch_dir("submit_request");
+  q.resources.nodes = 0;
+  EXPECT_NE(message().find("--nodes must be >= 1"), std::string::npos);
+  q.resources.nodes = 1;
+  q.resources.signal_seconds = -1;
+  EXPECT_NE(message().find("--signal-seconds"), std::string::npos);
+  q.resources.signal_seconds = 300;
+  q.resources.time = "";
+  EXPECT_NE(message().find("--time must not be empty"), std::string::npos);
+  EXPECT_FALSE(fs::exists(q.job.workdir + "/submit.sbatch"));
 }
 
 TEST(Sweep, ParsesValuesAndGivesEachItsFolderAndOverride) {

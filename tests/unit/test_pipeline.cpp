@@ -231,10 +231,15 @@ TEST(Pipeline, ASecondRunSkipsEverythingAndAChangedOptionRedoesOnlyWhatDependsOn
   ASSERT_EQ(run_job(settings, comm, runner), 0);
   EXPECT_EQ(total(fake), 0) << "every stage was up to date";
 
-  // Threads change speed, not results: still up to date.
+  // Threads change speed, not results: still up to date; so does a stage's own speed-only
+  // option (core/option_roles.h).
   settings.common_args = {"--threads=2"};
   ASSERT_EQ(run_job(settings, comm, runner), 0);
   EXPECT_EQ(total(fake), 0);
+  settings.options.set = {"cluster.cache-mb=64"};
+  ASSERT_EQ(run_job(settings, comm, runner), 0);
+  EXPECT_EQ(total(fake), 0);
+  settings.options.set = {};
 
   // The segmenter's options: train and what reads seg.pt run again; the real data, the
   // clusters and the synthetic set do not. The supervised reference reads [train] too.
