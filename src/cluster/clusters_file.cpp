@@ -137,15 +137,15 @@ void write_kmeans_state(const std::string& path, const KMeansState& s, const std
     h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);
     if (s.centroids.defined()) write_tensor(file, "centroids", s.centroids);
     if (s.seen.defined()) write_tensor(file, "seen", s.seen);
-    if (s.best_centroids.defined()) {
-      write_tensor(file, "best_centroids", s.best_centroids);
-      write_tensor(file, "best_counts", s.best_counts);
+    if (s.best.centroids.defined()) {
+      write_tensor(file, "best_centroids", s.best.centroids);
+      write_tensor(file, "best_counts", s.best.counts);
     }
     const nlohmann::json fields = {{"restart", s.restart}, {"iteration", s.iteration}, {"inertia", s.inertia},
                                    {"converged", s.converged}, {"vectors_processed", s.vectors_processed},
-                                   {"best_restart", s.best_restart}, {"best_inertia", s.best_restart >= 0 ? s.best_inertia : 0.0},
-                                   {"best_history", s.best_history}, {"best_converged", s.best_converged},
-                                   {"best_iterations", s.best_iterations}, {"restart_inertia", s.restart_inertia}};
+                                   {"best_restart", s.best.restart}, {"best_inertia", s.best.restart >= 0 ? s.best.inertia : 0.0},
+                                   {"best_history", s.best.inertia_history}, {"best_converged", s.best.converged},
+                                   {"best_iterations", s.best.iterations}, {"restart_inertia", s.restart_inertia}};
     file.write_string_attribute("/", "kmeans_state", fields.dump());
     file.write_string_attribute("/", "identity", identity);
     file.close();
@@ -166,11 +166,11 @@ KMeansState read_kmeans_state(const std::string& path, const std::string& identi
     s.inertia = f.at("inertia").get<std::vector<double>>();
     s.converged = f.at("converged");
     s.vectors_processed = f.at("vectors_processed");
-    s.best_restart = f.at("best_restart");
-    if (s.best_restart >= 0) s.best_inertia = f.at("best_inertia");
-    s.best_history = f.at("best_history").get<std::vector<double>>();
-    s.best_converged = f.at("best_converged");
-    s.best_iterations = f.at("best_iterations");
+    s.best.restart = f.at("best_restart");
+    if (s.best.restart >= 0) s.best.inertia = f.at("best_inertia");
+    s.best.inertia_history = f.at("best_history").get<std::vector<double>>();
+    s.best.converged = f.at("best_converged");
+    s.best.iterations = f.at("best_iterations");
     s.restart_inertia = f.at("restart_inertia").get<std::vector<double>>();
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path + ": the k-means state cannot be read: " + e.what());
@@ -178,8 +178,8 @@ KMeansState read_kmeans_state(const std::string& path, const std::string& identi
   if (file.exists("centroids")) s.centroids = h5::read_tensor(file, "centroids").to(at::kFloat);
   if (file.exists("seen")) s.seen = h5::read_tensor(file, "seen").to(at::kDouble);
   if (file.exists("best_centroids")) {
-    s.best_centroids = h5::read_tensor(file, "best_centroids").to(at::kFloat);
-    s.best_counts = h5::read_tensor(file, "best_counts").to(at::kLong);
+    s.best.centroids = h5::read_tensor(file, "best_centroids").to(at::kFloat);
+    s.best.counts = h5::read_tensor(file, "best_counts").to(at::kLong);
   }
   STYLESEG_CHECK(s.iteration == 0 || s.centroids.defined(), InputError, path + ": the k-means state has no centroids");
   return s;

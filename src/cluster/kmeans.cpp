@@ -318,14 +318,8 @@ class Trainer {
     }
     progress.finish();
     KMeansResult result;
-    result.centroids = state.best_centroids;
-    result.counts = state.best_counts;
-    result.inertia = state.best_inertia;
-    result.inertia_history = state.best_history;
+    static_cast<KMeansRestart&>(result) = state.best;
     result.restart_inertia = state.restart_inertia;
-    result.iterations = state.best_iterations;
-    result.converged = state.best_converged;
-    result.best_restart = state.best_restart;
     result.vectors_processed = state.vectors_processed;
     result.fixed_vectors = fixed_vectors_;
     return result;
@@ -470,15 +464,9 @@ class Trainer {
     state.restart_inertia.push_back(final_stats.inertia);
     log::info("restart {} of {}: inertia {:.6g} after {} iterations{}", state.restart + 1, p_.n_init, final_stats.inertia,
               state.iteration, state.converged ? " (converged)" : "");
-    if (final_stats.inertia < state.best_inertia) {
-      state.best_inertia = final_stats.inertia;
-      state.best_restart = state.restart;
-      state.best_centroids = state.centroids.clone();
-      state.best_counts = final_stats.counts.round().to(at::kLong);
-      state.best_history = state.inertia;
-      state.best_converged = state.converged;
-      state.best_iterations = state.iteration;
-    }
+    if (final_stats.inertia < state.best.inertia)
+      state.best = KMeansRestart{state.restart,   state.centroids.clone(), final_stats.counts.round().to(at::kLong),
+                                 final_stats.inertia, state.inertia, state.iteration, state.converged};
   }
 
   // ---- initialisation ----------------------------------------------------------------

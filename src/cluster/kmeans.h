@@ -69,6 +69,19 @@ struct KMeansParameters {
 // Throws ConfigError naming the option for values out of range.
 void validate(const KMeansParameters& parameters);
 
+// The outcome of one finished restart: what a result reports, and what a state keeps of the
+// best restart so far.
+struct KMeansRestart {
+  int restart = -1;                   // which restart (-1: none finished yet)
+  at::Tensor centroids;               // float32 [K, D], CPU
+  at::Tensor counts;                  // int64 [K]: vectors of the fixed set nearest to each
+  double inertia = std::numeric_limits<double>::infinity();  // sum of squared distances over the fixed set
+  std::vector<double> inertia_history;  // per iteration: the sum of squared distances over the vectors that
+                                        // iteration assigned (Lloyd: the fixed set; mini-batch: the batch)
+  int iterations = 0;
+  bool converged = false;
+};
+
 // Everything a run needs to continue where it stopped (saved by the caller through the
 // iteration hook, given back to train_kmeans to resume).
 struct KMeansState {
@@ -79,26 +92,14 @@ struct KMeansState {
   std::vector<double> inertia;        // per iteration of this restart
   bool converged = false;
   int64_t vectors_processed = 0;      // all restarts, all ranks
-  // The best finished restart so far.
-  int best_restart = -1;
-  double best_inertia = std::numeric_limits<double>::infinity();
-  at::Tensor best_centroids, best_counts;
-  std::vector<double> best_history;
-  bool best_converged = false;
-  int best_iterations = 0;
+  KMeansRestart best;                 // the best finished restart so far
   std::vector<double> restart_inertia;  // final inertia of each finished restart
 };
 
-struct KMeansResult {
-  at::Tensor centroids;               // float32 [K, D], CPU
-  at::Tensor counts;                  // int64 [K]: vectors of the fixed set nearest to each
-  double inertia = 0;                 // sum of squared distances over the fixed set
-  std::vector<double> inertia_history;  // per iteration of the winning restart: the sum of squared distances over the
-                                        // vectors that iteration assigned (Lloyd: the fixed set; mini-batch: the batch)
-  std::vector<double> restart_inertia;
-  int iterations = 0;
-  bool converged = false;
-  int best_restart = 0;
+// The best restart (its fields: the result's centroids, counts, inertia, ...) and the run's
+// totals.
+struct KMeansResult : KMeansRestart {
+  std::vector<double> restart_inertia;  // final inertia of each restart
   int64_t vectors_processed = 0;      // vectors assigned in all passes and steps, all ranks
   int64_t fixed_vectors = 0;          // vectors in the fixed set
   bool stopped = false;               // the hook stopped it: only the saved state is meaningful

@@ -33,6 +33,19 @@
 namespace fs = std::filesystem;
 
 namespace styleseg::stages {
+
+train::AugmentOptions training_augmentation() {
+  train::AugmentOptions a;
+  a.scale_min = 0.75;
+  a.scale_max = 1.25;
+  a.flip_probability = 0.5;
+  a.brightness = a.contrast = a.saturation = 0.2;
+  a.blur_probability = 0.2;
+  a.blur_sigma = 1.5;
+  a.noise = 0.02;
+  return a;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -46,15 +59,16 @@ void validate(const TrainOptions& o) {
   STYLESEG_CHECK(o.batch > 0, ConfigError, "train: --batch must be positive");
   STYLESEG_CHECK(o.lr > 0, ConfigError, "train: --lr must be positive");
   STYLESEG_CHECK(o.lr_power >= 0, ConfigError, "train: --lr-power must be >= 0");
-  STYLESEG_CHECK(o.crop >= 0, ConfigError, "train: --crop must be >= 0");
-  STYLESEG_CHECK(o.scale_min > 0 && o.scale_min <= o.scale_max, ConfigError,
+  const train::AugmentOptions& a = o.augment;
+  STYLESEG_CHECK(a.crop >= 0, ConfigError, "train: --crop must be >= 0");
+  STYLESEG_CHECK(a.scale_min > 0 && a.scale_min <= a.scale_max, ConfigError,
                  "train: --scale-min and --scale-max must satisfy 0 < min <= max");
-  STYLESEG_CHECK(o.flip >= 0 && o.flip <= 1 && o.blur >= 0 && o.blur <= 1, ConfigError,
-                 "train: --flip and --blur are probabilities in [0, 1]");
-  STYLESEG_CHECK(o.brightness >= 0 && o.brightness < 1 && o.contrast >= 0 && o.contrast < 1 && o.saturation >= 0 &&
-                     o.saturation < 1,
+  STYLESEG_CHECK(a.flip_probability >= 0 && a.flip_probability <= 1 && a.blur_probability >= 0 && a.blur_probability <= 1,
+                 ConfigError, "train: --flip and --blur are probabilities in [0, 1]");
+  STYLESEG_CHECK(a.brightness >= 0 && a.brightness < 1 && a.contrast >= 0 && a.contrast < 1 && a.saturation >= 0 &&
+                     a.saturation < 1,
                  ConfigError, "train: --brightness, --contrast and --saturation must be in [0, 1)");
-  STYLESEG_CHECK(o.blur_sigma > 0 && o.noise >= 0, ConfigError, "train: --blur-sigma must be positive and --noise >= 0");
+  STYLESEG_CHECK(a.blur_sigma > 0 && a.noise >= 0, ConfigError, "train: --blur-sigma must be positive and --noise >= 0");
   STYLESEG_CHECK(o.val_count >= 0 && o.val_every > 0 && o.checkpoint_every > 0, ConfigError,
                  "train: --val-count must be >= 0, --val-every and --checkpoint-every positive");
   STYLESEG_CHECK(o.time_limit >= 0, ConfigError, "train: --time-limit must be >= 0 seconds");
@@ -68,23 +82,14 @@ std::string beside(const std::string& out, const std::string& given, const char*
   return path.string() + suffix;
 }
 
+// The options' augmentation with the flip pairs parsed and the dataset's ignore label.
 train::AugmentOptions augment_options(const TrainOptions& o, int64_t ignore_label, int64_t classes) {
-  train::AugmentOptions a;
-  a.crop = o.crop;
-  a.scale_min = o.scale_min;
-  a.scale_max = o.scale_max;
-  a.flip_probability = o.flip;
+  train::AugmentOptions a = o.augment;
   a.flip_pairs = train::parse_flip_pairs(o.flip_pairs);
   for (const auto& [left, right] : a.flip_pairs)
     STYLESEG_CHECK(left < classes && right < classes, ConfigError,
                    "--flip-pairs '" + o.flip_pairs + "': class " + std::to_string(std::max(left, right)) +
                        " is not one of the dataset's " + std::to_string(classes) + " classes (0-" + std::to_string(classes - 1) + ")");
-  a.brightness = o.brightness;
-  a.contrast = o.contrast;
-  a.saturation = o.saturation;
-  a.blur_probability = o.blur;
-  a.blur_sigma = o.blur_sigma;
-  a.noise = o.noise;
   a.ignore_label = ignore_label;
   return a;
 }

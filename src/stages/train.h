@@ -26,11 +26,17 @@
 #include <string>
 #include <vector>
 
+#include "train/augment.h"
+
 namespace styleseg::comm {
 class Communicator;
 }
 
 namespace styleseg::stages {
+
+// The segmenter's default augmentation: random scale 0.75-1.25, flips, colour jitter 0.2,
+// blur with probability 0.2, pixel noise 0.02.
+train::AugmentOptions training_augmentation();
 
 struct TrainOptions {
   std::string data;                 // dataset.h5
@@ -47,14 +53,10 @@ struct TrainOptions {
   double momentum = 0.9;            // SGD
   double lr_power = 0.9;            // poly decay
   bool sync_bn = false;
-  // Augmentation (train/augment.h).
-  int64_t crop = 0;                 // 0: the dataset's size
-  double scale_min = 0.75, scale_max = 1.25;
-  double flip = 0.5;
+  // Augmentation: train's defaults (crop 0: the dataset's size); the stage adds the flip
+  // pairs, given as text, and the dataset's ignore label.
+  train::AugmentOptions augment = training_augmentation();
   std::string flip_pairs;           // "3:4,5:6"
-  double brightness = 0.2, contrast = 0.2, saturation = 0.2;
-  double blur = 0.2, blur_sigma = 1.5;
-  double noise = 0.02;
   // Validation and bookkeeping.
   int64_t val_count = 64;           // held-out samples (the last available ones); 0: none
   int64_t val_every = 200;

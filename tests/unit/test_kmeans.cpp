@@ -252,7 +252,7 @@ TEST(KMeans, RestartsKeepTheLowestInertia) {
   const KMeansResult r = train_kmeans(source, p, comm);
   ASSERT_EQ(r.restart_inertia.size(), 4u);
   EXPECT_EQ(r.inertia, *std::min_element(r.restart_inertia.begin(), r.restart_inertia.end()));
-  EXPECT_EQ(r.restart_inertia[static_cast<size_t>(r.best_restart)], r.inertia);
+  EXPECT_EQ(r.restart_inertia[static_cast<size_t>(r.restart)], r.inertia);
 }
 
 TEST(KMeans, BadParametersNameTheOption) {

@@ -246,8 +246,8 @@ TEST(Train, ToySupervisedRunReachesHighMiou) {
   o.val_count = 40;
   o.val_every = 50;
   o.checkpoint_every = 1000;
-  o.scale_min = o.scale_max = 1.0;
-  o.blur = 0;
+  o.augment.scale_min = o.augment.scale_max = 1.0;
+  o.augment.blur_probability = 0;
   const stages::TrainSummary s = stages::train(o, comm, {});
   std::printf("toy run: final loss %.4f, validation mIoU %.4f in %.1f s\n", s.final_loss, s.val_miou, s.seconds);
   EXPECT_GT(s.val_miou, 0.85);

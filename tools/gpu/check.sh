@@ -23,8 +23,9 @@
 #   bench-generator build/bench_generator on the GPU, float32 and bfloat16 (the GPU to itself)
 #   bench-clip      build/bench_clip on the GPU, float32 and bfloat16 (likewise)
 #   make-eyes       the eye job's training split at 128x128 (20,000 images; one rank per core)
-#   train-gan       in the background for the time left (--time-limit): the eye job's generator,
-#                   train-gan --preset gpu128, batch 32, with its time per phase
+#   train-gan       in the background for the time left (--time-limit): 30 s at batch 64, then
+#                   the eye job's generator, train-gan --preset gpu128, batch 32, each with its
+#                   time per phase
 #                   (--phase-times); then its g_ema alone in float16
 #                   (init-gan --dtype float16), the file jobs/eyes.ini carries
 #   build-tests     the unit tests, beside train-gan (all cores but two)
@@ -284,12 +285,18 @@ step_bench_train() {
   with_deps "$BIN" train "${common[@]}" --out "$WORK/bench-bfloat16.pt" --precision bfloat16
 }
 # The default eye job's generator (preset gpu128; jobs/models/eyes128-gpu.md) for the time
-# left, then its g_ema alone in float16: the file the job carries.
+# left, then its g_ema alone in float16: the file the job carries. First 30 s at batch 64:
+# beside the batch-32 run's time per phase, whether a step's time grows with its images
+# (compute) or not (per-step overhead), which says where to look for train-gan's speed.
 step_train_gan() {
+  with_deps "$BIN" train-gan --data "$WORK/eyes128.h5" --out "$WORK/gan-batch64.pt" --preset gpu128 --batch 64 \
+    --steps 1000000 --time-limit 30 --checkpoint-every 1000000 --sample-every 1000000 --device cuda --phase-times --force \
+    > "$WORK/train-gan-batch64.log" 2>&1
   with_deps "$BIN" train-gan --data "$WORK/eyes128.h5" --out "$WORK/gan.pt" --preset gpu128 --batch 32 \
     --steps 1000000 --time-limit "$GAN_SECONDS" --checkpoint-every 1000 --sample-every 250 --device cuda \
     --phase-times --force
   local rc=$?
+  rm -f "$WORK"/gan-batch64.*
   [ "$rc" -ne 75 ] || { echo "check.sh: stopped at --time-limit (exit 75), as asked"; rc=0; }
   [ "$rc" -eq 0 ] || return "$rc"
   with_deps "$BIN" init-gan --from "$WORK/gan.pt" --out "$WORK/eyes128-gpu.pt" --dtype float16 --force
@@ -367,9 +374,9 @@ if [ "$built" -eq 1 ]; then
   result "### bench_clip (RN50, random weights)" "" '```' "$(grep -E 'images/s|prompts/s' "$WORK/bench-clip.log")" '```' ""
   eyes=0
   step make-eyes 150 step_make_eyes && eyes=1
-  export GAN_SECONDS=$(($(left) - RESERVE - 45))
+  export GAN_SECONDS=$(($(left) - RESERVE - 45 - 40))  # 40: the batch-64 probe and its start
   if [ "$eyes" -eq 1 ] && [ "$GAN_SECONDS" -ge 60 ]; then
-    step_background train-gan $((GAN_SECONDS + 40)) step_train_gan
+    step_background train-gan $((GAN_SECONDS + 80)) step_train_gan
     gan=1
   else
     skip train-gan "no eye images or less than 60 s left"
@@ -411,7 +418,9 @@ if [ "$gan" -eq 1 ]; then
     echo
     echo '```'
     grep -E 'stopped|steps/s|step [0-9]+|wrote' "$WORK/train-gan.log" | tail -6
-    grep -E 'train-gan time per step' "$WORK/train-gan.log"
+    grep -E 'train-gan time per step|operations per step' "$WORK/train-gan.log"
+    echo "batch 64 for 30 s first:"
+    grep -E 'train-gan time per step' "$WORK/train-gan-batch64.log"
     echo '```'
     [ ! -f "$WORK/gan.pt" ] || echo "Checkpoint: $WORK/gan.pt, $(du -h "$WORK/gan.pt" | cut -f1) (stays on this machine)."
     [ ! -f "$WORK/eyes128-gpu.pt" ] || echo "g_ema in float16: eyes128-gpu.pt, $(du -h "$WORK/eyes128-gpu.pt" | cut -f1), SHA-256 $(sha256sum "$WORK/eyes128-gpu.pt" | cut -d' ' -f1)."
