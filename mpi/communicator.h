@@ -89,6 +89,11 @@ bool any_rank(Communicator& comm, bool flag);
 // root's `text` on every rank (the argument is ignored on other ranks).
 std::string broadcast_string(Communicator& comm, const std::string& text, int root);
 
+namespace detail {
+// decide_on_root's transport: the decision as text.
+std::string decide_text_on_root(Communicator& comm, const std::function<std::string()>& decide);
+}  // namespace detail
+
 // Runs `decide` on rank 0 only (a decision that needs one view of the file system: start
 // afresh, resume, refuse) and returns its result on every rank. When it throws a
 // styleseg error, every rank throws the same kind with the same message, so all ranks
@@ -96,14 +101,6 @@ std::string broadcast_string(Communicator& comm, const std::string& text, int ro
 //
 // `decide` returns a std::string, an integer, a bool or an enum (sent as its number), or
 // nothing (a check: every rank returns once rank 0's check passed, or throws its error).
-template <typename Decide>
-auto decide_on_root(Communicator& comm, Decide&& decide) -> decltype(decide());
-
-namespace detail {
-// decide_on_root's transport: the decision as text.
-std::string decide_text_on_root(Communicator& comm, const std::function<std::string()>& decide);
-}  // namespace detail
-
 template <typename Decide>
 auto decide_on_root(Communicator& comm, Decide&& decide) -> decltype(decide()) {
   using T = decltype(decide());

@@ -35,8 +35,6 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
 // check every stage before the first one runs.
 int check_command_options(const std::string& name, const std::vector<std::string>& args);
 
-// non_result_options(), left out of provenance records: core/option_roles.h.
-
 struct Command {
   const char* name;
   const char* summary;

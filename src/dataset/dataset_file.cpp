@@ -27,9 +27,9 @@ void create_datasets(h5::File& file, const DatasetLayout& l) {
   file.create_dataset("done", h5::DType::U8, {l.count}, {}, 0, h5::Allocation::EarlyZeroed);
 }
 
-void grow_datasets(h5::File& file, int64_t needed, int64_t target) {
+void grow_datasets(h5::File& file, int64_t needed, int64_t rows_per_round) {
   // The per-sample datasets; "done" is one byte a sample, allocated whole at creation.
-  file.grow_ahead({"images", "masks", "latents"}, needed, target);
+  file.grow_ahead({"images", "masks", "latents"}, needed, rows_per_round);
 }
 
 double planned_bytes(const DatasetLayout& l) {

@@ -50,8 +50,8 @@ struct DatasetLayout {
 // with no rows: grow_datasets() gives them rows (and their storage) as the run reaches them.
 void create_datasets(h5::File& file, const DatasetLayout& layout);
 // Collective: images, masks and latents hold at least `needed` rows; when they must grow,
-// they grow to `target` and the file is flushed (h5::File::grow_ahead).
-void grow_datasets(h5::File& file, int64_t needed, int64_t target);
+// they grow a block of rounds ahead and the file is flushed (h5::File::grow_ahead).
+void grow_datasets(h5::File& file, int64_t needed, int64_t rows_per_round);
 // The bytes those datasets take on disk (0 when compressed: not known before they are written).
 double planned_bytes(const DatasetLayout& layout);
 

@@ -688,11 +688,18 @@ void File::grow_rows(const std::string& name, std::int64_t rows) {
   }
 }
 
-void File::grow_ahead(const std::vector<std::string>& names, std::int64_t needed, std::int64_t target) {
+void File::grow_ahead(const std::vector<std::string>& names, std::int64_t needed, std::int64_t rows_per_round) {
+  constexpr std::int64_t kRoundsPerGrowth = 64;
   bool grew = false;
   for (const std::string& name : names) {
-    if (!exists(name) || info(name).rows() >= needed) continue;
-    grow_rows(name, std::max(needed, target));
+    if (!exists(name)) continue;
+    Handle dataset = open_dataset(id_, path_, name);
+    Handle space(H5Dget_space(dataset.get()), &H5Sclose);
+    std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(1, H5Sget_simple_extent_ndims(space.get())))), max_dims(dims.size());
+    H5Sget_simple_extent_dims(space.get(), dims.data(), max_dims.data());
+    if (static_cast<std::int64_t>(dims[0]) >= needed) continue;
+    const std::int64_t most = static_cast<std::int64_t>(max_dims[0]);
+    grow_rows(name, std::max(needed, std::min(most, needed + kRoundsPerGrowth * rows_per_round)));
     grew = true;
   }
   if (grew) flush();

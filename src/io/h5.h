@@ -76,8 +76,6 @@ enum class Allocation { Incremental, EarlyUnfilled, EarlyZeroed };
 // resume points) rather than taking minutes at creation: early allocation of 2 M one-sample
 // chunks had not finished after 45 s. Needs chunks.
 enum class Extent { Fixed, Grows };
-// Writers grow their outputs by this many rounds of rows at a time (File::grow_ahead).
-constexpr std::int64_t kRoundsPerGrowth = 64;
 
 struct DatasetInfo {
   // For a dataset written by another program, the DType that holds its values without
@@ -143,12 +141,12 @@ class File {
   // cannot grow.
   void grow_rows(const std::string& name, std::int64_t rows);
   // Collective: the datasets `names` that exist (created with Extent::Grows) hold at least
-  // `needed` rows. When they hold fewer, they grow to `target` (>= needed: a block of rows
-  // ahead, so that this happens once a block, not once a write) and the file is flushed
-  // before returning: the rows written next land in storage whose structure is on disk, so
-  // a process killed while writing them leaves a file as intact as one allocated whole at
-  // creation. Every rank passes the same values.
-  void grow_ahead(const std::vector<std::string>& names, std::int64_t needed, std::int64_t target);
+  // `needed` rows. When they hold fewer, they grow 64 rounds of `rows_per_round` beyond it
+  // (at most to their created shape: this happens once a block, not once a write) and the
+  // file is flushed before returning: the rows written next land in storage whose structure
+  // is on disk, so a process killed while writing them leaves a file as intact as one
+  // allocated whole at creation. Every rank passes the same values.
+  void grow_ahead(const std::vector<std::string>& names, std::int64_t needed, std::int64_t rows_per_round);
 
   // Whether an object (dataset or group) exists at `name`.
   bool exists(const std::string& name) const;

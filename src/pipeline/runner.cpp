@@ -30,7 +30,8 @@ namespace {
 // not a speed-only option (core/option_roles.h).
 bool affects_results(const std::string& token) {
   if (token.compare(0, 2, "--") != 0) return true;
-  const std::string name = token.substr(2, token.find('=') == std::string::npos ? std::string::npos : token.find('=') - 2);
+  const size_t equals = token.find('=');
+  const std::string name = token.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
   return speed_only_options().count(name) == 0;
 }
 

@@ -206,8 +206,7 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
     const SampleBatch out = n > 0 ? sampler.make(start, n) : SampleBatch{};
     const int64_t done_batches = std::min(batches, resume_from + (round + 1) * comm.size());
     const int64_t needed = std::min(count, done_batches * batch);
-    file.grow_ahead({"images", "z", "w", "raw", "features"}, needed,
-                    std::min(count, needed + h5::kRoundsPerGrowth * comm.size() * batch));
+    file.grow_ahead({"images", "z", "w", "raw", "features"}, needed, comm.size() * batch);
     // Every rank takes part in every write; a rank with no batch passes undefined tensors (zero rows).
     h5::write_tensor_rows(file, "images", start, out.images);
     if (sampler.has_z()) h5::write_tensor_rows(file, "z", start, out.z);

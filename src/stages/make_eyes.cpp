@@ -89,7 +89,7 @@ MakeEyesSummary make_eyes(const MakeEyesOptions& given, comm::Communicator& comm
         }
       }
       const int64_t needed = std::min(o.count, (round + 1) * comm.size() * o.batch);
-      dataset::grow_datasets(file, needed, std::min(o.count, needed + h5::kRoundsPerGrowth * comm.size() * o.batch));
+      dataset::grow_datasets(file, needed, comm.size() * o.batch);
       h5::write_tensor_rows(file, "images", first, images);
       h5::write_tensor_rows(file, "masks", first, masks);
       file.flush();

@@ -183,7 +183,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     // The round's last chunk is its highest (pending is in order): rows up to its end.
     const size_t last = static_cast<size_t>(std::min<int64_t>((round + 1) * comm.size(), static_cast<int64_t>(pending.size())) - 1);
     const int64_t needed = std::min(o.count, (pending[last] + 1) * batch);
-    dataset::grow_datasets(file, needed, std::min(o.count, needed + h5::kRoundsPerGrowth * comm.size() * batch));
+    dataset::grow_datasets(file, needed, comm.size() * batch);
     h5::write_tensor_rows(file, "images", first, images);
     h5::write_tensor_rows(file, "masks", first, masks);
     h5::write_tensor_rows(file, "latents", first, latents);
