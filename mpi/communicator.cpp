@@ -16,6 +16,7 @@ const char* backend_name(Backend backend) {
     case Backend::Mpi: return "mpi";
     case Backend::Nccl: return "nccl";
     case Backend::Local: return "local";
+    case Backend::Threads: return "threads";
   }
   return "?";
 }

@@ -32,8 +32,9 @@
 namespace styleseg::comm {
 
 enum class ReduceOp { Sum, Max, Min };
-// Local: one rank, no MPI (local_communicator.h).
-enum class Backend { Mpi, Nccl, Local };
+// Local: one rank, no MPI (local_communicator.h). Threads: N ranks as threads of one
+// process, for tests (thread_communicator.h).
+enum class Backend { Mpi, Nccl, Local, Threads };
 
 // "mpi" | "nccl" | "local", for messages.
 const char* backend_name(Backend backend);

@@ -100,6 +100,7 @@ std::unique_ptr<Communicator> make_communicator(Backend backend) {
       throw CommError("make_communicator: this build of styleseg has no NCCL backend");
 #endif
     case Backend::Local: comm = std::make_unique<LocalCommunicator>(); break;
+    case Backend::Threads: throw CommError("make_communicator: thread ranks are made by run_as_threads (tests)");
   }
   if (timeout.count() == 0) return comm;
   return watch_collectives(std::move(comm), timeout);

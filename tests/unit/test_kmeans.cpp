@@ -1,6 +1,6 @@
 // k-means on one rank (the LocalCommunicator): recovery of known centres, both
 // algorithms and both initialisations, re-seeding, resume, restarts, and bad input.
-// Rank-count invariance is tested in tests/mpi/test_kmeans_ranks.cpp.
+// Rank-count invariance is tested on thread ranks in test_thread_ranks.cpp.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
