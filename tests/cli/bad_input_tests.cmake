@@ -21,7 +21,8 @@ cli_test(run_checks_every_stage_first ${EXPECT} 2 "unrecognised option '--stepz=
 # Outputs are checked before the work: cluster into a folder that cannot exist (its parent is
 # a file) fails at once with exit 4, before sampling or k-means.
 cli_test(cluster_unwritable_out_fails_first ${EXPECT} 4 "--out .*/not_a_folder/c.h5: cannot create folder"
-         -- bash -c "touch ${CLI_DIR}/not_a_folder && exec ${S} cluster --checkpoint ${CLI_DIR}/g.pt --feature-layer 3 --samples 4 --clusters 2 --out ${CLI_DIR}/not_a_folder/c.h5")
+         -- ${IN_TURN} touch ${CLI_DIR}/not_a_folder
+         --then ${S} cluster --checkpoint ${CLI_DIR}/g.pt --feature-layer 3 --samples 4 --clusters 2 --out ${CLI_DIR}/not_a_folder/c.h5)
 set_tests_properties(cli.cluster_unwritable_out_fails_first PROPERTIES FIXTURES_REQUIRED cli_generator)
 # Boost.ProgramOptions loops for ever on a message whose text holds its own placeholder
 # ("%value%"): found by the job_file fuzz target (tests/fuzz/corpus/job_file/regress_*).

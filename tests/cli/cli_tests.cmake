@@ -5,6 +5,13 @@ set(S $<TARGET_FILE:styleseg>)
 set(EXPECT ${CMAKE_CURRENT_SOURCE_DIR}/cli/expect.sh)
 set(SAME ${CMAKE_CURRENT_SOURCE_DIR}/cli/h5_same_contents.sh)
 set(MPIRUN ${MPIEXEC_EXECUTABLE} ${STYLESEG_MPIEXEC_FLAGS} ${MPIEXEC_NUMPROC_FLAG})
+# Tests pass commands as CMake lists (argv), never as shell lines: these run them.
+set(CLI ${CMAKE_CURRENT_SOURCE_DIR}/cli)
+set(FRESH ${CLI}/fresh.sh)      # fresh.sh PATH... -- COMMAND: removes PATH* first
+set(IN_TURN ${CLI}/in_turn.sh)  # in_turn.sh A... --then B...: a && b
+set(WITH_FIXTURES ${CLI}/with_fixtures.sh)  # @FIXTURES@ in an argument: the fixtures folder
+# The scripts that take a whole mpirun prefix as one argument.
+list(JOIN MPIRUN " " MPIRUN_LINE)
 
 function(cli_test name)
   add_test(NAME cli.${name} COMMAND ${ARGN})
@@ -59,33 +66,30 @@ cli_test(command_help_shows_defaults ${EXPECT} 0 "--truncation arg \\(=1\\)" -- 
 
 # The reference checkpoints through the CLI: the zip and the legacy (torch < 1.6) file of
 # each layout give the same samples, features and latents.
-set(WITH_FIXTURES ${CMAKE_CURRENT_SOURCE_DIR}/cli/with_fixtures.sh)
+set(FIX_ARGS generate --count 5 --batch 2 --seed 4 --truncation 0.6 --noise random --feature-layer 3 --save-raw)
 foreach(layout rosinality nvlabs)
-  set(FIX_ARGS generate --count 5 --batch 2 --seed 4 --truncation 0.6 --noise random --feature-layer 3 --save-raw)
-  string(REPLACE ";" " " FIX_ARGS "${FIX_ARGS}")
-  cli_test(fixture_${layout}_zip_equals_legacy ${WITH_FIXTURES}
-    "${S} ${FIX_ARGS} --checkpoint \$FIXTURES/stylegan2_${layout}/checkpoint.pt --out ${CLI_DIR}/fix_${layout}_zip.h5 &&
-     ${S} ${FIX_ARGS} --checkpoint \$FIXTURES/stylegan2_${layout}/checkpoint_legacy.pt --out ${CLI_DIR}/fix_${layout}_legacy.h5 &&
-     ${SAME} ${CLI_DIR}/fix_${layout}_zip.h5 ${CLI_DIR}/fix_${layout}_legacy.h5 /images /raw /features /w /z")
+  set(fix_out ${CLI_DIR}/fix_${layout})
+  cli_test(fixture_${layout}_zip_equals_legacy ${WITH_FIXTURES} ${FRESH} ${fix_out}_zip.h5 ${fix_out}_legacy.h5 -- ${IN_TURN}
+    ${S} ${FIX_ARGS} --checkpoint @FIXTURES@/stylegan2_${layout}/checkpoint.pt --out ${fix_out}_zip.h5 --then
+    ${S} ${FIX_ARGS} --checkpoint @FIXTURES@/stylegan2_${layout}/checkpoint_legacy.pt --out ${fix_out}_legacy.h5 --then
+    ${SAME} ${fix_out}_zip.h5 ${fix_out}_legacy.h5 /images /raw /features /w /z)
   set_tests_properties(cli.fixture_${layout}_zip_equals_legacy PROPERTIES SKIP_RETURN_CODE 77)
 endforeach()
 
-# (Shell lines chain with && and ||: a ';' would split the CMake argument list.)
 # Resume: a run stopped by --time-limit on 2 ranks (exit 75, partial file kept) and
 # finished on 1 rank gives the same file as the uninterrupted run; a partial file of a
 # different job is not resumed.
-string(REPLACE ";" " " GEN_LINE "${GEN_ARGS}")
-string(REPLACE ";" " " MPIRUN_LINE "${MPIRUN}")
-cli_test(generate_resume_stop ${EXPECT} 75 "stopped at --time-limit after 6 of 10 samples" -- bash -c
-         "rm -f ${CLI_DIR}/gen_resumed.h5* && ${MPIRUN_LINE} 2 ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_resumed.h5 --time-limit 0.000001")
+cli_test(generate_resume_stop ${EXPECT} 75 "stopped at --time-limit after 6 of 10 samples" -- ${FRESH} ${CLI_DIR}/gen_resumed.h5 --
+         ${MPIRUN} 2 ${S} ${GEN_ARGS} --out ${CLI_DIR}/gen_resumed.h5 --time-limit 0.000001)
 set_tests_properties(cli.generate_resume_stop PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_resume_stop)
 cli_test(generate_resume_finish ${EXPECT} 0 "resuming .*gen_resumed.h5.tmp.partial: 2 of 4 batches" --
          ${S} ${GEN_ARGS} --out ${CLI_DIR}/gen_resumed.h5 --resume)
 set_tests_properties(cli.generate_resume_finish PROPERTIES FIXTURES_REQUIRED cli_resume_stop FIXTURES_SETUP cli_resumed)
 cli_test(generate_resumed_same_as_uninterrupted ${SAME} ${CLI_DIR}/gen_np1.h5 ${CLI_DIR}/gen_resumed.h5)
 set_tests_properties(cli.generate_resumed_same_as_uninterrupted PROPERTIES FIXTURES_REQUIRED "cli_gen_np1;cli_resumed")
-cli_test(generate_other_job_is_refused ${EXPECT} 2 "made by a different job \\(generator.lr_mapping: 0.02 now" -- bash -c
-         "rm -f ${CLI_DIR}/gen_other.h5* && ${S} ${GEN_LINE} --out ${CLI_DIR}/gen_other.h5 --time-limit 0.000001 || true && ${S} ${GEN_LINE} --lr-mapping 0.02 --out ${CLI_DIR}/gen_other.h5 --resume")
+cli_test(generate_other_job_is_refused ${EXPECT} 2 "made by a different job \\(generator.lr_mapping: 0.02 now" --
+         ${FRESH} ${CLI_DIR}/gen_other.h5 -- ${IN_TURN} --may-fail ${S} ${GEN_ARGS} --out ${CLI_DIR}/gen_other.h5 --time-limit 0.000001
+         --then ${S} ${GEN_ARGS} --lr-mapping 0.02 --out ${CLI_DIR}/gen_other.h5 --resume)
 set_tests_properties(cli.generate_other_job_is_refused PROPERTIES FIXTURES_REQUIRED cli_generator)
 # Existing outputs, partial files, outputs that are inputs, terminating signals: one policy.
 cli_test(output_policy ${CMAKE_CURRENT_SOURCE_DIR}/cli/output_policy.sh ${S} ${CLI_DIR}/g.pt ${CLI_DIR}/policy "${MPIRUN_LINE}")
@@ -100,7 +104,6 @@ set_tests_properties(cli.allocation_follows_run PROPERTIES FIXTURES_REQUIRED cli
 # route), on 1, 2 and 4 ranks: the same centroids (h5diff within 1e-6 relative) and counts.
 set(CLUSTER_ARGS cluster --checkpoint ${CLI_DIR}/g.pt --feature-layer 3 --feature-size 24 --samples 20 --batch 3
     --clusters 4 --iterations 8 --tolerance 0 --seed 2 --truncation 0.8 --n-init 2)
-string(REPLACE ";" " " CLUSTER_ARGS_LINE "${CLUSTER_ARGS}")
 foreach(np 1 2 4)
   cli_test(cluster_np${np} ${MPIRUN} ${np} ${S} ${CLUSTER_ARGS} --out ${CLI_DIR}/clusters_np${np}.h5
            --preview ${CLI_DIR}/clusters_np${np}.png)
@@ -108,9 +111,7 @@ foreach(np 1 2 4)
                        PROCESSORS ${np})
 endforeach()
 foreach(np 2 4)
-  cli_test(cluster_same_np1_np${np} bash -c
-    "h5diff -p 1e-6 ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_np${np}.h5 /centroids &&
-     h5diff ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_np${np}.h5 /counts && echo same")
+  cli_test(cluster_same_np1_np${np} ${CLI}/same_clusters.sh ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_np${np}.h5)
   set_tests_properties(cli.cluster_same_np1_np${np} PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_cluster_np${np}"
                        PASS_REGULAR_EXPRESSION "same")
 endforeach()
@@ -141,16 +142,13 @@ foreach(np 1 2)
   set_tests_properties(cli.cluster_whiten_np${np} PROPERTIES FIXTURES_REQUIRED cli_generator
                        FIXTURES_SETUP cli_cluster_whiten_np${np} PROCESSORS ${np})
 endforeach()
-cli_test(cluster_whiten_same_np1_np2 bash -c
-  "h5diff -p 1e-6 ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/clusters_whiten_np2.h5 /centroids &&
-   h5diff -p 1e-6 ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/clusters_whiten_np2.h5 /space_map &&
-   h5diff ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/clusters_whiten_np2.h5 /counts && echo same")
+cli_test(cluster_whiten_same_np1_np2 ${CLI}/same_clusters.sh ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/clusters_whiten_np2.h5)
 set_tests_properties(cli.cluster_whiten_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_cluster_whiten_np1;cli_cluster_whiten_np2"
                      PASS_REGULAR_EXPRESSION "same")
-cli_test(assign_whitened_fixed_set bash -c
-  "rm -f ${CLI_DIR}/labels_whiten.h5 && ${MPIRUN_LINE} 2 ${S} assign --clusters ${CLI_DIR}/clusters_whiten_np1.h5 --checkpoint ${CLI_DIR}/g.pt \\
-   --count 20 --batch 3 --seed 2 --truncation 0.8 --out ${CLI_DIR}/labels_whiten.h5 &&
-   ${CMAKE_CURRENT_SOURCE_DIR}/cli/labels_match_counts.sh ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/labels_whiten.h5")
+cli_test(assign_whitened_fixed_set ${FRESH} ${CLI_DIR}/labels_whiten.h5 -- ${IN_TURN}
+  ${MPIRUN} 2 ${S} assign --clusters ${CLI_DIR}/clusters_whiten_np1.h5 --checkpoint ${CLI_DIR}/g.pt
+  --count 20 --batch 3 --seed 2 --truncation 0.8 --out ${CLI_DIR}/labels_whiten.h5
+  --then ${CLI}/labels_match_counts.sh ${CLI_DIR}/clusters_whiten_np1.h5 ${CLI_DIR}/labels_whiten.h5)
 set_tests_properties(cli.assign_whitened_fixed_set PROPERTIES FIXTURES_REQUIRED cli_cluster_whiten_np1 PROCESSORS 2
                      PASS_REGULAR_EXPRESSION "labels match counts")
 cli_test(cluster_space_too_many_axes ${EXPECT} 2 "--space pca:100000: the features have only [0-9]+ dimensions" --
@@ -159,8 +157,8 @@ set_tests_properties(cli.cluster_space_too_many_axes PROPERTIES FIXTURES_REQUIRE
 
 # A killed rank ends the job on every rank; --resume then finishes it (on another number
 # of ranks) with the result of the uninterrupted run; a resume of another job is refused.
-cli_test(cluster_killed_rank ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
-         "rm -f ${CLI_DIR}/clusters_killed.h5* && STYLESEG_KILL_AT=cluster-iteration:1:5 ${MPIRUN_LINE} 2 ${S} ${CLUSTER_ARGS_LINE} --checkpoint-interval 0 --out ${CLI_DIR}/clusters_killed.h5")
+cli_test(cluster_killed_rank ${EXPECT} nonzero "signal 9|[Kk]illed" -- ${FRESH} ${CLI_DIR}/clusters_killed.h5 --
+         env STYLESEG_KILL_AT=cluster-iteration:1:5 ${MPIRUN} 2 ${S} ${CLUSTER_ARGS} --checkpoint-interval 0 --out ${CLI_DIR}/clusters_killed.h5)
 set_tests_properties(cli.cluster_killed_rank PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_cluster_killed)
 cli_test(cluster_resume_other_job_refused ${EXPECT} 2 "different job \\(options.init-vectors: 5000 now, 65536 in that file\\)" --
          ${S} ${CLUSTER_ARGS} --init-vectors 5000 --resume --out ${CLI_DIR}/clusters_killed.h5)
@@ -170,23 +168,19 @@ cli_test(cluster_resume ${EXPECT} 0 "resuming k-means: restart 1 of 2, [0-9]+ it
          ${S} ${CLUSTER_ARGS} --resume --out ${CLI_DIR}/clusters_killed.h5)
 set_tests_properties(cli.cluster_resume PROPERTIES FIXTURES_REQUIRED "cli_cluster_killed;cli_cluster_refused"
                      FIXTURES_SETUP cli_cluster_resumed)
-cli_test(cluster_resumed_same_as_uninterrupted bash -c
-  "h5diff -p 1e-6 ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_killed.h5 /centroids &&
-   h5diff ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_killed.h5 /counts && echo same")
+cli_test(cluster_resumed_same_as_uninterrupted ${CLI}/same_clusters.sh ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_killed.h5)
 set_tests_properties(cli.cluster_resumed_same_as_uninterrupted PROPERTIES
                      FIXTURES_REQUIRED "cli_cluster_np1;cli_cluster_resumed" PASS_REGULAR_EXPRESSION "same")
 
 # A stop signal (Slurm's --signal=USR1@T) reaching one rank only: every rank stops after the
 # same iteration with the state saved, exit 75; --resume finishes as if never stopped.
-cli_test(cluster_signal_stop ${EXPECT} 75 "stopped on a stop request another rank received" -- bash -c
-         "rm -f ${CLI_DIR}/clusters_signalled.h5* && STYLESEG_SIGNAL_AT=cluster-iteration:1:3 ${MPIRUN_LINE} 2 ${S} ${CLUSTER_ARGS_LINE} --checkpoint-interval 1000 --out ${CLI_DIR}/clusters_signalled.h5")
+cli_test(cluster_signal_stop ${EXPECT} 75 "stopped on a stop request another rank received" -- ${FRESH} ${CLI_DIR}/clusters_signalled.h5 --
+         env STYLESEG_SIGNAL_AT=cluster-iteration:1:3 ${MPIRUN} 2 ${S} ${CLUSTER_ARGS} --checkpoint-interval 1000 --out ${CLI_DIR}/clusters_signalled.h5)
 set_tests_properties(cli.cluster_signal_stop PROPERTIES FIXTURES_REQUIRED cli_generator FIXTURES_SETUP cli_cluster_signalled PROCESSORS 2)
 cli_test(cluster_signal_resume ${EXPECT} 0 "resuming k-means: restart 1 of 2, 4 iterations done" --
          ${S} ${CLUSTER_ARGS} --resume --out ${CLI_DIR}/clusters_signalled.h5)
 set_tests_properties(cli.cluster_signal_resume PROPERTIES FIXTURES_REQUIRED cli_cluster_signalled FIXTURES_SETUP cli_cluster_signal_resumed)
-cli_test(cluster_signalled_same_as_uninterrupted bash -c
-  "h5diff -p 1e-6 ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_signalled.h5 /centroids &&
-   h5diff ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_signalled.h5 /counts && echo same")
+cli_test(cluster_signalled_same_as_uninterrupted ${CLI}/same_clusters.sh ${CLI_DIR}/clusters_np1.h5 ${CLI_DIR}/clusters_signalled.h5)
 set_tests_properties(cli.cluster_signalled_same_as_uninterrupted PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_cluster_signal_resumed"
                      PASS_REGULAR_EXPRESSION "same")
 
@@ -215,9 +209,9 @@ set_tests_properties(cli.cluster_preview_needs_pixels PROPERTIES FIXTURES_REQUIR
 # the same datasets.
 set(SYN_ARGS synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_np1.h5 --count 10 --batch 3
     --seed 4 --size 40 --truncation 0.8 --noise random --merge-file ${CMAKE_CURRENT_SOURCE_DIR}/data/merge_a_b.txt)
-string(REPLACE ";" " " SYN_LINE "${SYN_ARGS}")
 foreach(np 1 2)
-  cli_test(synthesize_np${np} bash -c "rm -f ${CLI_DIR}/dataset_np${np}.h5* && ${MPIRUN_LINE} ${np} ${S} ${SYN_LINE} --out ${CLI_DIR}/dataset_np${np}.h5 --grid ${CLI_DIR}/dataset_np${np}.png")
+  cli_test(synthesize_np${np} ${FRESH} ${CLI_DIR}/dataset_np${np}.h5 --
+           ${MPIRUN} ${np} ${S} ${SYN_ARGS} --out ${CLI_DIR}/dataset_np${np}.h5 --grid ${CLI_DIR}/dataset_np${np}.png)
   set_tests_properties(cli.synthesize_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 FIXTURES_SETUP cli_syn_np${np}
                        PROCESSORS ${np})
 endforeach()
@@ -233,40 +227,42 @@ cli_test(inspect_dataset ${EXPECT} 0 "samples: +10 of 40x40 pixels, 10 done \\(c
 set_tests_properties(cli.inspect_dataset PROPERTIES FIXTURES_REQUIRED cli_syn_np1)
 
 # ---- CLIP: embed (parity from outside) and name ---------------------------------------------
-cli_test(embed_matches_reference ${WITH_FIXTURES} "${CMAKE_CURRENT_SOURCE_DIR}/cli/embed_parity.sh ${CLI_DIR}/embed ${MPIRUN_LINE}")
+cli_test(embed_matches_reference ${WITH_FIXTURES} ${CLI}/embed_parity.sh ${CLI_DIR}/embed ${MPIRUN})
 set_tests_properties(cli.embed_matches_reference PROPERTIES SKIP_RETURN_CODE 77 PROCESSORS 2)
 
 # name at 1 and 2 ranks on copies of one clusters file: the same names and scores; the class
 # map it writes feeds synthesize --merge-file, whose classes are then the names.
-set(NAME_ARGS name --checkpoint ${CLI_DIR}/g.pt --clip \$FIXTURES/clip/model.pt
+set(NAME_ARGS name --checkpoint ${CLI_DIR}/g.pt --clip @FIXTURES@/clip/model.pt
     --prompts hair,skin,eyes,background --samples 10 --batch 3 --assign 1=teeth)
-string(REPLACE ";" " " NAME_BASE "${NAME_ARGS}")
-set(NAME_LINE "${NAME_BASE} --vocab \$FIXTURES/clip/bpe_simple_vocab_16e6.txt.gz")
+set(VOCAB @FIXTURES@/clip/bpe_simple_vocab_16e6.txt.gz)
 foreach(np 1 2)
-  cli_test(name_np${np} ${WITH_FIXTURES}
-    "rm -f ${CLI_DIR}/named_np${np}.* && ${MPIRUN_LINE} ${np} ${S} ${NAME_LINE} --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/named_np${np}.h5 --merge-file ${CLI_DIR}/named_np${np}.txt --png ${CLI_DIR}/named_np${np}.png")
+  cli_test(name_np${np} ${WITH_FIXTURES} ${FRESH} ${CLI_DIR}/named_np${np} -- ${MPIRUN} ${np} ${S} ${NAME_ARGS} --vocab ${VOCAB}
+           --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/named_np${np}.h5 --merge-file ${CLI_DIR}/named_np${np}.txt
+           --png ${CLI_DIR}/named_np${np}.png)
   set_tests_properties(cli.name_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 FIXTURES_SETUP cli_name_np${np}
                        SKIP_RETURN_CODE 77 PROCESSORS ${np})
 endforeach()
 cli_test(name_same_np1_np2 ${CMAKE_CURRENT_SOURCE_DIR}/cli/name_same_ranks.sh ${CLI_DIR}/named_np1.h5 ${CLI_DIR}/named_np2.h5
          ${CLI_DIR}/named_np1.txt ${CLI_DIR}/named_np1.png)
 set_tests_properties(cli.name_same_np1_np2 PROPERTIES FIXTURES_REQUIRED "cli_name_np1;cli_name_np2" PASS_REGULAR_EXPRESSION "same names")
-cli_test(name_feeds_synthesize ${EXPECT} 0 "wrote 4 samples" -- bash -c
-         "rm -f ${CLI_DIR}/dataset_named.h5* && ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/named_np1.h5 --count 4 --merge-file ${CLI_DIR}/named_np1.txt --out ${CLI_DIR}/dataset_named.h5 && h5dump -a classes ${CLI_DIR}/dataset_named.h5 | grep -q teeth")
+cli_test(name_feeds_synthesize ${EXPECT} 0 "wrote 4 samples(.|\n)*classes has 'teeth'" -- ${FRESH} ${CLI_DIR}/dataset_named.h5 -- ${IN_TURN}
+         ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/named_np1.h5 --count 4 --merge-file ${CLI_DIR}/named_np1.txt
+         --out ${CLI_DIR}/dataset_named.h5 --then ${CLI}/h5_attribute_has.sh ${CLI_DIR}/dataset_named.h5 classes teeth)
 set_tests_properties(cli.name_feeds_synthesize PROPERTIES FIXTURES_REQUIRED cli_name_np1)
 # A ViT tower names at its patch stride by default (16 for the fixture).
-cli_test(name_vit_tower ${EXPECT} 0 "output stride 16.*wrote the clusters with their names" -- ${WITH_FIXTURES}
-         "${S} name --checkpoint ${CLI_DIR}/g.pt --clip \$FIXTURES/clip_vit/model.pt --vocab \$FIXTURES/clip/bpe_simple_vocab_16e6.txt.gz --prompts hair,skin --samples 4 --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/named_vit.h5")
+cli_test(name_vit_tower ${EXPECT} 0 "output stride 16.*wrote the clusters with their names" -- ${WITH_FIXTURES} ${FRESH} ${CLI_DIR}/named_vit.h5 --
+         ${S} name --checkpoint ${CLI_DIR}/g.pt --clip @FIXTURES@/clip_vit/model.pt --vocab ${VOCAB} --prompts hair,skin --samples 4
+         --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/named_vit.h5)
 set_tests_properties(cli.name_vit_tower PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
 cli_test(name_missing_vocab ${EXPECT} 3 "no-such-vocab.txt.gz" -- ${WITH_FIXTURES}
-         "${MPIRUN_LINE} 2 ${S} ${NAME_BASE} --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/never_named.h5 --vocab ${CLI_DIR}/no-such-vocab.txt.gz")
+         ${MPIRUN} 2 ${S} ${NAME_ARGS} --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/never_named.h5 --vocab ${CLI_DIR}/no-such-vocab.txt.gz)
 set_tests_properties(cli.name_missing_vocab PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
 cli_test(name_bad_assignment ${EXPECT} 2 "--assign 9=hair: there are clusters 0..3" -- ${WITH_FIXTURES}
-         "${S} ${NAME_LINE} --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/never_named.h5 --assign 9=hair")
+         ${S} ${NAME_ARGS} --vocab ${VOCAB} --clusters ${CLI_DIR}/clusters_np1.h5 --out ${CLI_DIR}/never_named.h5 --assign 9=hair)
 set_tests_properties(cli.name_bad_assignment PROPERTIES FIXTURES_REQUIRED cli_cluster_np1 SKIP_RETURN_CODE 77)
 
 # styleseg run with name = true: cluster, name, synthesize on 2 ranks (jobs/ffhq.ini at toy size).
-cli_test(run_named_job ${WITH_FIXTURES} "${CMAKE_CURRENT_SOURCE_DIR}/cli/run_named_job.sh ${CLI_DIR}/run_named ${CLI_DIR}/g.pt ${MPIRUN_LINE}")
+cli_test(run_named_job ${WITH_FIXTURES} ${CLI}/run_named_job.sh ${CLI_DIR}/run_named ${CLI_DIR}/g.pt ${MPIRUN})
 set_tests_properties(cli.run_named_job PROPERTIES FIXTURES_REQUIRED cli_generator SKIP_RETURN_CODE 77 PROCESSORS 2
                      PASS_REGULAR_EXPRESSION "named job ok")
 
@@ -276,10 +272,15 @@ set_tests_properties(cli.run_named_job PROPERTIES FIXTURES_REQUIRED cli_generato
 cli_test(direction_eyes ${CMAKE_CURRENT_SOURCE_DIR}/cli/direction_eyes.sh ${CLI_DIR}/direction_eyes ${MPIRUN})
 set_tests_properties(cli.direction_eyes PROPERTIES PROCESSORS 2 TIMEOUT 600 PASS_REGULAR_EXPRESSION "direction eyes ok")
 # The optimise method through the generator and the fixture CLIP, on 2 ranks.
-cli_test(direction_clip_optimize ${WITH_FIXTURES}
-  "${MPIRUN_LINE} 2 ${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer clip --clip \$FIXTURES/clip/model.pt --vocab \$FIXTURES/clip/bpe_simple_vocab_16e6.txt.gz --prompt 'a red face' --neutral 'a face' --method optimize --steps 6 --batch 4 --sweep-samples 8 --alphas 0,1 --out ${CLI_DIR}/direction_clip.h5 --preview ${CLI_DIR}/direction_clip.png && h5dump -a method ${CLI_DIR}/direction_clip.h5 | grep -q optimize && h5dump -a scorer ${CLI_DIR}/direction_clip.h5 | grep -q 'a red face' && test -s ${CLI_DIR}/direction_clip.png && echo optimized")
+cli_test(direction_clip_optimize ${WITH_FIXTURES} ${FRESH} ${CLI_DIR}/direction_clip -- ${IN_TURN}
+  ${MPIRUN} 2 ${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer clip --clip @FIXTURES@/clip/model.pt --vocab ${VOCAB}
+  "--prompt=a red face" "--neutral=a face" --method optimize --steps 6 --batch 4 --sweep-samples 8 --alphas 0,1
+  --out ${CLI_DIR}/direction_clip.h5 --preview ${CLI_DIR}/direction_clip.png
+  --then ${CLI}/h5_attribute_has.sh ${CLI_DIR}/direction_clip.h5 method optimize
+  --then ${CLI}/h5_attribute_has.sh ${CLI_DIR}/direction_clip.h5 scorer "a red face"
+  --then test -s ${CLI_DIR}/direction_clip.png)
 set_tests_properties(cli.direction_clip_optimize PROPERTIES FIXTURES_REQUIRED cli_generator SKIP_RETURN_CODE 77 PROCESSORS 2
-                     PASS_REGULAR_EXPRESSION "optimized")
+                     PASS_REGULAR_EXPRESSION "method has 'optimize'\n.*scorer has 'a red face'")
 cli_test(direction_unknown_class ${EXPECT} 2 "--class 'lashes' is not one of .*classes \\(a, b\\)" --
          ${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer segmenter --model ${CLI_DIR}/train_np1/seg.pt --class lashes --out ${CLI_DIR}/never.h5)
 set_tests_properties(cli.direction_unknown_class PROPERTIES FIXTURES_REQUIRED "cli_generator;cli_train_np1")
@@ -290,8 +291,11 @@ set_tests_properties(cli.direction_fit_fails_on_two_ranks PROPERTIES FIXTURES_RE
 cli_test(direction_alpha_without_file ${EXPECT} 2 "--alpha needs --direction" --
          ${S} generate --checkpoint ${CLI_DIR}/g.pt --count 2 --alpha 2 --out ${CLI_DIR}/never.h5)
 set_tests_properties(cli.direction_alpha_without_file PROPERTIES FIXTURES_REQUIRED cli_generator)
-cli_test(direction_file_of_another_space ${EXPECT} 3 "has 32 dimensions.*W space 16" -- bash -c
-         "${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer brightness --samples 40 --sweep-samples 8 --alphas 0,1 --out ${CLI_DIR}/direction_g.h5 > /dev/null && ${S} init-gan --out ${CLI_DIR}/g16.pt --resolution 16 --z-dim 16 --w-dim 16 --mapping-layers 2 --channel-max 16 > /dev/null && ${S} generate --checkpoint ${CLI_DIR}/g16.pt --count 2 --direction ${CLI_DIR}/direction_g.h5 --alpha 1 --out ${CLI_DIR}/never16.h5")
+cli_test(direction_file_of_another_space ${EXPECT} 3 "has 32 dimensions.*W space 16" --
+         ${FRESH} ${CLI_DIR}/direction_g.h5 ${CLI_DIR}/g16.pt -- ${IN_TURN}
+         ${S} direction --checkpoint ${CLI_DIR}/g.pt --scorer brightness --samples 40 --sweep-samples 8 --alphas 0,1 --out ${CLI_DIR}/direction_g.h5
+         --then ${S} init-gan --out ${CLI_DIR}/g16.pt --resolution 16 --z-dim 16 --w-dim 16 --mapping-layers 2 --channel-max 16
+         --then ${S} generate --checkpoint ${CLI_DIR}/g16.pt --count 2 --direction ${CLI_DIR}/direction_g.h5 --alpha 1 --out ${CLI_DIR}/never16.h5)
 set_tests_properties(cli.direction_file_of_another_space PROPERTIES FIXTURES_REQUIRED cli_generator)
 
 # An existing output is not overwritten without --force; --force replaces it.
@@ -309,8 +313,8 @@ foreach(kill "2:synthesize-round:1:1:1" "1:synthesize-round:0:2:2")
   list(SUBLIST parts 1 3 point)
   string(REPLACE ";" ":" point "${point}")
   set(out ${CLI_DIR}/dataset_killed_np${np}.h5)
-  cli_test(synthesize_killed_np${np} ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
-           "rm -f ${out}* && STYLESEG_KILL_AT=${point} ${MPIRUN_LINE} ${np} ${S} ${SYN_LINE} --out ${out}")
+  cli_test(synthesize_killed_np${np} ${EXPECT} nonzero "signal 9|[Kk]illed" --
+           ${FRESH} ${out} -- env STYLESEG_KILL_AT=${point} ${MPIRUN} ${np} ${S} ${SYN_ARGS} --out ${out})
   set_tests_properties(cli.synthesize_killed_np${np} PROPERTIES FIXTURES_REQUIRED cli_cluster_np1
                        FIXTURES_SETUP cli_syn_killed_np${np})
   cli_test(synthesize_resume_refused_np${np} ${EXPECT} nonzero "different job \\(options.mixing-crossover: 2 now, -1 in that file\\)" --
@@ -331,15 +335,17 @@ endforeach()
 cli_test(synthesize_unwritable_folder ${EXPECT} nonzero "cannot create folder .*g.pt" --
          ${MPIRUN} 2 ${S} ${SYN_ARGS} --out ${CLI_DIR}/g.pt/dataset.h5)
 set_tests_properties(cli.synthesize_unwritable_folder PROPERTIES FIXTURES_REQUIRED cli_cluster_np1)
-cli_test(synthesize_disk_full ${EXPECT} nonzero "dataset_full.h5.*(cannot|HDF5)" -- bash -c
-         "rm -f ${CLI_DIR}/dataset_full.h5* && ulimit -f 16384 && ${MPIRUN_LINE} 2 ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_np1.h5 --count 400 --size 128 --out ${CLI_DIR}/dataset_full.h5")
+cli_test(synthesize_disk_full ${EXPECT} nonzero "dataset_full.h5.*(cannot|HDF5)" -- ${FRESH} ${CLI_DIR}/dataset_full.h5 --
+         ${CLI}/file_size_limit.sh 16384 ${MPIRUN} 2 ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_np1.h5
+         --count 400 --size 128 --out ${CLI_DIR}/dataset_full.h5)
 set_tests_properties(cli.synthesize_disk_full PROPERTIES FIXTURES_REQUIRED cli_cluster_np1)
 cli_test(synthesize_bad_merge ${EXPECT} 2 "--merge '9:b': cluster 9 does not exist \\(the clusters file has 4" --
          ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_np1.h5 --count 2 --merge 9:b
          --out ${CLI_DIR}/never.h5)
 set_tests_properties(cli.synthesize_bad_merge PROPERTIES FIXTURES_REQUIRED cli_cluster_np1)
-cli_test(synthesize_needs_generator_clusters ${EXPECT} 2 "holds clusters of a feature file" -- bash -c
-         "${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset z --clusters 2 --out ${CLI_DIR}/clusters_z.h5 && ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_z.h5 --count 2 --out ${CLI_DIR}/never.h5")
+cli_test(synthesize_needs_generator_clusters ${EXPECT} 2 "holds clusters of a feature file" -- ${FRESH} ${CLI_DIR}/clusters_z.h5 -- ${IN_TURN}
+         ${S} cluster --features ${CLI_DIR}/gen_np1.h5 --dataset z --clusters 2 --out ${CLI_DIR}/clusters_z.h5
+         --then ${S} synthesize --checkpoint ${CLI_DIR}/g.pt --clusters ${CLI_DIR}/clusters_z.h5 --count 2 --out ${CLI_DIR}/never.h5)
 set_tests_properties(cli.synthesize_needs_generator_clusters PROPERTIES FIXTURES_REQUIRED "cli_cluster_np1;cli_gen_np1")
 
 # ---- train, segment -----------------------------------------------------------------------
@@ -347,10 +353,9 @@ set_tests_properties(cli.synthesize_needs_generator_clusters PROPERTIES FIXTURES
 # global batch of 4 on 1 and 2 ranks.
 set(TRAIN_ARGS train --data ${CLI_DIR}/dataset_np1.h5 --steps 4 --batch 4 --val-count 2 --val-every 2
     --checkpoint-every 2 --crop 32 --device cpu --seed 3)
-string(REPLACE ";" " " TRAIN_LINE "${TRAIN_ARGS}")
 foreach(np 1 2)
-  cli_test(train_np${np} ${EXPECT} 0 "validation mIoU [0-9.]+.*on 2 held-out samples(.|\n)*wrote the model .*seg.pt" -- bash -c
-           "rm -rf ${CLI_DIR}/train_np${np} && ${MPIRUN_LINE} ${np} ${S} ${TRAIN_LINE} --out ${CLI_DIR}/train_np${np}/seg.pt")
+  cli_test(train_np${np} ${EXPECT} 0 "validation mIoU [0-9.]+.*on 2 held-out samples(.|\n)*wrote the model .*seg.pt" --
+           ${FRESH} ${CLI_DIR}/train_np${np} -- ${MPIRUN} ${np} ${S} ${TRAIN_ARGS} --out ${CLI_DIR}/train_np${np}/seg.pt)
   set_tests_properties(cli.train_np${np} PROPERTIES FIXTURES_REQUIRED cli_syn_np1 FIXTURES_SETUP cli_train_np${np}
                        PROCESSORS ${np})
 endforeach()
@@ -359,8 +364,8 @@ cli_test(inspect_segmenter ${EXPECT} 0 "input size: +40x40(.|\n)*classes: +2\n +
 set_tests_properties(cli.inspect_segmenter PROPERTIES FIXTURES_REQUIRED cli_train_np1)
 # Killed (rank 1 of 2, kill -9 after step 3), a resume with another learning rate refused,
 # then resumed from the step-2 checkpoint: the same weights as the uninterrupted run.
-cli_test(train_killed ${EXPECT} nonzero "signal 9|[Kk]illed" -- bash -c
-         "rm -rf ${CLI_DIR}/train_killed && STYLESEG_KILL_AT=train-step:1:3 ${MPIRUN_LINE} 2 ${S} ${TRAIN_LINE} --out ${CLI_DIR}/train_killed/seg.pt")
+cli_test(train_killed ${EXPECT} nonzero "signal 9|[Kk]illed" -- ${FRESH} ${CLI_DIR}/train_killed --
+         env STYLESEG_KILL_AT=train-step:1:3 ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --out ${CLI_DIR}/train_killed/seg.pt)
 set_tests_properties(cli.train_killed PROPERTIES FIXTURES_REQUIRED cli_syn_np1 FIXTURES_SETUP cli_train_killed)
 cli_test(train_resume_refused ${EXPECT} 2 "different job \\(options.lr: 0.001 now, 0.0001 in that file\\)" --
          ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --lr 0.001 --resume --out ${CLI_DIR}/train_killed/seg.pt)
@@ -369,8 +374,7 @@ cli_test(train_resume ${EXPECT} 0 "resuming from .*at step 2 of 4" --
          ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --resume --out ${CLI_DIR}/train_killed/seg.pt)
 set_tests_properties(cli.train_resume PROPERTIES FIXTURES_REQUIRED "cli_train_killed;cli_train_refused"
                      FIXTURES_SETUP cli_train_resumed)
-cli_test(train_resumed_same_weights bash -c
-         "a=$(${S} inspect --checkpoint ${CLI_DIR}/train_np2/seg.pt | grep weights_sha256) && b=$(${S} inspect --checkpoint ${CLI_DIR}/train_killed/seg.pt | grep weights_sha256) && echo \"$a / $b\" && [ -n \"$a\" ] && [ \"$a\" = \"$b\" ] && echo same")
+cli_test(train_resumed_same_weights ${CLI}/same_model_weights.sh ${S} ${CLI_DIR}/train_np2/seg.pt ${CLI_DIR}/train_killed/seg.pt)
 set_tests_properties(cli.train_resumed_same_weights PROPERTIES FIXTURES_REQUIRED "cli_train_np2;cli_train_resumed"
                      PASS_REGULAR_EXPRESSION "\nsame")
 cli_test(train_existing_output_refused ${EXPECT} 4 "holds a stopped run: --resume continues it, --force starts afresh" --
@@ -385,11 +389,12 @@ set_tests_properties(cli.train_not_a_dataset PROPERTIES FIXTURES_REQUIRED cli_ge
 # segment: the generated PNGs (32x32; the model's input is 40x40) and an unreadable file on
 # 2 ranks: masks and overlays for every readable image, the bad one named, exit 3; the
 # masks are what evaluate reads.
-cli_test(segment_np2 ${EXPECT} 3 "skipped: cannot read image .*broken.png(.|\n)*segmented 10 images .*1 failed" -- bash -c
-         "rm -rf ${CLI_DIR}/segmented && echo junk > ${CLI_DIR}/broken.png && ${MPIRUN_LINE} 2 ${S} segment --model ${CLI_DIR}/train_np1/seg.pt --input ${CLI_DIR}/png_np1 ${CLI_DIR}/broken.png --out ${CLI_DIR}/segmented --batch 3")
+cli_test(segment_np2 ${EXPECT} 3 "skipped: cannot read image .*broken.png(.|\n)*segmented 10 images .*1 failed" -- ${FRESH} ${CLI_DIR}/segmented --
+         ${MPIRUN} 2 ${S} segment --model ${CLI_DIR}/train_np1/seg.pt --input ${CLI_DIR}/png_np1 ${CMAKE_CURRENT_SOURCE_DIR}/data/broken.png
+         --out ${CLI_DIR}/segmented --batch 3)
 set_tests_properties(cli.segment_np2 PROPERTIES FIXTURES_REQUIRED "cli_train_np1;cli_gen_np1" FIXTURES_SETUP cli_segmented)
-cli_test(segment_outputs ${EXPECT} 0 "^10 10 1$" -- bash -c
-         "echo $(ls ${CLI_DIR}/segmented/*.png | wc -l) $(ls ${CLI_DIR}/segmented/overlay/sample_*.png | wc -l) $(ls ${CLI_DIR}/segmented/overlay/_legend.png | wc -l)")
+cli_test(segment_outputs ${EXPECT} 0 "^10 10 1$" -- ${CLI}/count_outputs.sh
+         "${CLI_DIR}/segmented/*.png" "${CLI_DIR}/segmented/overlay/sample_*.png" "${CLI_DIR}/segmented/overlay/_legend.png")
 set_tests_properties(cli.segment_outputs PROPERTIES FIXTURES_REQUIRED cli_segmented)
 cli_test(segment_masks_evaluate ${EXPECT} 0 "evaluated 10 image\\(s\\)(.|\n)*mIoU 100.00%" --
          ${S} evaluate --pred ${CLI_DIR}/segmented --gt ${CLI_DIR}/segmented --mapping identity --classes 2 --labels 2)
@@ -495,7 +500,7 @@ set_tests_properties(cli.full_disk PROPERTIES FIXTURES_REQUIRED cli_generator PR
 # The fault matrix's quick part (tools/faults.sh --quick): generate and train on 2 ranks, at
 # half their run, kill -9 of a rank, SIGTERM and SIGUSR1 to mpirun: every rank gone within
 # 60 s, --resume completes to the uninterrupted outputs. The whole matrix: README "Fault matrix".
-cli_test(fault_matrix_quick bash -c "BIN=${S} ${PROJECT_SOURCE_DIR}/tools/faults.sh --quick ${CLI_DIR}/faults")
+cli_test(fault_matrix_quick env BIN=${S} ${PROJECT_SOURCE_DIR}/tools/faults.sh --quick ${CLI_DIR}/faults)
 set_tests_properties(cli.fault_matrix_quick PROPERTIES PROCESSORS 2 TIMEOUT 600 PASS_REGULAR_EXPRESSION "every case as expected")
 
 # Two nodes on one machine (network namespaces and a veth link): the tiny job on 2 nodes x 1
@@ -508,7 +513,7 @@ set_tests_properties(cli.two_nodes PROPERTIES PROCESSORS 2 TIMEOUT 900 SKIP_RETU
 
 # Every run of the CLI tests starts from an empty output folder: commands refuse to replace
 # outputs (io/output_policy.h), so an earlier ctest run's outputs go first.
-cli_test(clean_outputs bash -c "rm -rf ${CLI_DIR} && mkdir -p ${CLI_DIR}")
+cli_test(clean_outputs ${FRESH} ${CLI_DIR} -- mkdir -p ${CLI_DIR})
 set_tests_properties(cli.clean_outputs PROPERTIES FIXTURES_SETUP cli_clean)
 get_property(cli_all_tests DIRECTORY PROPERTY TESTS)
 foreach(test_name ${cli_all_tests})

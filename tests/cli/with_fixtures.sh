@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# with_fixtures.sh COMMAND...: runs COMMAND with $FIXTURES set to the reference fixtures
-# folder (STYLESEG_FIXTURES, else ../shared/fixtures beside the repo). When it is absent the
-# test is skipped (exit 77), or fails under CI=true.
+# with_fixtures.sh COMMAND...: runs COMMAND with the reference fixtures folder
+# (STYLESEG_FIXTURES, else ../shared/fixtures beside the repo) in its arguments, wherever one
+# says @FIXTURES@, and in $FIXTURES for scripts. When the folder is absent the test is skipped
+# (exit 77), or fails under CI=true.
 set -eu
 FIXTURES=${STYLESEG_FIXTURES:-$STYLESEG_SOURCE_DIR/../shared/fixtures}
 if [ ! -d "$FIXTURES" ]; then
@@ -10,4 +11,6 @@ if [ ! -d "$FIXTURES" ]; then
   exit 77
 fi
 export FIXTURES
-exec bash -c "$*"
+command=()
+for arg in "$@"; do command+=("${arg//@FIXTURES@/$FIXTURES}"); done
+exec "${command[@]}"

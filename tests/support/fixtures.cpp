@@ -45,13 +45,40 @@ std::string test_data_dir() {
   return env && *env ? env : STYLESEG_TEST_DATA_PATH;
 }
 
+namespace {
+
+fs::path process_scratch_dir() { return fs::temp_directory_path() / ("styleseg_test_" + std::to_string(getpid())); }
+
+std::string test_folder_name(const ::testing::TestInfo& info) {
+  return std::string(info.test_suite_name()) + "." + info.name();
+}
+
+class ScratchRemover : public ::testing::EmptyTestEventListener {
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    if (info.result()->Failed()) return;
+    std::error_code ignored;
+    fs::remove_all(process_scratch_dir() / test_folder_name(info), ignored);
+  }
+  void OnTestProgramEnd(const ::testing::UnitTest&) override {
+    std::error_code ignored;
+    fs::remove(process_scratch_dir(), ignored);  // only when empty
+  }
+};
+
+}  // namespace
+
 std::string scratch_dir(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string test = info ? std::string(info->test_suite_name()) + "." + info->name() : "global";
-  fs::path dir = fs::temp_directory_path() / ("styleseg_test_" + std::to_string(getpid())) / test / name;
+  fs::path dir = process_scratch_dir() / (info ? test_folder_name(*info) : "global") / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
+}
+
+void remove_scratch_of_passing_tests() {
+  const char* keep = std::getenv("STYLESEG_KEEP_SCRATCH");
+  if (keep && std::string(keep) == "1") return;
+  ::testing::UnitTest::GetInstance()->listeners().Append(new ScratchRemover);
 }
 
 c10::Device test_device() {

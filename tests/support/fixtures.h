@@ -23,8 +23,15 @@ std::string fixture_path_or_empty(const std::string& relative, std::string* why_
 // Folder of tests/data (STYLESEG_TEST_DATA).
 std::string test_data_dir();
 
-// A fresh empty folder for a test's outputs, unique per test and process.
+// A fresh empty folder for a test's outputs, unique per test and process:
+// TMPDIR/styleseg_test_PID/SUITE.TEST/NAME.
 std::string scratch_dir(const std::string& name);
+
+// From now on, a test that passes has its scratch folders removed when it ends (a failing
+// test's stay, for a look at what it wrote), and the process's folder goes at the end when
+// nothing is left in it; STYLESEG_KEEP_SCRATCH=1 keeps all. For executables whose tests run
+// in one process (unit tests): under mpiexec, rank 0 would remove what other ranks still read.
+void remove_scratch_of_passing_tests();
 
 // Why bfloat16 convolutions cannot run under tools/test_numerics.sh's restriction of oneDNN,
 // or "" when they can. With ONEDNN_MAX_CPU_ISA below AVX-512 on an AVX-512 machine, LibTorch
