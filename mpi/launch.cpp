@@ -68,8 +68,24 @@ bool nccl_usable() {
 
 }  // namespace
 
+bool launched_with_peers() {
+  for (const char* marker : {"OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_FD", "PMIX_RANK"}) {
+    const char* value = std::getenv(marker);
+    if (value && *value) return true;
+  }
+  const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  return tasks && std::atoi(tasks) > 1;
+}
+
 Backend parse_backend(const std::string& text) {
   if (text == "mpi") return Backend::Mpi;
+  if (text == "local") {
+    if (launched_with_peers()) {
+      throw ConfigError("--backend local: this process was started by a launcher among other ranks, which would all "
+                        "work alone and write the same outputs; use mpi, nccl or auto");
+    }
+    return Backend::Local;
+  }
   if (text == "nccl") {
 #ifdef STYLESEG_WITH_NCCL
     return Backend::Nccl;
@@ -79,11 +95,12 @@ Backend parse_backend(const std::string& text) {
         "and NCCL, -DSTYLESEG_NCCL=ON); use --backend mpi");
 #endif
   }
-  if (text == "auto") return nccl_usable() ? Backend::Nccl : Backend::Mpi;
-  throw ConfigError("--backend: '" + text + "' is not a communication backend (mpi, nccl, auto)");
+  if (text == "auto") return nccl_usable() ? Backend::Nccl : launched_with_peers() ? Backend::Mpi : Backend::Local;
+  throw ConfigError("--backend: '" + text + "' is not a communication backend (mpi, nccl, local, auto)");
 }
 
 std::unique_ptr<Communicator> make_communicator(Backend backend) {
+  if (backend == Backend::Local) return std::make_unique<LocalCommunicator>();
   int initialised = 0;
   MPI_Initialized(&initialised);
   if (!initialised) throw CommError("make_communicator: MPI is not initialised (create an MpiSession first)");
@@ -99,7 +116,7 @@ std::unique_ptr<Communicator> make_communicator(Backend backend) {
 #else
       throw CommError("make_communicator: this build of styleseg has no NCCL backend");
 #endif
-    case Backend::Local: comm = std::make_unique<LocalCommunicator>(); break;
+    case Backend::Local: break;  // returned above
     case Backend::Threads: throw CommError("make_communicator: thread ranks are made by run_as_threads (tests)");
   }
   if (timeout.count() == 0) return comm;

@@ -43,14 +43,23 @@ class MpiSession {
   bool owns_ = false;
 };
 
-// "mpi" | "nccl" | "auto" (nccl when this build has the NCCL backend, LibTorch has CUDA and
-// a CUDA device is visible; mpi otherwise). Throws ConfigError naming the value otherwise,
-// and for "nccl" in a build without NCCL.
+// Whether a launcher started this process among others that MPI_Init would join it to:
+// mpirun/mpiexec (OpenMPI's OMPI_COMM_WORLD_SIZE, Hydra's PMI_RANK), srun with PMI or PMIx
+// (PMI_RANK, PMI_FD, PMIX_RANK) or srun starting several tasks (SLURM_STEP_NUM_TASKS > 1).
+bool launched_with_peers();
+
+// "mpi" | "nccl" | "local" | "auto". auto: nccl when this build has the NCCL backend, LibTorch
+// has CUDA and a CUDA device is visible; else mpi under a launcher (launched_with_peers);
+// else local, one process that never starts MPI (an MPI singleton forks an orted first:
+// about 0.3 s on every command). "local" under a launcher is refused: every rank would work
+// alone and write the same outputs. Throws ConfigError naming the value otherwise, and for
+// "nccl" in a build without NCCL.
 Backend parse_backend(const std::string& text);
 
 // Collective over MPI_COMM_WORLD: the communicator of that backend, with the collective
-// watchdog (below) around it unless STYLESEG_COMM_TIMEOUT is 0. Needs an MpiSession.
-// Throws CommError when the backend cannot start (e.g. NCCL on a node without a GPU).
+// watchdog (below) around it unless STYLESEG_COMM_TIMEOUT is 0. Needs an MpiSession, except
+// for Backend::Local (one process, no MPI, no watchdog). Throws CommError when the backend
+// cannot start (e.g. NCCL on a node without a GPU).
 std::unique_ptr<Communicator> make_communicator(Backend backend);
 
 // Runs body and returns its exit code. On an exception: prints "rank R: <what>" to stderr

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 
 #include "core/device.h"
 #include "core/error.h"
@@ -24,7 +25,9 @@ struct CommonOptions {
 };
 
 void add_common_options(OptionSet& options, CommonOptions& common) {
-  options.add("backend", &common.backend, "communication backend: auto (NCCL with GPUs, else MPI), mpi, nccl");
+  options.add("backend", &common.backend,
+              "communication backend: auto (NCCL with GPUs; else MPI under mpirun/srun; else local: one process, no MPI), "
+              "mpi, nccl, local");
   options.add("log-level", &common.log_level, "debug, info, warn or error");
   options.add_flag("log-all-ranks", &common.log_all_ranks, "every rank logs (default: rank 0; warnings from all)");
   options.add("threads", &common.threads, "intra-op CPU threads per rank (0: OMP_NUM_THREADS, else cores / ranks on the node); may change\n"
@@ -71,8 +74,11 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
                 const std::function<int(comm::Communicator&)>& body) {
   CommonOptions common;
   add_common_options(options, common);
-  comm::MpiSession session;
-  const int world_rank = session.world_rank();
+  // MPI starts only where it has peers to join (or --backend asks for it, below): one
+  // process on its own runs on the local backend without MPI's start-up.
+  std::optional<comm::MpiSession> session;
+  if (comm::launched_with_peers()) session.emplace();
+  const int world_rank = session ? session->world_rank() : 0;
   // Options are the same on every rank, so a bad option fails everywhere at once: rank 0
   // says why, every rank exits 2, no collective is pending.
   try {
@@ -89,7 +95,9 @@ int run_command(OptionSet& options, const std::vector<std::string>& args,
   }
   std::unique_ptr<comm::Communicator> comm;
   try {
-    comm = comm::make_communicator(comm::parse_backend(common.backend));
+    const comm::Backend backend = comm::parse_backend(common.backend);
+    if (backend != comm::Backend::Local && !session) session.emplace();
+    comm = comm::make_communicator(backend);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "styleseg %s: rank %d: %s\n", options.command().c_str(), world_rank, e.what());
     return exit_code_for(e);

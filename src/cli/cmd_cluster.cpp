@@ -48,6 +48,9 @@ int cluster_main(const std::vector<std::string>& args) {
       .add("minibatch", &o.kmeans.minibatch_items, "items per mini-batch step, all ranks together (0: 4 chunks)")
       .add("init-vectors", &o.kmeans.init_vectors, "vectors sampled from the fixed set for the initialisation")
       .add("init-rounds", &o.kmeans.init_rounds, "k-means|| rounds")
+      .add("init-trials", &o.kmeans.init_trials,
+           "k-means++ draws on the initialisation sample (k-means||: its candidates), each refined by a few Lloyd "
+           "steps there; the lowest inertia there starts the passes")
       .add("oversampling", &o.kmeans.oversampling, "k-means|| draws about OVERSAMPLING * K vectors a round")
       .add("reassign-ratio", &o.kmeans.reassign_ratio, "mini-batch: re-seed clusters whose count is below this share of the largest")
       .add("cache-mb", &cache_mb, "per rank: keep the fixed set in memory when it fits in this many MiB (0: never)")

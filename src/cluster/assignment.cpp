@@ -1,6 +1,7 @@
 #include "cluster/assignment.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include "core/error.h"
 
@@ -49,6 +50,34 @@ Taps taps(int64_t in, int64_t out, const c10::Device& device) {
 }
 
 at::Tensor half_squared_norms(const at::Tensor& centroids) { return centroids.pow(2).sum(1) * 0.5; }
+
+// label_sums_vectors on the CPU: each block of kSumBlockRows rows adds its rows into its own
+// float32 [K, D] partial sums (blocks in parallel), then the partials go into the float64
+// total in block order, so the result does not depend on the number of threads. One pass
+// over the data: a one-hot matrix product packs every block for BLAS first, which at the
+// few clusters of k-means costs more than the product itself.
+at::Tensor label_sums_cpu(const at::Tensor& x, const at::Tensor& labels, int64_t num_clusters) {
+  const int64_t n = x.size(0), d = x.size(1);
+  const int64_t blocks = (n + kSumBlockRows - 1) / kSumBlockRows;
+  at::Tensor partial = at::zeros({blocks, num_clusters, d}, x.options());
+  const float* rows = x.data_ptr<float>();
+  const int64_t* label = labels.data_ptr<int64_t>();
+  float* out = partial.data_ptr<float>();
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      float* sums = out + b * num_clusters * d;
+      for (int64_t i = b * kSumBlockRows; i < std::min(n, (b + 1) * kSumBlockRows); ++i) {
+        STYLESEG_ASSERT(label[i] >= 0 && label[i] < num_clusters, "label_sums_vectors: a label outside 0..K-1");
+        float* dst = sums + label[i] * d;
+        const float* src = rows + i * d;
+        for (int64_t j = 0; j < d; ++j) dst[j] += src[j];
+      }
+    }
+  });
+  at::Tensor total = at::zeros({num_clusters, d}, x.options().dtype(at::kDouble));
+  for (int64_t b = 0; b < blocks; ++b) total += partial[b].to(at::kDouble);
+  return total;
+}
 
 }  // namespace
 
@@ -150,12 +179,13 @@ at::Tensor label_sums(const at::Tensor& maps, const at::Tensor& labels, int64_t 
 }
 
 at::Tensor label_sums_vectors(const at::Tensor& vectors, const at::Tensor& labels, int64_t num_clusters) {
-  const at::Tensor x = vectors.to(at::kFloat);
-  const at::Tensor l = labels.to(x.device());
+  const at::Tensor x = vectors.to(at::kFloat).contiguous();
+  const at::Tensor l = labels.to(x.device()).reshape({-1});
+  if (x.is_cpu()) return label_sums_cpu(x, l.to(at::kLong).contiguous(), num_clusters);
   at::Tensor sums = at::zeros({num_clusters, x.size(1)}, x.options().dtype(at::kDouble));
   for (int64_t row = 0; row < x.size(0); row += kSumBlockRows) {
     const int64_t n = std::min(kSumBlockRows, x.size(0) - row);
-    // One-hot [K, n] times the block [n, D]: one BLAS call (index_add_ goes row by row on CPU).
+    // One-hot [K, n] times the block [n, D]: one call (index_add_ is slower on both devices).
     at::Tensor onehot = at::zeros({num_clusters, n}, x.options());
     onehot.scatter_(0, l.narrow(0, row, n).unsqueeze(0), 1.0);
     sums += at::mm(onehot, x.narrow(0, row, n)).to(at::kDouble);

@@ -35,6 +35,7 @@ void validate(const KMeansParameters& p) {
   STYLESEG_CHECK(p.init_vectors >= p.clusters, ConfigError,
                  "--init-vectors must be at least --clusters (" + std::to_string(p.clusters) + ")");
   STYLESEG_CHECK(p.init_rounds >= 1, ConfigError, "--init-rounds must be at least 1");
+  STYLESEG_CHECK(p.init_trials >= 1, ConfigError, "--init-trials must be at least 1, got " + std::to_string(p.init_trials));
   STYLESEG_CHECK(p.oversampling > 0, ConfigError, "--oversampling must be positive");
   STYLESEG_CHECK(p.reassign_ratio >= 0 && p.reassign_ratio < 1, ConfigError, "--reassign-ratio must be in [0, 1)");
   STYLESEG_CHECK(p.cache_bytes >= 0, ConfigError, "--cache-mb must be >= 0");
@@ -59,6 +60,8 @@ bool scratch_has_room(const std::string& dir, int64_t bytes) {
 constexpr int64_t kDefaultMinibatchChunks = 4;
 // Weighted Lloyd steps that finish k-means|| on its candidates (as Spark MLlib's default).
 constexpr int kCandidateLloydSteps = 10;
+// Weighted Lloyd steps refining each of several k-means++ trials on the gathered sample.
+constexpr int kTrialLloydSteps = 5;
 // Mini-batch: how often starved clusters are looked for (scikit-learn checks on a similar scale).
 constexpr int kReassignEvery = 10;
 
@@ -247,17 +250,45 @@ at::Tensor kmeans_plus_plus(const at::Tensor& points, const at::Tensor& weights,
   return centres;
 }
 
-// Weighted Lloyd steps on a small set of points (k-means|| candidates), in place.
+// Weighted Lloyd steps on a small set of points (k-means|| candidates, the initialisation
+// sample), in place.
 void weighted_lloyd(const at::Tensor& points, const at::Tensor& weights, at::Tensor& centres, int steps) {
+  if (steps == 0) return;
+  const at::Tensor weighted = points.to(at::kFloat) * weights.to(at::kFloat).unsqueeze(1);
   const at::Tensor w = weights.to(at::kDouble);
   for (int s = 0; s < steps; ++s) {
     const at::Tensor labels = assign_vectors(points, centres).labels;
-    at::Tensor sums = at::zeros({centres.size(0), points.size(1)}, at::kDouble)
-                          .index_add_(0, labels, points.to(at::kDouble) * w.unsqueeze(1));
-    at::Tensor mass = at::zeros({centres.size(0)}, at::kDouble).index_add_(0, labels, w);
+    const at::Tensor sums = label_sums_vectors(weighted, labels, centres.size(0));
+    const at::Tensor mass = at::bincount(labels, w, centres.size(0));
     const at::Tensor filled = mass > 0;
     centres = at::where(filled.unsqueeze(1), (sums / mass.clamp_min(1e-300).unsqueeze(1)).to(at::kFloat), centres);
   }
+}
+
+// Weighted inertia of `points` under `centres`.
+double weighted_inertia(const at::Tensor& points, const at::Tensor& weights, const at::Tensor& centres) {
+  return (assign_vectors(points, centres, /*with_distances=*/true).distances.to(at::kDouble) * weights.to(at::kDouble))
+      .sum()
+      .item<double>();
+}
+
+// k-means++ on weighted points, drawn `trials` times (trial t from rng stream t), each refined
+// by `steps` weighted Lloyd steps; the lowest weighted inertia wins (ties: the earlier trial).
+// One trial with no steps is plain k-means++.
+at::Tensor best_of_trials(const at::Tensor& points, const at::Tensor& weights, int64_t k, uint64_t seed, int trials,
+                          int steps, const std::string& what) {
+  at::Tensor best;
+  double best_inertia = std::numeric_limits<double>::infinity();
+  for (int t = 0; t < trials; ++t) {
+    SampleRng rng(seed, static_cast<uint64_t>(t), Stream::Generic);
+    at::Tensor centres = kmeans_plus_plus(points, weights, k, rng, what);
+    weighted_lloyd(points, weights, centres, steps);
+    if (trials == 1) return centres;
+    const double inertia = weighted_inertia(points, weights, centres);
+    if (inertia < best_inertia) best_inertia = inertia, best = centres;
+  }
+  log::debug("k-means++: the best of {} trials has inertia {:.6g} on the initialisation set", trials, best_inertia);
+  return best;
 }
 
 class Trainer {
@@ -496,8 +527,9 @@ class Trainer {
 
   at::Tensor init_plus_plus(const at::Tensor& rows, const at::Tensor& ids, uint64_t seed, const std::string& what) {
     auto [all, all_ids] = comm::allgather_rows(comm_, rows.to(comm_.device()), ids.to(comm_.device()));
-    SampleRng rng(seed, 0, Stream::Generic);
-    return kmeans_plus_plus(all.cpu(), at::ones({all.size(0)}, at::kDouble), k_, rng, what);
+    // One trial is plain k-means++ (no refinement), as before trials existed.
+    const int steps = p_.init_trials > 1 ? kTrialLloydSteps : 0;
+    return best_of_trials(all.cpu(), at::ones({all.size(0)}, at::kDouble), k_, seed, p_.init_trials, steps, what);
   }
 
   // k-means|| (Bahmani et al. 2012) over the distributed sample.
@@ -545,10 +577,7 @@ class Trainer {
     comm_.allreduce(weights);
     weights = weights.cpu();
     log::debug("k-means||: {} candidates from {} rounds", candidates.size(0), p_.init_rounds);
-    SampleRng rng(seed, 0, Stream::Generic);
-    at::Tensor centres = kmeans_plus_plus(candidates, weights, k_, rng, what);
-    weighted_lloyd(candidates, weights, centres, kCandidateLloydSteps);
-    return centres;
+    return best_of_trials(candidates, weights, k_, seed, p_.init_trials, kCandidateLloydSteps, what);
   }
 
   FeatureSource& source_;

@@ -8,6 +8,11 @@
 //    k-means|| (Bahmani et al. 2012) on the same sample left distributed: `init_rounds`
 //    rounds each draw about `oversampling` * K vectors in proportion to D^2, and the
 //    weighted candidates are reduced to K by k-means++ and a few weighted Lloyd steps.
+//    With `init_trials` T > 1, the k-means++ on the gathered sample (or the candidates) is
+//    drawn T times, each refined by a few weighted Lloyd steps there, and the one with the
+//    lowest inertia on that small set starts the Lloyd passes: cheap restarts, as they cost
+//    passes over the sample, not over the data (on a 50:1 Gaussian mixture, T = 16 on a 16k
+//    sample lowers the final inertia by about 1 % on average over seeds: tools/bench).
 //  * Iterations: Lloyd passes over the fixed set, or mini-batch steps (Sculley 2010) over
 //    fresh chunks (a generator: samples after the fixed set, never reused; a file: the
 //    next chunks, cyclically). Each rank assigns its chunks to the nearest centroid
@@ -60,6 +65,7 @@ struct KMeansParameters {
   int64_t minibatch_items = 0;        // items per mini-batch step, all ranks together (0: 4 chunks, whatever the ranks)
   int64_t init_vectors = 65536;       // vectors sampled from the fixed set for initialisation
   int init_rounds = 5;                // k-means|| rounds
+  int init_trials = 1;                // k-means++ draws on the sample (or candidates); the lowest inertia there wins
   double oversampling = 2.0;          // k-means|| draws about oversampling * K vectors a round
   double reassign_ratio = 0.01;       // mini-batch: re-seed clusters below this share of the largest count
   int64_t cache_bytes = int64_t{2} << 30;  // per rank: keep its chunks of the fixed set in memory when they fit (0: never)

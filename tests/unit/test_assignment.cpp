@@ -2,7 +2,10 @@
 // vectors) against the score-map route (resize the K score maps; sums through the
 // transpose of the resize), and both against brute force.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "cluster/assignment.h"
 #include "core/error.h"
@@ -24,6 +27,32 @@ TEST(Assignment, VectorsMatchBruteForceNearestCentroid) {
   auto [best, labels] = d2.min(1);
   EXPECT_TRUE(at::equal(a.labels, labels));
   EXPECT_LT(relative(a.distances, best), 1e-5);
+}
+
+// The per-cluster sums against a float64 reference, over several blocks of rows and on 1 and
+// 2 threads (the same bits: blocks are summed in block order whatever the threads). Each block
+// sums at most 4096 float32 rows, so an element's error is at most 4096 * 2^-24 * sum |x|.
+TEST(Assignment, LabelSumsAreTheFloat64SumsWithinBlockRounding) {
+  at::manual_seed(3);
+  const int64_t n = 10000, d = 5, k = 6;  // 3 blocks, the last one partial
+  const at::Tensor x = at::randn({n, d}) * 10 + 3;
+  const at::Tensor labels = at::randint(0, k, {n}, at::kLong);
+  at::Tensor reference = at::zeros({k, d}, at::kDouble), magnitude = at::zeros({k, d}, at::kDouble);
+  reference.index_add_(0, labels, x.to(at::kDouble));
+  magnitude.index_add_(0, labels, x.to(at::kDouble).abs());
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const at::Tensor one = label_sums_vectors(x, labels, k);
+  at::set_num_threads(2);
+  const at::Tensor two = label_sums_vectors(x, labels, k);
+  at::set_num_threads(threads);
+  EXPECT_EQ(one.scalar_type(), at::kDouble);
+  EXPECT_TRUE(at::equal(one, two));
+  EXPECT_TRUE(((one - reference).abs() <= magnitude * (4096.0 * std::ldexp(1.0, -24))).all().item<bool>())
+      << (one - reference).abs().max();
+  // An empty cluster sums to zero; a label outside 0..K-1 is a bug, not a crash.
+  EXPECT_TRUE(at::equal(label_sums_vectors(x, at::zeros({n}, at::kLong), k)[3], at::zeros({d}, at::kDouble)));
+  EXPECT_THROW(label_sums_vectors(x, at::full({n}, k, at::kLong), k), InternalError);
 }
 
 TEST(Assignment, ScoreMapRouteEqualsResizingTheFeatures) {

@@ -13,6 +13,7 @@
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "mpi/local_communicator.h"
+#include "support/expect_error.h"
 #include "support/fixtures.h"
 
 namespace styleseg::cluster {
@@ -253,6 +254,32 @@ TEST(KMeans, RestartsKeepTheLowestInertia) {
   ASSERT_EQ(r.restart_inertia.size(), 4u);
   EXPECT_EQ(r.inertia, *std::min_element(r.restart_inertia.begin(), r.restart_inertia.end()));
   EXPECT_EQ(r.restart_inertia[static_cast<size_t>(r.restart)], r.inertia);
+}
+
+// Initialisation trials: k-means++ drawn several times on the sample, each refined by a few
+// Lloyd steps there, the best kept. The first pass's inertia is that of the initial centroids
+// over the fixed set: refined draws start far lower than one raw k-means++ draw.
+TEST(KMeans, InitialisationTrialsStartLower) {
+  for (const char* init : {"kmeans++", "kmeans||"}) {
+    KMeansParameters p;
+    p.clusters = 12;
+    p.init = init;
+    p.iterations = 1;
+    p.init_vectors = 3000;
+    p.seed = 4;
+    comm::LocalCommunicator comm;
+    MixtureSpec spec = mixture(12, 20000, 8.0);
+    spec.separation = 3;  // overlapping components: k-means|| alone lands in different minima
+    MixtureSource one_source(spec), trials_source(spec);
+    const KMeansResult one = train_kmeans(one_source, p, comm);
+    p.init_trials = 8;
+    const KMeansResult trials = train_kmeans(trials_source, p, comm);
+    ASSERT_EQ(trials.inertia_history.size(), 1u);
+    EXPECT_LT(trials.inertia_history[0], one.inertia_history[0]) << init;
+  }
+  KMeansParameters bad;
+  bad.init_trials = 0;
+  test::expect_error<ConfigError>([&] { validate(bad); }, {"--init-trials must be at least 1, got 0"});
 }
 
 TEST(KMeans, BadParametersNameTheOption) {

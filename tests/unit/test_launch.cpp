@@ -9,8 +9,11 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
+#include "support/expect_error.h"
 #include "mpi/communicator.h"
 #include "mpi/launch.h"
 
@@ -32,11 +35,48 @@ TEST(CommLaunch, ParseBackendNames) {
 #endif
 }
 
-TEST(CommLaunch, ParseBackendAutoIsMpiWithoutAGpu) {
-  // These machines have no GPU (and a CPU LibTorch): auto must not pick NCCL.
-  if (!at::hasCUDA()) EXPECT_EQ(parse_backend("auto"), Backend::Mpi);
-  const Backend b = parse_backend("auto");
-  EXPECT_TRUE(b == Backend::Mpi || b == Backend::Nccl);
+// Sets an environment variable for one scope, restoring what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    if (old) old_ = old;
+    had_ = old != nullptr;
+    if (value) setenv(name, value, 1); else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (had_) setenv(name_, old_.c_str(), 1); else unsetenv(name_);
+  }
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
+
+TEST(CommLaunch, AutoIsLocalAloneAndMpiUnderALauncher) {
+  if (at::hasCUDA()) GTEST_SKIP() << "with a GPU, auto may pick NCCL";
+  // ctest starts unit tests without a launcher (the MPI tests run under mpiexec).
+  ASSERT_FALSE(launched_with_peers());
+  EXPECT_EQ(parse_backend("auto"), Backend::Local);
+  EXPECT_EQ(parse_backend("local"), Backend::Local);
+  for (const auto& [name, value] : std::vector<std::pair<const char*, const char*>>{
+           {"OMPI_COMM_WORLD_SIZE", "2"}, {"PMIX_RANK", "0"}, {"PMI_RANK", "1"}, {"PMI_FD", "7"}, {"SLURM_STEP_NUM_TASKS", "4"}}) {
+    ScopedEnv launcher(name, value);
+    EXPECT_TRUE(launched_with_peers()) << name;
+    EXPECT_EQ(parse_backend("auto"), Backend::Mpi) << name;
+    test::expect_error<ConfigError>([] { parse_backend("local"); }, {"--backend local", "launcher"});
+  }
+  ScopedEnv one_task("SLURM_STEP_NUM_TASKS", "1");  // srun -n 1: alone
+  EXPECT_EQ(parse_backend("auto"), Backend::Local);
+}
+
+TEST(CommLaunch, LocalNeedsNoMpi) {
+  // Before any MpiSession of this process (gtest runs tests in order; ensure_mpi comes later
+  // in this file, and ctest runs each test in its own process).
+  auto comm = make_communicator(Backend::Local);
+  EXPECT_EQ(comm->backend(), Backend::Local);
+  EXPECT_EQ(comm->size(), 1);
+  EXPECT_EQ(allreduce_sum(*comm, 41), 41);
 }
 
 TEST(CommLaunch, ParseBackendRejectsOtherValues) {
@@ -47,7 +87,7 @@ TEST(CommLaunch, ParseBackendRejectsOtherValues) {
     } catch (const ConfigError& e) {
       const std::string what = e.what();
       EXPECT_NE(what.find(std::string("'") + bad + "'"), std::string::npos) << what;
-      EXPECT_NE(what.find("mpi, nccl, auto"), std::string::npos) << what;
+      EXPECT_NE(what.find("mpi, nccl, local, auto"), std::string::npos) << what;
     }
   }
 }

@@ -26,6 +26,7 @@ namespace {
 struct KMeansCase {
   const char* algorithm;
   const char* init;
+  int init_trials = 1;
 };
 class KMeansThreadRanks : public ::testing::TestWithParam<KMeansCase> {};
 
@@ -48,6 +49,7 @@ TEST_P(KMeansThreadRanks, EveryRankGivesTheOneRankResult) {
   p.minibatch_items = 3000;
   p.init_vectors = 4000;
   p.seed = 5;
+  p.init_trials = GetParam().init_trials;
 
   cluster::MixtureSource local_source(spec);
   comm::LocalCommunicator one;
@@ -79,9 +81,11 @@ TEST_P(KMeansThreadRanks, EveryRankGivesTheOneRankResult) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, KMeansThreadRanks,
                          ::testing::Values(KMeansCase{"lloyd", "kmeans++"}, KMeansCase{"lloyd", "kmeans||"},
-                                           KMeansCase{"minibatch", "kmeans++"}, KMeansCase{"minibatch", "kmeans||"}),
+                                           KMeansCase{"minibatch", "kmeans++"}, KMeansCase{"minibatch", "kmeans||"},
+                                           KMeansCase{"lloyd", "kmeans++", 4}, KMeansCase{"lloyd", "kmeans||", 3}),
                          [](const auto& info) {
-                           return std::string(info.param.algorithm) + (info.param.init == std::string("kmeans++") ? "_pp" : "_parallel");
+                           return std::string(info.param.algorithm) + (info.param.init == std::string("kmeans++") ? "_pp" : "_parallel") +
+                                  (info.param.init_trials > 1 ? "_trials" + std::to_string(info.param.init_trials) : "");
                          });
 
 // ---- data-parallel gradients ------------------------------------------------------------

@@ -166,7 +166,7 @@ class Fit:
 class Tool:
     id: str
     label: str
-    run: Callable[["Context", Dataset, np.ndarray], Fit]
+    run: Callable[["Context", Dataset, np.ndarray, int], Fit]  # (ctx, data set, vectors, seed)
     note: str = ""
 
 
@@ -176,6 +176,7 @@ class Context:
     out: Path
     iterations: int
     styleseg_missing: Optional[str]  # why `styleseg cluster` cannot run, or None
+    seeds: int = 1  # each tool runs with seeds 0..seeds-1: median time, mean inertia
 
 
 def run_logged(cmd: list, log: Path) -> float:
@@ -205,7 +206,7 @@ def styleseg_row(tool_id: str, label: str, ranks: int, args: list) -> Tool:
     """A `styleseg cluster` row: `ranks` MPI ranks sharing the cores, extra arguments `args`."""
     threads = max(1, CORES // ranks)
 
-    def run(ctx: Context, ds: Dataset, _vectors: np.ndarray) -> Fit:
+    def run(ctx: Context, ds: Dataset, _vectors: np.ndarray, seed: int) -> Fit:
         if ctx.styleseg_missing:
             raise Unavailable(ctx.styleseg_missing)
         launcher = []
@@ -213,15 +214,15 @@ def styleseg_row(tool_id: str, label: str, ranks: int, args: list) -> Tool:
             if not shutil.which("mpirun"):
                 raise Unavailable("no mpirun")
             launcher = ["mpirun", "-np", str(ranks), "--allow-run-as-root", "--oversubscribe"]
-        out = ctx.out / "runs" / f"{ds.name}_{tool_id}.h5"
+        out = ctx.out / "runs" / f"{ds.name}_{tool_id}_seed{seed}.h5"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)
         cmd = launcher + [ctx.bin, "cluster", "--features", str(ds.path), "--dataset", "vectors",
-                          "--clusters", str(ds.k), "--out", str(out), "--seed", "0",
+                          "--clusters", str(ds.k), "--out", str(out), "--seed", str(seed),
                           "--threads", str(threads)] + args
         # The wall time covers the whole process (start, MPI launch, HDF5 read, output), while
         # the Python rows time the fit alone; the report gives the Python load time beside it.
-        seconds = run_logged(cmd, ctx.out / "logs" / f"{ds.name}_{tool_id}.log")
+        seconds = run_logged(cmd, ctx.out / "logs" / f"{ds.name}_{tool_id}_seed{seed}.log")
         with h5py.File(out, "r") as f:
             centroids = f["centroids"][...]
             inertia = f["inertia"][...]
@@ -234,10 +235,10 @@ def styleseg_row(tool_id: str, label: str, ranks: int, args: list) -> Tool:
 
 
 def faiss_tool(full: bool) -> Callable:
-    def run(ctx: Context, ds: Dataset, vectors: np.ndarray) -> Fit:
+    def run(ctx: Context, ds: Dataset, vectors: np.ndarray, seed: int) -> Fit:
         import faiss
         faiss.omp_set_num_threads(CORES)
-        params = dict(niter=ctx.iterations, seed=0, verbose=False)
+        params = dict(niter=ctx.iterations, seed=seed, verbose=False)
         if full:
             # FAISS trains on a random subset of 256*K points unless told otherwise.
             params["max_points_per_centroid"] = len(vectors)
@@ -249,11 +250,11 @@ def faiss_tool(full: bool) -> Callable:
     return run
 
 
-def sklearn_lloyd(ctx: Context, ds: Dataset, vectors: np.ndarray) -> Fit:
+def sklearn_lloyd(ctx: Context, ds: Dataset, vectors: np.ndarray, seed: int) -> Fit:
     from sklearn.cluster import KMeans
     # tol=0: run up to --iterations like FAISS does instead of stopping at sklearn's
     # centre-shift tolerance (it still stops when the assignment no longer changes).
-    km = KMeans(n_clusters=ds.k, n_init=1, max_iter=ctx.iterations, tol=0.0, random_state=0,
+    km = KMeans(n_clusters=ds.k, n_init=1, max_iter=ctx.iterations, tol=0.0, random_state=seed,
                 algorithm="lloyd")
     start = time.perf_counter()
     km.fit(vectors)
@@ -261,12 +262,12 @@ def sklearn_lloyd(ctx: Context, ds: Dataset, vectors: np.ndarray) -> Fit:
     return Fit(km.cluster_centers_, seconds, str(km.n_iter_), float(km.inertia_))
 
 
-def sklearn_minibatch(ctx: Context, ds: Dataset, vectors: np.ndarray) -> Fit:
+def sklearn_minibatch(ctx: Context, ds: Dataset, vectors: np.ndarray, seed: int) -> Fit:
     from sklearn.cluster import MiniBatchKMeans
     # max_iter counts passes over the data; sklearn's default early stopping (no improvement
     # of the smoothed batch inertia for 10 steps) usually ends it much sooner.
     km = MiniBatchKMeans(n_clusters=ds.k, batch_size=4096, n_init=1, max_iter=ctx.iterations,
-                         random_state=0)
+                         random_state=seed)
     start = time.perf_counter()
     km.fit(vectors)
     seconds = time.perf_counter() - start
@@ -279,6 +280,9 @@ def all_tools(iterations: int) -> list:
         styleseg_row("styleseg-lloyd", "styleseg lloyd, 1 rank", 1, lloyd),
         styleseg_row("styleseg-lloyd-2r", "styleseg lloyd, 2 ranks", 2, lloyd),
         styleseg_row("styleseg-lloyd-ninit4", "styleseg lloyd, 1 rank, 4 restarts", 1, lloyd + ["--n-init", "4"]),
+        # Cheap restarts: 16 k-means++ draws refined on a 16k sample, the best one kept.
+        styleseg_row("styleseg-lloyd-trials", "styleseg lloyd, 1 rank, 16 init trials", 1,
+                     lloyd + ["--init-trials", "16", "--init-vectors", "16384"]),
         styleseg_row("styleseg-minibatch", "styleseg minibatch, 1 rank", 1, STYLESEG_MINIBATCH),
         Tool("faiss-default", "faiss (default)", faiss_tool(full=False), "trains on 256*K sampled points"),
         Tool("faiss-full", "faiss (full data)", faiss_tool(full=True), "max_points_per_centroid = N"),
@@ -306,13 +310,18 @@ def run_dataset(ctx: Context, ds: Dataset, tools: list) -> list:
     for tool in tools:
         row = {"id": tool.id, "tool": tool.label, "note": tool.note, "status": "ok"}
         try:
-            fit = tool.run(ctx, ds, vectors)
-            inertia, counts = score(vectors, fit.centroids)
-            row.update(seconds=fit.seconds, iterations=fit.iterations, inertia=inertia,
-                       reported_inertia=fit.reported_inertia, cluster_sizes=counts.tolist())
+            fits = [tool.run(ctx, ds, vectors, seed) for seed in range(ctx.seeds)]
+            scores = [score(vectors, fit.centroids) for fit in fits]
+            inertias = [inertia for inertia, _ in scores]
+            fit = fits[0]
+            row.update(seconds=float(np.median([f.seconds for f in fits])), iterations=fit.iterations,
+                       inertia=float(np.mean(inertias)), inertia_per_seed=inertias,
+                       reported_inertia=fit.reported_inertia, cluster_sizes=scores[0][1].tolist())
             if fit.note:
-                row["note"] = f"{row['note']}; {fit.note}"
-            print(f"  {tool.label:30s} {fit.seconds:8.2f} s  inertia {inertia:.6e}", flush=True)
+                row["note"] = f"{row['note']}; {fit.note}" + (" (seed 0)" if ctx.seeds > 1 else "")
+            if ctx.seeds > 1:
+                row["note"] += f"; inertia over {ctx.seeds} seeds {min(inertias):.4e} to {max(inertias):.4e}"
+            print(f"  {tool.label:30s} {row['seconds']:8.2f} s  inertia {row['inertia']:.6e}", flush=True)
         except Unavailable as e:
             row.update(status="not available", reason=str(e))
         except Failed as e:
@@ -376,6 +385,9 @@ def main() -> int:
                    help="generator samples, 4096 vectors each (default 245 -> 1,003,520 vectors; quick 20)")
     p.add_argument("--iterations", type=int, default=50, help="Lloyd iterations (and mini-batch passes cap)")
     p.add_argument("--datasets", default="mixture,generator", help="comma-separated: mixture, generator")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="runs per tool, seeds 0..N-1: the table shows the median time and the mean inertia "
+                        "(one seed's local minimum decides a single run's inertia)")
     p.add_argument("--tools", help="comma-separated tool ids (default all): " +
                    ", ".join(t.id for t in all_tools(50)))
     a = p.parse_args()
@@ -392,7 +404,8 @@ def main() -> int:
         if unknown:
             p.error(f"unknown tool ids: {', '.join(sorted(unknown))}")
         tools = [t for t in tools if t.id in wanted]
-    ctx = Context(bin=a.bin, out=out, iterations=a.iterations, styleseg_missing=styleseg_missing(a.bin))
+    ctx = Context(bin=a.bin, out=out, iterations=a.iterations, styleseg_missing=styleseg_missing(a.bin),
+                  seeds=max(1, a.seeds))
     if ctx.styleseg_missing:
         print(f"styleseg cluster not available ({ctx.styleseg_missing}): its rows are skipped")
 
@@ -431,7 +444,9 @@ def main() -> int:
     report = (f"# k-means benchmark\n\n"
               f"{info['date']}, {info['host']}, {CORES} cores; styleseg `{ctx.bin}` (git {info['git']}), "
               f"faiss {info['faiss']}, sklearn {info['sklearn']}, numpy {info['numpy']}.\n\n"
-              f"Each tool uses all {CORES} cores, K-means seed 0, up to {a.iterations} iterations. "
+              f"Each tool uses all {CORES} cores, up to {a.iterations} iterations, "
+              + (f"seeds 0 to {ctx.seeds - 1}: wall s is the median and inertia the mean over them. "
+                 if ctx.seeds > 1 else "K-means seed 0. ") +
               f"Inertia: every tool's final centroids scored by the same numpy code on the full data "
               f"set. Wall s: the fit for the Python tools, the whole `styleseg cluster` process "
               f"(including reading the file) for styleseg. Time vs FAISS: against faiss (full data). "
