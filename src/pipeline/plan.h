@@ -45,22 +45,69 @@ struct RunOptions {
   std::string report = "report.html";
 };
 
+// One stage: built with named steps, e.g.
+//   StageSpec("cluster", "cluster").options_from({"features"}).wire("out", w.clusters())
+//       .reads({generator}).makes({w.clusters()}).resumes_from(partial_path_of(w.clusters()))
 struct StageSpec {
+  StageSpec(std::string name, std::string command) : name(std::move(name)), command(std::move(command)) {}
+  // Job-file sections read after [name], first wins.
+  StageSpec& options_from(std::vector<std::string> more_sections);
+  // An option styleseg run sets (a path of the workdir, usually).
+  StageSpec& wire(std::string option, std::string value);
+  // Files and folders it reads (they must exist before it runs).
+  StageSpec& reads(std::vector<std::string> paths);
+  // Files and folders it makes (complete once the stage is recorded).
+  StageSpec& makes(std::vector<std::string> paths);
+  // Present (and the stage unchanged): it is rerun with --resume, else with --force.
+  StageSpec& resumes_from(std::string path);
+
   std::string name;                  // also the job-file section of this stage's own options
   std::string command;               // the styleseg command it runs
-  std::vector<std::string> sections; // sections read after [name], first wins
-  std::vector<std::pair<std::string, std::string>> wired;  // options styleseg run sets (paths)
-  std::vector<std::string> inputs;   // files and folders it reads
-  std::vector<std::string> outputs;  // files and folders it makes (complete once recorded)
-  std::string resume_file;           // present (and the stage unchanged): rerun with --resume, else --force
+  std::vector<std::string> sections;
+  std::vector<std::pair<std::string, std::string>> wired;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::string resume_file;
 };
 
-// Where the stages put things, for the runner, the report and tests.
+// Where the stages put things, for the plan, the runner, the report, sweeps and tests: each
+// file name of the workdir is written here once.
 struct WorkdirLayout {
   explicit WorkdirLayout(std::string workdir);
   std::string path(const std::string& relative) const;  // WORKDIR/relative
   std::string record(const std::string& stage) const;   // WORKDIR/records/STAGE.json
   std::string started(const std::string& stage) const;  // WORKDIR/records/STAGE.started.json
+  std::string records() const;                          // WORKDIR/records
+
+  // The procedural real data (real = make-eyes): the training split and its picture, the
+  // labelled subset and the test split (files, and folders of images/ and masks/ PNGs).
+  std::string real_train() const;
+  std::string real_train_picture() const;
+  std::string real_labelled_file() const;
+  std::string real_labelled() const;
+  std::string real_test_file() const;
+  std::string real_test() const;
+
+  std::string gan() const;                // the generator train-gan makes
+  std::string clusters() const;
+  std::string clusters_picture() const;
+  std::string named_clusters() const;     // name = true: the clusters with names, ...
+  std::string classes() const;            // ... the class map merging clusters of one name, ...
+  std::string named_picture() const;      // ... and its picture
+  std::string synthetic() const;
+  std::string synthetic_picture() const;
+  std::string segmenter() const;          // trained on the synthetic dataset
+  std::string supervised() const;         // the reference trained on the real training split
+  std::string predictions(const std::string& which) const;  // pred/WHICH: labelled, test, supervised
+  std::string mapping() const;            // cluster -> class, fitted on the labelled subset
+  std::string map_scores() const;         // that fit's scores
+  std::string evaluation() const;         // the unsupervised segmenter on the test split
+  std::string confusion() const;
+  std::string evaluation_supervised() const;
+  std::string confusion_supervised() const;
+  std::string report_picture(const std::string& what) const;  // report-WHAT.png, drawn by the report
+  std::string sweep_file(const std::string& extension) const;  // sweep.EXTENSION: csv, md, png
+
   std::string workdir;
 };
 

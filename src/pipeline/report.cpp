@@ -19,6 +19,8 @@
 #include "io/image.h"
 #include "io/visualize.h"
 #include "pipeline/stage_record.h"
+#include "stages/train.h"
+#include "stages/train_gan.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -46,6 +48,13 @@ std::string base64(const std::string& bytes) {
 }
 
 namespace {
+
+// The curves train drew beside `model` (its own naming, stages/train.h).
+std::string train_curves_of(const std::string& model) {
+  stages::TrainOptions o;
+  o.out = model;
+  return stages::train_files(o).curves;
+}
 
 std::string escape(const std::string& text) {
   std::string out;
@@ -185,9 +194,9 @@ void write_report(const ReportInputs& in, const std::string& path) {
       if (s.name == name) return true;
     return false;
   };
-  const auto evaluation = read_json(w.path("evaluation.json"));
-  const auto supervised = read_json(w.path("evaluation-supervised.json"));
-  const auto map = read_json(w.path("map.json"));
+  const auto evaluation = read_json(w.evaluation());
+  const auto supervised = read_json(w.evaluation_supervised());
+  const auto map = read_json(w.map_scores());
   Page page;
 
   // ---- headline ----
@@ -208,19 +217,19 @@ void write_report(const ReportInputs& in, const std::string& path) {
   page.heading("Real images and the generator");
   if (has_stage("train-gan")) {
     page.paragraph("Trained by this job (stage train-gan) on the real training split.");
-    page.raw(figure(w.path("gan.curves.png"), "GAN losses and quality figures over training"));
+    page.raw(figure(stages::train_gan_files(w.gan()).curves, "GAN losses and quality figures over training"));
   } else {
     page.paragraph("Given: <code>" + escape(in.options.generator) + "</code>.");
   }
-  page.raw(figure(w.path("real/train.png"), "real training images with their true masks"));
+  page.raw(figure(w.real_train_picture(), "real training images with their true masks"));
 
   // ---- clusters ----
   page.heading("Clusters of the generator's features");
-  page.raw(figure(w.path("clusters.png"), "generated samples beside their cluster maps (legend: each cluster's pixel share)"));
+  page.raw(figure(w.clusters_picture(), "generated samples beside their cluster maps (legend: each cluster's pixel share)"));
   std::optional<cluster::Clusters> clusters;
-  if (fs::is_regular_file(w.path("clusters.h5"))) {
+  if (fs::is_regular_file(w.clusters())) {
     try {
-      clusters = cluster::read_clusters(w.path("clusters.h5"));
+      clusters = cluster::read_clusters(w.clusters());
     } catch (const std::exception& e) {
       log::warn("report: {}; the inertia curve and pixel shares are left out", e.what());
     }
@@ -228,15 +237,15 @@ void write_report(const ReportInputs& in, const std::string& path) {
   if (clusters && !clusters->inertia.empty()) {
     Curve inertia{"k-means inertia per iteration (" + clusters->algorithm + ", winning restart)", {}, clusters->inertia};
     for (size_t i = 0; i < inertia.y.size(); ++i) inertia.x.push_back(static_cast<double>(i + 1));
-    write_png(w.path("report-inertia.png"), plot_curves({inertia}));
-    page.raw(figure(w.path("report-inertia.png"), "k-means inertia over iterations"));
+    write_png(w.report_picture("inertia"), plot_curves({inertia}));
+    page.raw(figure(w.report_picture("inertia"), "k-means inertia over iterations"));
   }
   // With stage name: CLIP's names, and the classes (clusters of one name merged) that the
   // synthetic dataset and the segmenter then use.
   std::vector<std::string> named_classes;
-  if (has_stage("name") && fs::is_regular_file(w.path("named-clusters.h5"))) {
+  if (has_stage("name") && fs::is_regular_file(w.named_clusters())) {
     try {
-      const cluster::Clusters named = cluster::read_clusters(w.path("named-clusters.h5"));
+      const cluster::Clusters named = cluster::read_clusters(w.named_clusters());
       const nlohmann::json& naming = named.naming;
       page.paragraph("Named by CLIP (<code>" + escape(naming.value("clip", "")) + "</code>, " +
                      escape(naming.value("clip_architecture", "")) + ") from " + std::to_string(naming.value("samples", 0)) +
@@ -261,9 +270,9 @@ void write_report(const ReportInputs& in, const std::string& path) {
     } catch (const std::exception& e) {
       log::warn("report: {}; the cluster names are left out", e.what());
     }
-    page.raw(figure(w.path("named.png"), "generated samples beside their clusters, named by CLIP"));
+    page.raw(figure(w.named_picture(), "generated samples beside their clusters, named by CLIP"));
   }
-  page.raw(figure(w.path("synthetic.png"), named_classes.empty()
+  page.raw(figure(w.synthetic_picture(), named_classes.empty()
                                                ? "the synthetic dataset: samples beside their masks (each pixel: its nearest centroid)"
                                                : "the synthetic dataset: samples beside their masks (clusters of one name merged)"));
 
@@ -300,9 +309,9 @@ void write_report(const ReportInputs& in, const std::string& path) {
 
   // ---- training ----
   page.heading("Segmenter training");
-  page.raw(figure(w.path("seg.curves.png"), "unsupervised: loss and validation mIoU on held-out synthetic samples (cluster masks)"));
+  page.raw(figure(train_curves_of(w.segmenter()), "unsupervised: loss and validation mIoU on held-out synthetic samples (cluster masks)"));
   if (has_stage("supervised"))
-    page.raw(figure(w.path("supervised.curves.png"), "supervised reference: loss and validation mIoU on held-out real images"));
+    page.raw(figure(train_curves_of(w.supervised()), "supervised reference: loss and validation mIoU on held-out real images"));
 
   // ---- scores ----
   page.heading("Per-class IoU on the real test split");
@@ -327,16 +336,16 @@ void write_report(const ReportInputs& in, const std::string& path) {
     table << "</tr></table>\n";
     page.raw(table.str());
     page.heading("Confusion matrices (rows: true class, normalised; columns: predicted class)");
-    page.raw("<div class=\"row\">" + figure(w.path("confusion.png"), "unsupervised") +
-             figure(w.path("confusion-supervised.png"), "supervised") + "</div>");
+    page.raw("<div class=\"row\">" + figure(w.confusion(), "unsupervised") +
+             figure(w.confusion_supervised(), "supervised") + "</div>");
     page.heading("Predictions on real test images");
-    const std::string test_dir = in.options.real == "make-eyes" ? w.path("real/test") : in.options.real_test;
+    const std::string test_dir = in.options.real == "make-eyes" ? w.real_test() : in.options.real_test;
     const at::Tensor picture =
-        predictions_picture(test_dir, w.path("pred/test"), map ? (*map)["mapping"].get<std::vector<int64_t>>() : std::vector<int64_t>{},
-                            w.path("pred/supervised"), names, 8);
+        predictions_picture(test_dir, w.predictions("test"), map ? (*map)["mapping"].get<std::vector<int64_t>>() : std::vector<int64_t>{},
+                            w.predictions("supervised"), names, 8);
     if (picture.defined()) {
-      write_png(w.path("report-predictions.png"), picture);
-      page.raw(figure(w.path("report-predictions.png"), "image, ground truth, unsupervised (clusters mapped to classes), supervised"));
+      write_png(w.report_picture("predictions"), picture);
+      page.raw(figure(w.report_picture("predictions"), "image, ground truth, unsupervised (clusters mapped to classes), supervised"));
     }
   } else {
     page.raw(missing("scores on real test images"));

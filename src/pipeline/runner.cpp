@@ -142,7 +142,7 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
       return code;
     }
   }
-  if (root) fs::create_directories(w.path("records"));
+  if (root) fs::create_directories(w.records());
 
   // path -> content hash: outputs of the stages so far (hashed when made) and the job's own
   // inputs (hashed once, however many stages read them).

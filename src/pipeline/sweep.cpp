@@ -42,8 +42,8 @@ PointResult read_point(const RunOptions& job, const Sweep& sweep, size_t i) {
   PointResult r;
   r.value = sweep.values[i];
   const WorkdirLayout w(sweep.point_workdir(job.workdir, i));
-  if (fs::exists(w.path("clusters.h5"))) {
-    const cluster::Clusters c = cluster::read_clusters(w.path("clusters.h5"));
+  if (fs::exists(w.clusters())) {
+    const cluster::Clusters c = cluster::read_clusters(w.clusters());
     r.has_clusters = true;
     r.clusters = c.num_clusters();
     r.inertia = c.final_inertia;
@@ -58,8 +58,8 @@ PointResult read_point(const RunOptions& job, const Sweep& sweep, size_t i) {
       r.shares.push_back(counts[r.order.back()].item<double>() / total);
     }
   }
-  if (fs::exists(w.path("evaluation.json"))) {
-    std::ifstream in(w.path("evaluation.json"));
+  if (fs::exists(w.evaluation())) {
+    std::ifstream in(w.evaluation());
     const nlohmann::json e = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     if (e.is_object() && e.contains("mean_iou") && e["mean_iou"].is_number()) r.miou = e["mean_iou"].get<double>();
   }
@@ -196,8 +196,8 @@ std::string write_sweep_table(const RunOptions& job, const Sweep& sweep) {
           (any_miou ? " " + miou + " |" : "") + "\n";
   }
   const WorkdirLayout w(job.workdir);
-  write_text_file(w.path("sweep.csv"), csv);
-  write_text_file(w.path("sweep.md"), md);
+  write_text_file(w.sweep_file("csv"), csv);
+  write_text_file(w.sweep_file("md"), md);
 
   // The picture: inertia per vector against the value (its index when not numeric), then the bars.
   Curve curve{"k-means inertia per vector against " + sweep.option(), {}, {}};
@@ -217,7 +217,7 @@ std::string write_sweep_table(const RunOptions& job, const Sweep& sweep) {
   std::vector<at::Tensor> panels;
   if (curve.x.size() >= 2) panels.push_back(plot_curves({curve}));
   panels.push_back(share_bars(points, sweep.option()));
-  write_png(w.path("sweep.png"), stack_vertically(panels));
+  write_png(w.sweep_file("png"), stack_vertically(panels));
   return md;
 }
 

@@ -74,7 +74,7 @@ void validate(const TrainOptions& o) {
   STYLESEG_CHECK(o.time_limit >= 0, ConfigError, "train: --time-limit must be >= 0 seconds");
 }
 
-// OUT.checkpoint.pt, OUT.metrics.jsonl, OUT.curves.png beside OUT (its extension replaced).
+// OUT.SUFFIX beside OUT (its extension replaced), unless `given`.
 std::string beside(const std::string& out, const std::string& given, const char* suffix) {
   if (!given.empty()) return given;
   fs::path path(out);
@@ -222,13 +222,17 @@ class DiscardOnFailure {
 
 }  // namespace
 
+TrainFiles train_files(const TrainOptions& o) {
+  return {beside(o.out, o.checkpoint, ".checkpoint.pt"), beside(o.out, o.metrics, ".metrics.jsonl"),
+          beside(o.out, o.curves, ".curves.png")};
+}
+
 TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
   validate(o);
   const auto start_time = Clock::now();
   const StopCheck stop_check(o.time_limit, comm.rank());
-  const std::string checkpoint_path = beside(o.out, o.checkpoint, ".checkpoint.pt");
-  const std::string metrics_path = beside(o.out, o.metrics, ".metrics.jsonl");
-  const std::string curves_path = beside(o.out, o.curves, ".curves.png");
+  const TrainFiles files = train_files(o);
+  const std::string &checkpoint_path = files.checkpoint, &metrics_path = files.metrics, &curves_path = files.curves;
   const OutputStart start = output_plan(o, checkpoint_path, metrics_path, curves_path).decide({o.resume, o.force}, comm);
   STYLESEG_CHECK(start != OutputStart::Complete, ConfigError,
                  "train: --resume: " + o.out + " is complete and its checkpoint " + checkpoint_path +

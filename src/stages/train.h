@@ -77,6 +77,13 @@ struct TrainSummary {
   double seconds = 0;
 };
 
+// The files train writes beside --out unless its options name them: OUT.checkpoint.pt (what
+// --resume continues), OUT.metrics.jsonl and OUT.curves.png, OUT's extension replaced.
+struct TrainFiles {
+  std::string checkpoint, metrics, curves;
+};
+TrainFiles train_files(const TrainOptions& options);
+
 // Collective.
 TrainSummary train(const TrainOptions& options, comm::Communicator& comm, const nlohmann::json& provenance);
 

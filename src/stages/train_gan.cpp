@@ -168,6 +168,11 @@ bool gan_batch_splits(int64_t batch, int ranks) {
   return per_rank <= 4 || per_rank % 4 == 0;
 }
 
+TrainGanFiles train_gan_files(const std::string& out) {
+  const std::string stem = fs::path(out).replace_extension("").string();
+  return {stem + ".losses.csv", stem + ".quality.csv", stem + ".curves.png", stem + ".samples"};
+}
+
 TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
   STYLESEG_CHECK(!o.data.empty() && !o.out.empty(), ConfigError, "train-gan: --data and --out are required");
   STYLESEG_CHECK(o.steps > 0 && o.batch > 0 && (o.lr > 0 || o.lr == -1), ConfigError,
@@ -205,10 +210,9 @@ TrainGanSummary train_gan(const TrainGanOptions& o, comm::Communicator& comm, co
   const std::string identity =
       nlohmann::json{{"options", provenance}, {"batch", o.batch}, {"images", images.size()}, {"resolution", resolution}}.dump();
 
-  fs::path stem(o.out);
-  stem.replace_extension("");
-  const std::string losses_path = stem.string() + ".losses.csv", samples_dir = stem.string() + ".samples";
-  const std::string quality_path = stem.string() + ".quality.csv", curves_path = stem.string() + ".curves.png";
+  const TrainGanFiles files = train_gan_files(o.out);
+  const std::string &losses_path = files.losses, &quality_path = files.quality, &curves_path = files.curves,
+                    &samples_dir = files.samples;
   // OUT is the checkpoint: --resume continues it (to --steps; a finished one is exported again).
   const bool resume = OutputPlan("train-gan")
                           .input("--data", o.data)

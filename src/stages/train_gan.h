@@ -75,6 +75,14 @@ struct TrainGanSummary {
 // batches of at most 4 or a multiple of 4 (the discriminator's minibatch-stddev groups).
 bool gan_batch_splits(int64_t batch, int ranks);
 
+// What train-gan writes beside OUT (the checkpoint itself, which --resume continues):
+// OUT.losses.csv, OUT.quality.csv, OUT.curves.png and the folder OUT.samples, OUT's extension
+// replaced.
+struct TrainGanFiles {
+  std::string losses, quality, curves, samples;
+};
+TrainGanFiles train_gan_files(const std::string& out);
+
 // Collective.
 TrainGanSummary train_gan(const TrainGanOptions& options, comm::Communicator& comm, const nlohmann::json& provenance);
 

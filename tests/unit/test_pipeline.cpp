@@ -11,12 +11,14 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
+#include "io/atomic_output.h"
 #include "io/image.h"
 #include "mpi/local_communicator.h"
 #include "pipeline/plan.h"
 #include "pipeline/report.h"
 #include "pipeline/runner.h"
 #include "pipeline/stage_record.h"
+#include "stages/train.h"
 #include "support/fixtures.h"
 
 namespace fs = std::filesystem;
@@ -76,6 +78,30 @@ TEST(Pipeline, TheEyeJobHasEveryStageAndAGivenGeneratorDropsTrainGan) {
   EXPECT_EQ(names(plan_stages(o)), (std::vector<std::string>{"cluster", "train"}));  // method order
   o.generator.clear();
   EXPECT_THROW(plan_stages(o), ConfigError);  // nothing to train a generator on
+}
+
+// The plan names each file through the layout and the stages' own naming, so the runner,
+// the report and the stages agree: what one stage makes is what the next one reads, and a
+// stage resumes from the file its command keeps for --resume.
+TEST(Pipeline, StagesReadWhatTheLayoutNamesAndResumeFromTheirCommandsFiles) {
+  RunOptions o;
+  o.workdir = "w/";
+  const WorkdirLayout w(o.workdir);
+  const auto stages = plan_stages(o);
+  EXPECT_EQ(w.clusters(), "w/clusters.h5");
+  EXPECT_EQ(w.record("train"), "w/records/train.json");
+  EXPECT_EQ(stage_named(stages, "cluster").outputs.front(), w.clusters());
+  EXPECT_EQ(stage_named(stages, "cluster").resume_file, partial_path_of(w.clusters()));
+  EXPECT_EQ(stage_named(stages, "synthesize").inputs, (std::vector<std::string>{w.gan(), w.clusters()}));
+  EXPECT_EQ(stage_named(stages, "train").inputs, (std::vector<std::string>{w.synthetic()}));
+  stages::TrainOptions seg;
+  seg.out = w.segmenter();
+  EXPECT_EQ(stage_named(stages, "train").resume_file, stages::train_files(seg).checkpoint);
+  EXPECT_EQ(stage_named(stages, "train").resume_file, "w/seg.checkpoint.pt");
+  EXPECT_EQ(stage_named(stages, "train-gan").resume_file, w.gan());
+  EXPECT_EQ(stage_named(stages, "evaluate").inputs.back(), w.mapping());
+  EXPECT_EQ(stage_named(stages, "map").outputs, (std::vector<std::string>{w.mapping(), w.map_scores()}));
+  EXPECT_EQ(stage_named(stages, "segment-supervised").inputs.front(), w.supervised());
 }
 
 // name = true: CLIP names the clusters into a copy, and synthesize reads that copy and the
