@@ -148,6 +148,7 @@ void FeatureProbe::fit_kmeans(const at::Tensor& x_features, const at::Tensor& y)
   parameters.clusters = settings_.clusters;
   parameters.iterations = settings_.kmeans_iterations;
   parameters.seed = settings_.seed;
+  parameters.init_trials = settings_.init_trials;
   parameters.init_vectors = std::max<int64_t>(parameters.init_vectors, x.size(0));
   RowSource rows(x);
   comm::LocalCommunicator one_process;

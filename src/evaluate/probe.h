@@ -34,6 +34,7 @@ struct ProbeSettings {
   cluster::SpaceSpec space;     // where k-means runs (cluster/space.h)
   uint64_t seed = 0;            // k-means initialisation (kmeans++)
   int kmeans_iterations = 30;   // Lloyd passes
+  int init_trials = 1;          // k-means++ draws refined on the fit set, the best kept (cluster/kmeans.h)
   int linear_steps = 500;       // L-BFGS iterations (at most) of the softmax classifier
   double linear_l2 = 1e-5;      // on the weights, in standardised coordinates
 };

@@ -160,7 +160,7 @@ nlohmann::json summary_json(const ProbeOptions& o, const ProbeSummary& summary) 
       best[summary.classes[c]] = {{"cluster", m.cluster}, {"precision", m.precision}, {"recall", m.recall}, {"iou", m.iou}};
     }
     variants.push_back({{"variant", v.spec}, {"layer", v.layer}, {"dim", v.dim}, {"feature_size", v.feature_size},
-                        {"clusters", v.clusters}, {"cluster_space", v.space},
+                        {"clusters", v.clusters}, {"cluster_space", v.space}, {"init_trials", v.init_trials},
                         {"ceiling", scores_json(v.report.ceiling, summary.classes)},
                         {"kmeans", scores_json(v.report.kmeans, summary.classes)}, {"best_cluster", best},
                         {"cluster_class", v.report.cluster_class}, {"fit_accuracy", v.report.fit_accuracy},
@@ -203,9 +203,10 @@ VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec) 
       else if (key == "truncation") s.truncation = std::stod(value);
       else if (key == "clusters") v.clusters = std::stoll(value);
       else if (key == "space") v.space = cluster::parse_space(value, "--variant '" + spec + "': space");
+      else if (key == "trials") v.init_trials = std::stoi(value);
       else
         throw ConfigError("--variant '" + spec + "': unknown key '" + key +
-                          "' (layer, size, normalize, noise, truncation, clusters, space)");
+                          "' (layer, size, normalize, noise, truncation, clusters, space, trials)");
     } catch (const std::logic_error&) {  // std::stoi / std::stod
       throw ConfigError("--variant '" + spec + "': '" + value + "' is not a number for '" + key + "'");
     }
@@ -213,6 +214,7 @@ VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec) 
   STYLESEG_CHECK(!s.feature_layer.empty(), ConfigError,
                  "--variant '" + spec + "': no feature layer (give --feature-layer or layer= in the variant)");
   STYLESEG_CHECK(v.clusters >= 0, ConfigError, "--variant '" + spec + "': clusters must be >= 0");
+  STYLESEG_CHECK(v.init_trials >= 1, ConfigError, "--variant '" + spec + "': trials must be at least 1");
   return v;
 }
 
@@ -246,6 +248,7 @@ ProbeSummary run_probe(const ProbeOptions& o, comm::Communicator& comm) {
     settings.clusters = variant.clusters > 0 ? variant.clusters : settings.classes;
     settings.space = variant.space;
     settings.seed = o.sampling.seed;
+    settings.init_trials = variant.init_trials;
     evaluate::FeatureProbe probe(fit_x, fit_y, settings);
     for (const auto& [start, n, round] : my_batches(half, o.samples, o.batch, comm)) {
       const LabelledBatch b = label_batch(sampler, reference, start, n);
@@ -254,7 +257,7 @@ ProbeSummary run_probe(const ProbeOptions& o, comm::Communicator& comm) {
     }
     progress.finish();
     ProbeVariant v{spec, sampler.feature_layer()->rosinality_name, sampler.feature_layer()->channels, sampler.feature_size(),
-                   settings.clusters, cluster::to_string(settings.space), probe.report(comm)};
+                   settings.clusters, cluster::to_string(settings.space), variant.init_trials, probe.report(comm)};
     if (comm.rank() == 0 && !o.picture.empty()) pictures.push_back(variant_picture(o, v, sampler, reference, probe, half));
     summary.variants.push_back(std::move(v));
   }
@@ -272,9 +275,10 @@ std::string probe_table(const ProbeSummary& summary) {
   char line[256];
   for (const ProbeVariant& v : summary.variants) {
     std::snprintf(line, sizeof line,
-                  "variant '%s': layer %s, %lld channels at %lld px; k-means K %lld in space %s; %lld fit pixels, %lld scored\n",
+                  "variant '%s': layer %s, %lld channels at %lld px; k-means K %lld in space %s%s; %lld fit pixels, %lld scored\n",
                   v.spec.c_str(), v.layer.c_str(), static_cast<long long>(v.dim), static_cast<long long>(v.feature_size),
                   static_cast<long long>(v.clusters), v.space.c_str(),
+                  v.init_trials > 1 ? (", best of " + std::to_string(v.init_trials) + " starts").c_str() : "",
                   static_cast<long long>(v.report.fit_pixels), static_cast<long long>(v.report.score_pixels));
     out += line;
     std::snprintf(line, sizeof line, "  %-16s %12s %12s %8s %10s %8s\n", "class", "ceiling IoU", "k-means IoU", "cluster",

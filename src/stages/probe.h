@@ -29,7 +29,8 @@ namespace styleseg::stages {
 struct ProbeOptions {
   SamplerOptions sampling;              // generator and base feature spec (--feature-layer, ...)
   // Variants, each "key=value,..." over the base options with keys layer, size, normalize,
-  // noise (the features' noise), truncation, clusters, space. Empty: the base options alone.
+  // noise (the features' noise), truncation, clusters, space, trials (k-means++ draws, the
+  // best kept: --init-trials). Empty: the base options alone.
   std::vector<std::string> variants;
   std::string reference;                // segmenter model file (`styleseg train`)
   int64_t samples = 64;                 // first half fit, second half scored
@@ -48,6 +49,7 @@ struct VariantOptions {
   SamplerOptions sampling;
   int64_t clusters = 0;                 // 0: the reference's class count
   cluster::SpaceSpec space;
+  int init_trials = 1;
 };
 
 struct ProbeVariant {
@@ -55,6 +57,7 @@ struct ProbeVariant {
   std::string layer;                    // the resolved feature layer(s)
   int64_t dim = 0, feature_size = 0, clusters = 0;
   std::string space;
+  int init_trials = 1;
   evaluate::ProbeReport report;
 };
 

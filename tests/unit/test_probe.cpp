@@ -6,7 +6,10 @@
 #include <string>
 
 #include "core/error.h"
+#include "cluster/space.h"
 #include "evaluate/probe.h"
+#include "stages/probe.h"
+#include "support/expect_error.h"
 #include "mpi/local_communicator.h"
 
 namespace styleseg::evaluate {
@@ -126,6 +129,22 @@ TEST(Probe, TooFewFitPixelsIsAConfigError) {
   settings.classes = 3;
   settings.clusters = 8;
   EXPECT_THROW(FeatureProbe(at::randn({5, 4}), at::zeros({5}, at::kLong), settings), ConfigError);
+}
+
+// A variant's keys reach the clustering: K, the space and the k-means++ trials; a bad value
+// names the variant and the key.
+TEST(Probe, VariantsSetClustersSpaceAndTrials) {
+  stages::ProbeOptions base;
+  base.sampling.feature_layer = "7";
+  base.clusters = 8;
+  const stages::VariantOptions v = stages::apply_variant(base, "layer=3+5+7,clusters=64,space=whiten,trials=16");
+  EXPECT_EQ(v.sampling.feature_layer, "3+5+7");
+  EXPECT_EQ(v.clusters, 64);
+  EXPECT_EQ(cluster::to_string(v.space), "whiten");
+  EXPECT_EQ(v.init_trials, 16);
+  EXPECT_EQ(stages::apply_variant(base, "").init_trials, 1);
+  test::expect_error<ConfigError>([&] { stages::apply_variant(base, "trials=0"); }, {"--variant 'trials=0'", "trials must be at least 1"});
+  test::expect_error<ConfigError>([&] { stages::apply_variant(base, "trials=many"); }, {"'many' is not a number for 'trials'"});
 }
 
 }  // namespace
