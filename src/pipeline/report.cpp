@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -185,179 +186,202 @@ class Page {
   std::ostringstream html_;
 };
 
-}  // namespace
+// The paper's result, which the report holds a job to: unsupervised mIoU at this share of the
+// supervised one overall, and per class.
+constexpr double kGoalRatio = 0.98;
+constexpr double kGoalClassRatio = 0.95;
 
-void write_report(const ReportInputs& in, const std::string& path) {
-  const WorkdirLayout w(in.options.workdir);
-  auto has_stage = [&](const std::string& name) {
-    for (const auto& s : in.stages)
-      if (s.name == name) return true;
-    return false;
-  };
-  const auto evaluation = read_json(w.evaluation());
-  const auto supervised = read_json(w.evaluation_supervised());
-  const auto map = read_json(w.map_scores());
-  Page page;
+// What the report reads from the workdir; a missing or unreadable file leaves its part out.
+struct ReportData {
+  explicit ReportData(const ReportInputs& in) : in(in), w(in.options.workdir) {
+    evaluation = read_json(w.evaluation());
+    supervised = read_json(w.evaluation_supervised());
+    map = read_json(w.map_scores());
+    if (fs::is_regular_file(w.clusters())) {
+      try {
+        clusters = cluster::read_clusters(w.clusters());
+      } catch (const std::exception& e) {
+        log::warn("report: {}; the inertia curve and pixel shares are left out", e.what());
+      }
+    }
+  }
+  bool has_stage(const std::string& name) const {
+    return std::any_of(in.stages.begin(), in.stages.end(), [&](const StageSpec& s) { return s.name == name; });
+  }
 
-  // ---- headline ----
+  const ReportInputs& in;
+  const WorkdirLayout w;
+  std::optional<json> evaluation, supervised, map;
+  std::optional<cluster::Clusters> clusters;
+  std::vector<std::string> named_classes;  // with stage name: the segmenter's classes (clusters of one name merged)
+};
+
+void headline_section(Page& page, const ReportData& d) {
   page.heading("Result");
-  if (evaluation && supervised) {
-    const double u = evaluation->value("mean_iou", NAN), s = supervised->value("mean_iou", NAN);
-    page.paragraph("On " + std::to_string(evaluation->value("images", 0)) + " real test images: unsupervised mIoU <b>" + fixed(u) +
-                   "</b>, supervised (same segmenter and budget, trained on the real training split with its true masks) <b>" +
-                   fixed(s) + "</b>: ratio <b>" + fixed(u / s) + "</b> (goal: 0.98 overall, 0.95 per class; " +
-                   (u / s >= 0.98 ? "met" : "missed") + ").");
-  } else if (evaluation) {
-    page.paragraph("Unsupervised mIoU on the real test images: <b>" + fixed(evaluation->value("mean_iou", NAN)) + "</b>.");
+  if (d.evaluation && d.supervised) {
+    const double u = d.evaluation->value("mean_iou", NAN), s = d.supervised->value("mean_iou", NAN);
+    page.paragraph("On " + std::to_string(d.evaluation->value("images", 0)) + " real test images: unsupervised mIoU <b>" +
+                   fixed(u) + "</b>, supervised (same segmenter and budget, trained on the real training split with its true masks) <b>" +
+                   fixed(s) + "</b>: ratio <b>" + fixed(u / s) + "</b> (goal: " + fixed(kGoalRatio, 2) + " overall, " +
+                   fixed(kGoalClassRatio, 2) + " per class; " + (u / s >= kGoalRatio ? "met" : "missed") + ").");
+  } else if (d.evaluation) {
+    page.paragraph("Unsupervised mIoU on the real test images: <b>" + fixed(d.evaluation->value("mean_iou", NAN)) + "</b>.");
   } else {
     page.raw(missing("an evaluation on real test images with ground truth"));
   }
+}
 
-  // ---- the generator and the real data ----
+void generator_section(Page& page, const ReportData& d) {
   page.heading("Real images and the generator");
-  if (has_stage("train-gan")) {
+  if (d.has_stage("train-gan")) {
     page.paragraph("Trained by this job (stage train-gan) on the real training split.");
-    page.raw(figure(stages::train_gan_files(w.gan()).curves, "GAN losses and quality figures over training"));
+    page.raw(figure(stages::train_gan_files(d.w.gan()).curves, "GAN losses and quality figures over training"));
   } else {
-    page.paragraph("Given: <code>" + escape(in.options.generator) + "</code>.");
+    page.paragraph("Given: <code>" + escape(d.in.options.generator) + "</code>.");
   }
-  page.raw(figure(w.real_train_picture(), "real training images with their true masks"));
+  page.raw(figure(d.w.real_train_picture(), "real training images with their true masks"));
+}
 
-  // ---- clusters ----
+// CLIP's names of the clusters as a table; returns the segmenter's classes.
+std::vector<std::string> naming_table(Page& page, const cluster::Clusters& named) {
+  const nlohmann::json& naming = named.naming;
+  page.paragraph("Named by CLIP (<code>" + escape(naming.value("clip", "")) + "</code>, " +
+                 escape(naming.value("clip_architecture", "")) + ") from " + std::to_string(naming.value("samples", 0)) +
+                 " samples: each cluster's dense embeddings averaged, compared with the prompts in &ldquo;" +
+                 escape(naming.value("template", "")) + "&rdquo;.");
+  const at::Tensor colours = palette(named.num_clusters());
+  std::ostringstream table;
+  table << "<table><tr><th>cluster</th><th>name</th><th>CLIP's choice (cosine)</th><th>runner-ups (margin)</th></tr>\n";
+  for (const auto& c : naming.value("clusters", nlohmann::json::array())) {
+    table << "<tr><td>" << swatch(colours, c.value("cluster", 0)) << c.value("cluster", 0) << "</td><td>"
+          << escape(c.value("name", "")) << (c.value("by_hand", false) ? " (by hand)" : "") << "</td><td>"
+          << escape(c.value("clip_name", "")) << " (" << fixed(c.value("score", 0.0)) << ")</td><td>";
+    const auto runners = c.value("runner_ups", std::vector<std::string>{});
+    const auto margins = c.value("margins", std::vector<double>{});
+    for (size_t r = 0; r < runners.size() && r < margins.size(); ++r)
+      table << (r ? ", " : "") << escape(runners[r]) << " (" << fixed(margins[r]) << ")";
+    table << "</td></tr>\n";
+  }
+  table << "</table>\n";
+  page.raw(table.str());
+  return dataset::ClassMap::parse(naming.value("class_map", ""), named.num_clusters()).names();
+}
+
+// The clusters, their inertia curve, CLIP's names (stage name) and the synthetic dataset.
+// Sets d.named_classes.
+void clusters_section(Page& page, ReportData& d) {
   page.heading("Clusters of the generator's features");
-  page.raw(figure(w.clusters_picture(), "generated samples beside their cluster maps (legend: each cluster's pixel share)"));
-  std::optional<cluster::Clusters> clusters;
-  if (fs::is_regular_file(w.clusters())) {
-    try {
-      clusters = cluster::read_clusters(w.clusters());
-    } catch (const std::exception& e) {
-      log::warn("report: {}; the inertia curve and pixel shares are left out", e.what());
-    }
-  }
-  if (clusters && !clusters->inertia.empty()) {
-    Curve inertia{"k-means inertia per iteration (" + clusters->algorithm + ", winning restart)", {}, clusters->inertia};
+  page.raw(figure(d.w.clusters_picture(), "generated samples beside their cluster maps (legend: each cluster's pixel share)"));
+  if (d.clusters && !d.clusters->inertia.empty()) {
+    Curve inertia{"k-means inertia per iteration (" + d.clusters->algorithm + ", winning restart)", {}, d.clusters->inertia};
     for (size_t i = 0; i < inertia.y.size(); ++i) inertia.x.push_back(static_cast<double>(i + 1));
-    write_png(w.report_picture("inertia"), plot_curves({inertia}));
-    page.raw(figure(w.report_picture("inertia"), "k-means inertia over iterations"));
+    write_png(d.w.report_picture("inertia"), plot_curves({inertia}));
+    page.raw(figure(d.w.report_picture("inertia"), "k-means inertia over iterations"));
   }
-  // With stage name: CLIP's names, and the classes (clusters of one name merged) that the
-  // synthetic dataset and the segmenter then use.
-  std::vector<std::string> named_classes;
-  if (has_stage("name") && fs::is_regular_file(w.named_clusters())) {
+  if (d.has_stage("name") && fs::is_regular_file(d.w.named_clusters())) {
     try {
-      const cluster::Clusters named = cluster::read_clusters(w.named_clusters());
-      const nlohmann::json& naming = named.naming;
-      page.paragraph("Named by CLIP (<code>" + escape(naming.value("clip", "")) + "</code>, " +
-                     escape(naming.value("clip_architecture", "")) + ") from " + std::to_string(naming.value("samples", 0)) +
-                     " samples: each cluster's dense embeddings averaged, compared with the prompts in &ldquo;" +
-                     escape(naming.value("template", "")) + "&rdquo;.");
-      const at::Tensor colours = palette(named.num_clusters());
-      std::ostringstream table;
-      table << "<table><tr><th>cluster</th><th>name</th><th>CLIP's choice (cosine)</th><th>runner-ups (margin)</th></tr>\n";
-      for (const auto& c : naming.value("clusters", nlohmann::json::array())) {
-        table << "<tr><td>" << swatch(colours, c.value("cluster", 0)) << c.value("cluster", 0) << "</td><td>"
-              << escape(c.value("name", "")) << (c.value("by_hand", false) ? " (by hand)" : "") << "</td><td>"
-              << escape(c.value("clip_name", "")) << " (" << fixed(c.value("score", 0.0)) << ")</td><td>";
-        const auto runners = c.value("runner_ups", std::vector<std::string>{});
-        const auto margins = c.value("margins", std::vector<double>{});
-        for (size_t r = 0; r < runners.size() && r < margins.size(); ++r)
-          table << (r ? ", " : "") << escape(runners[r]) << " (" << fixed(margins[r]) << ")";
-        table << "</td></tr>\n";
-      }
-      table << "</table>\n";
-      page.raw(table.str());
-      named_classes = dataset::ClassMap::parse(naming.value("class_map", ""), named.num_clusters()).names();
+      d.named_classes = naming_table(page, cluster::read_clusters(d.w.named_clusters()));
     } catch (const std::exception& e) {
       log::warn("report: {}; the cluster names are left out", e.what());
     }
-    page.raw(figure(w.named_picture(), "generated samples beside their clusters, named by CLIP"));
+    page.raw(figure(d.w.named_picture(), "generated samples beside their clusters, named by CLIP"));
   }
-  page.raw(figure(w.synthetic_picture(), named_classes.empty()
+  page.raw(figure(d.w.synthetic_picture(), d.named_classes.empty()
                                                ? "the synthetic dataset: samples beside their masks (each pixel: its nearest centroid)"
                                                : "the synthetic dataset: samples beside their masks (clusters of one name merged)"));
+}
 
-  // ---- mapping ----
+void mapping_section(Page& page, const ReportData& d) {
   page.heading("Cluster to class");
-  if (map && evaluation) {
-    const auto names = class_names(*evaluation);
-    const auto mapping = (*map)["mapping"].get<std::vector<int64_t>>();
-    const at::Tensor cluster_colours = palette(static_cast<int64_t>(mapping.size()));
-    const at::Tensor class_colours = palette(static_cast<int64_t>(names.size()));
-    page.paragraph("Fitted on " + std::to_string(map->value("images", 0)) +
-                   " labelled real images of the training split (never the test split): " +
-                   escape(map->value("mapping_method", "")) + ". mIoU there: " + fixed(map->value("mean_iou", NAN)) + ".");
-    std::ostringstream table;
-    // Named: the segmenter's classes are the names (their k-means shares are the clusters' above).
-    table << "<table><tr><th>" << (named_classes.empty() ? "cluster" : "named class") << "</th><th>share of pixels (k-means set)</th><th>class</th></tr>\n";
-    const double total = clusters ? clusters->counts.sum().item<double>() : 0;
-    for (size_t k = 0; k < mapping.size(); ++k) {
-      table << "<tr><td>" << swatch(cluster_colours, static_cast<int64_t>(k))
-            << (k < named_classes.size() ? escape(named_classes[k]) : std::to_string(k)) << "</td><td>"
-            << (named_classes.empty() && clusters && static_cast<int64_t>(k) < clusters->num_clusters()
-                    ? fixed(100 * clusters->counts[static_cast<int64_t>(k)].item<double>() / total, 1) + " %"
-                    : "&ndash;")
-            << "</td><td>";
-      if (mapping[k] >= 0) table << swatch(class_colours, mapping[k]) << escape(names[static_cast<size_t>(mapping[k])]);
-      else table << "unmatched";
-      table << "</td></tr>\n";
-    }
-    table << "</table>\n";
-    page.raw(table.str());
-  } else {
+  if (!d.map || !d.evaluation) {
     page.raw(missing("a labelled subset to map clusters to classes"));
+    return;
   }
+  const auto names = class_names(*d.evaluation);
+  const auto mapping = (*d.map)["mapping"].get<std::vector<int64_t>>();
+  const at::Tensor cluster_colours = palette(static_cast<int64_t>(mapping.size()));
+  const at::Tensor class_colours = palette(static_cast<int64_t>(names.size()));
+  page.paragraph("Fitted on " + std::to_string(d.map->value("images", 0)) +
+                 " labelled real images of the training split (never the test split): " +
+                 escape(d.map->value("mapping_method", "")) + ". mIoU there: " + fixed(d.map->value("mean_iou", NAN)) + ".");
+  std::ostringstream table;
+  // Named: the segmenter's classes are the names (their k-means shares are the clusters' above).
+  table << "<table><tr><th>" << (d.named_classes.empty() ? "cluster" : "named class")
+        << "</th><th>share of pixels (k-means set)</th><th>class</th></tr>\n";
+  const double total = d.clusters ? d.clusters->counts.sum().item<double>() : 0;
+  for (size_t k = 0; k < mapping.size(); ++k) {
+    table << "<tr><td>" << swatch(cluster_colours, static_cast<int64_t>(k))
+          << (k < d.named_classes.size() ? escape(d.named_classes[k]) : std::to_string(k)) << "</td><td>"
+          << (d.named_classes.empty() && d.clusters && static_cast<int64_t>(k) < d.clusters->num_clusters()
+                  ? fixed(100 * d.clusters->counts[static_cast<int64_t>(k)].item<double>() / total, 1) + " %"
+                  : "&ndash;")
+          << "</td><td>";
+    if (mapping[k] >= 0) table << swatch(class_colours, mapping[k]) << escape(names[static_cast<size_t>(mapping[k])]);
+    else table << "unmatched";
+    table << "</td></tr>\n";
+  }
+  table << "</table>\n";
+  page.raw(table.str());
+}
 
-  // ---- training ----
+void training_section(Page& page, const ReportData& d) {
   page.heading("Segmenter training");
-  page.raw(figure(train_curves_of(w.segmenter()), "unsupervised: loss and validation mIoU on held-out synthetic samples (cluster masks)"));
-  if (has_stage("supervised"))
-    page.raw(figure(train_curves_of(w.supervised()), "supervised reference: loss and validation mIoU on held-out real images"));
+  page.raw(figure(train_curves_of(d.w.segmenter()), "unsupervised: loss and validation mIoU on held-out synthetic samples (cluster masks)"));
+  if (d.has_stage("supervised"))
+    page.raw(figure(train_curves_of(d.w.supervised()), "supervised reference: loss and validation mIoU on held-out real images"));
+}
 
-  // ---- scores ----
-  page.heading("Per-class IoU on the real test split");
-  if (evaluation) {
-    const auto names = class_names(*evaluation);
-    std::ostringstream table;
-    table << "<table><tr><th>class</th><th>unsupervised</th>" << (supervised ? "<th>supervised</th><th>ratio</th>" : "")
-          << "</tr>\n";
-    for (size_t k = 0; k < names.size(); ++k) {
-      const double u = iou_at(*evaluation, k);
-      table << "<tr><td>" << escape(names[k]) << "</td><td>" << fixed(u) << "</td>";
-      if (supervised) {
-        const double s = iou_at(*supervised, k);
-        table << "<td>" << fixed(s) << "</td><td class=\"" << (u / s >= 0.95 ? "ok" : "short") << "\">" << fixed(u / s) << "</td>";
-      }
-      table << "</tr>\n";
+// Per-class IoU of both models and their ratio (marked against the per-class goal).
+std::string iou_table(const json& evaluation, const std::optional<json>& supervised) {
+  const auto names = class_names(evaluation);
+  std::ostringstream table;
+  table << "<table><tr><th>class</th><th>unsupervised</th>" << (supervised ? "<th>supervised</th><th>ratio</th>" : "") << "</tr>\n";
+  for (size_t k = 0; k < names.size(); ++k) {
+    const double u = iou_at(evaluation, k);
+    table << "<tr><td>" << escape(names[k]) << "</td><td>" << fixed(u) << "</td>";
+    if (supervised) {
+      const double s = iou_at(*supervised, k);
+      table << "<td>" << fixed(s) << "</td><td class=\"" << (u / s >= kGoalClassRatio ? "ok" : "short") << "\">" << fixed(u / s) << "</td>";
     }
-    table << "<tr><th>mIoU</th><th>" << fixed(evaluation->value("mean_iou", NAN)) << "</th>";
-    if (supervised)
-      table << "<th>" << fixed(supervised->value("mean_iou", NAN)) << "</th><th>"
-            << fixed(evaluation->value("mean_iou", NAN) / supervised->value("mean_iou", NAN)) << "</th>";
-    table << "</tr></table>\n";
-    page.raw(table.str());
-    page.heading("Confusion matrices (rows: true class, normalised; columns: predicted class)");
-    page.raw("<div class=\"row\">" + figure(w.confusion(), "unsupervised") +
-             figure(w.confusion_supervised(), "supervised") + "</div>");
-    page.heading("Predictions on real test images");
-    const std::string test_dir = in.options.real == "make-eyes" ? w.real_test() : in.options.real_test;
-    const at::Tensor picture =
-        predictions_picture(test_dir, w.predictions("test"), map ? (*map)["mapping"].get<std::vector<int64_t>>() : std::vector<int64_t>{},
-                            w.predictions("supervised"), names, 8);
-    if (picture.defined()) {
-      write_png(w.report_picture("predictions"), picture);
-      page.raw(figure(w.report_picture("predictions"), "image, ground truth, unsupervised (clusters mapped to classes), supervised"));
-    }
-  } else {
-    page.raw(missing("scores on real test images"));
+    table << "</tr>\n";
   }
+  table << "<tr><th>mIoU</th><th>" << fixed(evaluation.value("mean_iou", NAN)) << "</th>";
+  if (supervised)
+    table << "<th>" << fixed(supervised->value("mean_iou", NAN)) << "</th><th>"
+          << fixed(evaluation.value("mean_iou", NAN) / supervised->value("mean_iou", NAN)) << "</th>";
+  table << "</tr></table>\n";
+  return table.str();
+}
 
-  // ---- timings ----
+void scores_section(Page& page, const ReportData& d) {
+  page.heading("Per-class IoU on the real test split");
+  if (!d.evaluation) {
+    page.raw(missing("scores on real test images"));
+    return;
+  }
+  page.raw(iou_table(*d.evaluation, d.supervised));
+  page.heading("Confusion matrices (rows: true class, normalised; columns: predicted class)");
+  page.raw("<div class=\"row\">" + figure(d.w.confusion(), "unsupervised") + figure(d.w.confusion_supervised(), "supervised") +
+           "</div>");
+  page.heading("Predictions on real test images");
+  const std::string test_dir = d.in.options.real == "make-eyes" ? d.w.real_test() : d.in.options.real_test;
+  const at::Tensor picture =
+      predictions_picture(test_dir, d.w.predictions("test"), d.map ? (*d.map)["mapping"].get<std::vector<int64_t>>() : std::vector<int64_t>{},
+                          d.w.predictions("supervised"), class_names(*d.evaluation), 8);
+  if (picture.defined()) {
+    write_png(d.w.report_picture("predictions"), picture);
+    page.raw(figure(d.w.report_picture("predictions"), "image, ground truth, unsupervised (clusters mapped to classes), supervised"));
+  }
+}
+
+// Each recorded stage: its time, when it finished and its exact command.
+void stages_section(Page& page, const ReportData& d) {
   page.heading("Stages");
   std::ostringstream table;
   table << "<table><tr><th>stage</th><th>seconds</th><th>finished (UTC)</th><th>command</th></tr>\n";
   double total = 0;
-  for (const auto& stage : in.stages) {
-    const auto record = read_stage_record(w.record(stage.name));
+  for (const auto& stage : d.in.stages) {
+    const auto record = read_stage_record(d.w.record(stage.name));
     if (!record) continue;
     total += record->seconds;
     const std::string command = command_line(record->command, record->args);
@@ -366,7 +390,10 @@ void write_report(const ReportInputs& in, const std::string& path) {
   }
   table << "<tr><th>total</th><th>" << fixed(total, 1) << "</th><th></th><th></th></tr></table>\n";
   page.raw(table.str());
+}
 
+// The self-contained page around the sections (styles inline, no scripts).
+std::string html_document(const ReportData& d, const Page& page) {
   std::ostringstream html;
   const std::time_t now = std::time(nullptr);
   char date[32];
@@ -378,10 +405,25 @@ void write_report(const ReportInputs& in, const std::string& path) {
           "figcaption{color:#555;font-size:90%}.missing{color:#888}.row{display:flex;gap:2em}\n"
           ".swatch{display:inline-block;width:12px;height:12px;margin-right:6px;border:1px solid #444}\n"
           ".ok{background:#dfd}.short{background:#fdd}\n</style></head><body>\n"
-       << "<h1>styleseg report</h1>\n<p>Job <code>" << escape(in.job_file) << "</code>, workdir <code>" << escape(w.workdir)
+       << "<h1>styleseg report</h1>\n<p>Job <code>" << escape(d.in.job_file) << "</code>, workdir <code>" << escape(d.w.workdir)
        << "</code>, written " << date << " by styleseg " << STYLESEG_VERSION << ".</p>\n"
        << page.str() << "</body></html>\n";
-  write_text_file(path, html.str());
+  return html.str();
+}
+
+}  // namespace
+
+void write_report(const ReportInputs& in, const std::string& path) {
+  ReportData data(in);
+  Page page;
+  headline_section(page, data);
+  generator_section(page, data);
+  clusters_section(page, data);
+  mapping_section(page, data);
+  training_section(page, data);
+  scores_section(page, data);
+  stages_section(page, data);
+  write_text_file(path, html_document(data, page));
 }
 
 }  // namespace styleseg::pipeline

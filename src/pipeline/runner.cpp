@@ -62,6 +62,83 @@ void remove_path(const std::string& path) {
   STYLESEG_CHECK(!error, OutputError, "run: cannot remove the stale output " + path + ": " + error.message());
 }
 
+
+// ---- the steps of run_job ---------------------------------------------------------------------
+
+// The job's sections and --redo name what this job has.
+void check_job(const RunSettings& settings, const std::vector<StageSpec>& stages, const std::vector<JobEntry>& entries) {
+  for (const JobEntry& e : entries)
+    STYLESEG_CHECK(e.section != "name" || settings.options.name, ConfigError,
+                   "job file '" + settings.job_file + "': [name] " + e.key +
+                       ": the job does not name its clusters; set name = true in [run] (CLIP names them)");
+  for (const auto& name : settings.options.redo)
+    STYLESEG_CHECK(std::any_of(stages.begin(), stages.end(), [&](const StageSpec& s) { return s.name == name; }), ConfigError,
+                   "run: --redo " + name + ": not a stage of this job");
+}
+
+// What rank 0 decided for one stage, and (on rank 0) what its record will say it read.
+struct StageDecision {
+  StageAction action = StageAction::Run;
+  std::string fingerprint;
+  std::map<std::string, std::string> inputs;  // path -> content hash
+};
+
+// Rank 0's view of the workdir: up to date (its record matches and its outputs are as
+// recorded), resumable (a started run of the same fingerprint left its resume file), or run
+// afresh (stale outputs removed). `hashes` (path -> content hash) grows with what it hashed.
+StageDecision decide_stage(const StageSpec& stage, const std::vector<std::string>& args, const RunSettings& settings,
+                           const WorkdirLayout& w, std::map<std::string, std::string>& hashes) {
+  StageDecision d;
+  for (const auto& input : stage.inputs) {
+    if (!hashes.count(input)) {
+      STYLESEG_CHECK(fs::exists(input), InputError,
+                     "stage " + stage.name + " needs " + input + ", which is missing (an earlier stage makes it: run the whole job)");
+      hashes[input] = content_hash(input);
+    }
+    d.inputs[input] = hashes[input];
+  }
+  d.fingerprint = stage_fingerprint(stage.command, fingerprint_args(args, w.workdir), d.inputs);
+  const auto record = read_stage_record(w.record(stage.name));
+  const bool redo = std::count(settings.options.redo.begin(), settings.options.redo.end(), stage.name) > 0;
+  if (record && !redo && record->fingerprint == d.fingerprint &&
+      std::all_of(record->outputs.begin(), record->outputs.end(), output_unchanged)) {
+    d.action = StageAction::UpToDate;
+    for (const auto& o : record->outputs) hashes[o.path] = o.hash;
+    return d;
+  }
+  std::string started;
+  if (auto text = std::ifstream(w.started(stage.name))) std::getline(text, started);
+  if (!redo && started == d.fingerprint && !stage.resume_file.empty() && fs::exists(stage.resume_file)) {
+    d.action = StageAction::Resume;
+  } else {
+    for (const auto& o : stage.outputs) remove_path(o);
+    if (!stage.resume_file.empty()) remove_path(stage.resume_file);
+  }
+  fs::remove(w.record(stage.name));
+  write_text_file(w.started(stage.name), d.fingerprint + "\n");
+  return d;
+}
+
+// Rank 0: the record of a stage that completed (its outputs hashed into `hashes`).
+void record_stage(const StageSpec& stage, const std::vector<std::string>& full, const StageDecision& decision,
+                  double seconds, const WorkdirLayout& w, std::map<std::string, std::string>& hashes) {
+  StageRecord record;
+  record.stage = stage.name;
+  record.command = stage.command;
+  record.args = full;
+  record.fingerprint = decision.fingerprint;
+  record.inputs = decision.inputs;
+  for (const auto& output : stage.outputs) {
+    STYLESEG_CHECK(fs::exists(output), OutputError, "stage " + stage.name + " completed without making " + output);
+    record.outputs.push_back(stamp_output(output));
+    hashes[output] = record.outputs.back().hash;
+  }
+  record.seconds = seconds;
+  record.finished = utc_now();
+  write_stage_record(w.record(stage.name), record);
+  fs::remove(w.started(stage.name));
+}
+
 }  // namespace
 
 std::vector<JobEntry> job_entries(const std::string& job_file, const std::vector<std::string>& overrides) {
@@ -122,15 +199,9 @@ std::vector<std::string> stage_arguments(const StageSpec& stage, const std::vect
 int run_job(const RunSettings& settings, comm::Communicator& comm, const CommandRunner& run_command) {
   const std::vector<StageSpec> stages = plan_stages(settings.options);
   const std::vector<JobEntry> entries = job_entries(settings.job_file, settings.options.set);
-  for (const JobEntry& e : entries)
-    STYLESEG_CHECK(e.section != "name" || settings.options.name, ConfigError,
-                   "job file '" + settings.job_file + "': [name] " + e.key +
-                       ": the job does not name its clusters; set name = true in [run] (CLIP names them)");
+  check_job(settings, stages, entries);
   const WorkdirLayout w(settings.options.workdir);
   const bool root = comm.rank() == 0;
-  for (const auto& name : settings.options.redo)
-    STYLESEG_CHECK(std::any_of(stages.begin(), stages.end(), [&](const StageSpec& s) { return s.name == name; }), ConfigError,
-                   "run: --redo " + name + ": not a stage of this job");
   // Every stage's options before any stage runs: a misspelt key in [train] must not wait for
   // the stages before it.
   std::vector<std::vector<std::string>> stage_args;
@@ -145,58 +216,28 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
   if (root) fs::create_directories(w.records());
 
   // path -> content hash: outputs of the stages so far (hashed when made) and the job's own
-  // inputs (hashed once, however many stages read them).
+  // inputs (hashed once, however many stages read them). Rank 0's.
   std::map<std::string, std::string> hashes;
   const auto started_at = std::chrono::steady_clock::now();
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageSpec& stage = stages[i];
-    const std::vector<std::string>& args = stage_args[i];
     // Rank 0 decides (its error, such as a missing input, ends every rank); every rank runs
     // the same.
-    std::string fingerprint;
-    std::map<std::string, std::string> inputs;  // path -> content hash (rank 0)
-    const StageAction action = comm::decide_on_root(comm, [&] {
-      for (const auto& input : stage.inputs) {
-        if (!hashes.count(input)) {
-          STYLESEG_CHECK(fs::exists(input), InputError,
-                         "stage " + stage.name + " needs " + input + ", which is missing (an earlier stage makes it: run the whole job)");
-          hashes[input] = content_hash(input);
-        }
-        inputs[input] = hashes[input];
-      }
-      fingerprint = stage_fingerprint(stage.command, fingerprint_args(args, w.workdir), inputs);
-      const auto record = read_stage_record(w.record(stage.name));
-      const bool redo = std::count(settings.options.redo.begin(), settings.options.redo.end(), stage.name) > 0;
-      const bool up_to_date = record && !redo && record->fingerprint == fingerprint &&
-                              std::all_of(record->outputs.begin(), record->outputs.end(), output_unchanged);
-      StageAction decided = StageAction::Run;
-      if (up_to_date) {
-        decided = StageAction::UpToDate;
-        for (const auto& o : record->outputs) hashes[o.path] = o.hash;
-      } else {
-        std::string started;
-        if (auto text = std::ifstream(w.started(stage.name))) std::getline(text, started);
-        if (!redo && started == fingerprint && !stage.resume_file.empty() && fs::exists(stage.resume_file)) {
-          decided = StageAction::Resume;
-        } else {
-          for (const auto& o : stage.outputs) remove_path(o);
-          if (!stage.resume_file.empty()) remove_path(stage.resume_file);
-        }
-        fs::remove(w.record(stage.name));
-        write_text_file(w.started(stage.name), fingerprint + "\n");
-      }
-      return decided;
+    StageDecision decision;
+    decision.action = comm::decide_on_root(comm, [&] {
+      decision = decide_stage(stage, stage_args[i], settings, w, hashes);
+      return decision.action;
     });
     const std::string counter = "[" + std::to_string(i + 1) + "/" + std::to_string(stages.size()) + "] ";
-    if (action == StageAction::UpToDate) {
+    if (decision.action == StageAction::UpToDate) {
       log::info("{}{}: up to date (outputs and inputs as recorded), skipped", counter, stage.name);
       continue;
     }
-    std::vector<std::string> full = args;
+    std::vector<std::string> full = stage_args[i];
     full.insert(full.end(), settings.common_args.begin(), settings.common_args.end());
-    if (action == StageAction::Resume) full.push_back("--resume");
-    else full.push_back("--force");  // the outputs this stage replaces (io/output_policy.h)
-    log::info("{}{}{}: {}", counter, stage.name, action == StageAction::Resume ? " (resuming)" : "",
+    // --force: the outputs this stage replaces (io/output_policy.h).
+    full.push_back(decision.action == StageAction::Resume ? "--resume" : "--force");
+    log::info("{}{}{}: {}", counter, stage.name, decision.action == StageAction::Resume ? " (resuming)" : "",
               command_line(stage.command, full));
     const auto t0 = std::chrono::steady_clock::now();
     const int code = run_command(stage.command, full);
@@ -208,22 +249,7 @@ int run_job(const RunSettings& settings, comm::Communicator& comm, const Command
       return code;
     }
     if (root) {
-      StageRecord record;
-      record.stage = stage.name;
-      record.command = stage.command;
-      record.args = full;
-      record.fingerprint = fingerprint;
-      record.inputs = inputs;
-      for (const auto& output : stage.outputs) {
-        STYLESEG_CHECK(fs::exists(output), OutputError,
-                       "stage " + stage.name + " completed without making " + output);
-        record.outputs.push_back(stamp_output(output));
-        hashes[output] = record.outputs.back().hash;
-      }
-      record.seconds = seconds;
-      record.finished = utc_now();
-      write_stage_record(w.record(stage.name), record);
-      fs::remove(w.started(stage.name));
+      record_stage(stage, full, decision, seconds, w, hashes);
       log::info("{}{}: done in {:.1f} s", counter, stage.name, seconds);
     }
     comm.barrier();

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 
 #include "cluster/assignment.h"
 #include "cluster/clusters_file.h"
@@ -70,6 +71,110 @@ void check_complete_is_this_job(const SynthesizeOptions& o, const std::string& i
                    SavedRun::Complete);
 }
 
+// The class map applied to cluster labels: --merge, --merge-file, or one class per cluster.
+dataset::ClassMap class_map_of(const SynthesizeOptions& o, const cluster::Clusters& clusters) {
+  if (!o.merge.empty()) return dataset::ClassMap::parse(o.merge, clusters.num_clusters());
+  if (!o.merge_file.empty())
+    return dataset::ClassMap::parse(dataset::read_merge_file(o.merge_file), clusters.num_clusters(), "--merge-file " + o.merge_file);
+  return dataset::ClassMap::identity(clusters.num_clusters(), display_names(clusters));
+}
+
+// The palette as JSON rows of RGB, for the file's attributes.
+std::string palette_json(const at::Tensor& colours) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t c = 0; c < colours.size(0); ++c)
+    rows.push_back({colours[c][0].item<int>(), colours[c][1].item<int>(), colours[c][2].item<int>()});
+  return rows.dump();
+}
+
+// What the file says about itself beyond its datasets (text attributes of the root; the
+// identity is what --resume compares).
+struct FileHeader {
+  std::map<std::string, std::string> text;
+  int64_t ignore_label = 0, size = 0, count = 0, seed = 0;
+  double truncation = 1;
+};
+
+// A new partial file: the datasets (their rows allocated as rounds need them) and the header,
+// on disk before any sample is written.
+h5::File create_partial(const std::string& path, comm::Communicator& comm, const dataset::DatasetLayout& layout,
+                        const FileHeader& header) {
+  h5::File file = h5::File::create(path, comm::mpi_comm_of(comm));
+  dataset::create_datasets(file, layout);
+  for (const auto& [name, value] : header.text) file.write_string_attribute("/", name, value);
+  file.write_int_attribute("/", "ignore_label", header.ignore_label);
+  file.write_int_attribute("/", "size", header.size);
+  file.write_int_attribute("/", "count", header.count);
+  file.write_int_attribute("/", "seed", header.seed);
+  file.write_double_attribute("/", "truncation", header.truncation);
+  file.write_int_attribute("/", "complete", 0);
+  file.flush();
+  return file;
+}
+
+// The partial file of a stopped run, reopened for --resume: it must be this job's.
+h5::File reopen_partial(const std::string& path, comm::Communicator& comm, const std::string& identity) {
+  h5::File file = [&] {
+    try {
+      return h5::File::open(path, h5::Mode::ReadWrite, comm::mpi_comm_of(comm));
+    } catch (const InputError& e) {
+      throw InputError(std::string(e.what()) + "; it cannot be resumed (--force starts afresh)");
+    }
+  }();
+  require_same_job(path, identity, file.has_attribute("/", "identity") ? file.read_string_attribute("/", "identity") : "");
+  return file;
+}
+
+// The chunks (of `batch` samples, in order) that hold a sample not yet done.
+std::vector<int64_t> pending_chunks(const std::vector<uint8_t>& done, int64_t count, int64_t batch) {
+  std::vector<int64_t> pending;
+  for (int64_t c = 0; c * batch < count; ++c)
+    for (int64_t i = c * batch; i < std::min(count, (c + 1) * batch); ++i)
+      if (!done[static_cast<size_t>(i)]) {
+        pending.push_back(c);
+        break;
+      }
+  return pending;
+}
+
+// One chunk's rows, or none (undefined tensors) when a rank has no chunk in a round.
+struct ChunkRows {
+  at::Tensor images, masks, latents, flags;
+};
+
+// Samples [first, first + n): images at `size`, cluster labels through the class map as
+// masks, their latents, and their done flags.
+ChunkRows make_chunk(const Sampler& sampler, const cluster::Clusters& clusters, const at::Tensor& centroids,
+                     const dataset::ClassMap& classes, int64_t first, int64_t n, int64_t size) {
+  const SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
+  const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, size).labels;
+  return {resize_pixels(b.images, size, size),
+          classes.apply(labels).to(at::kCPU, classes.needs_uint16() ? at::kInt : at::kByte), b.ws, at::ones({n}, at::kByte)};
+}
+
+// Collective: every rank's rows of a round at `first` (ranks without a chunk write none). The
+// samples are marked done only once their data is on disk. Returns this rank's bytes.
+double write_round(h5::File& file, int64_t first, const ChunkRows& rows) {
+  h5::write_tensor_rows(file, "images", first, rows.images);
+  h5::write_tensor_rows(file, "masks", first, rows.masks);
+  h5::write_tensor_rows(file, "latents", first, rows.latents);
+  file.flush();
+  h5::write_tensor_rows(file, "done", first, rows.flags);
+  double bytes = 0;
+  for (const at::Tensor* t : {&rows.images, &rows.masks, &rows.latents, &rows.flags})
+    if (t->defined()) bytes += static_cast<double>(t->numel() * t->element_size());
+  return bytes;
+}
+
+// The first samples beside their masks (rank 0, from the finished file).
+void write_grid(const SynthesizeOptions& o, const at::Tensor& colours, const dataset::ClassMap& classes) {
+  const h5::File done_file = h5::File::open(o.out, h5::Mode::Read);
+  const int64_t shown = std::min<int64_t>(o.grid_count, o.count);
+  write_png(o.grid, make_segmentation_preview(h5::read_tensor(done_file, "images", 0, shown),
+                                              h5::read_tensor(done_file, "masks", 0, shown), colours, classes.names()));
+  log::info("the first {} samples beside their masks: {}", shown, o.grid);
+}
+
 }  // namespace
 
 SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& comm, const nlohmann::json& provenance) {
@@ -82,11 +187,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   const std::string& checkpoint_sha = clusters.source.at("checkpoint_sha256").get_ref<const std::string&>();
   const stylegan2::Architecture& arch = sampler.generator().architecture();
   const int64_t size = o.size > 0 ? o.size : arch.resolution;
+  const dataset::ClassMap classes = class_map_of(o, clusters);
 
-  const dataset::ClassMap classes =
-      !o.merge.empty()        ? dataset::ClassMap::parse(o.merge, clusters.num_clusters())
-      : !o.merge_file.empty() ? dataset::ClassMap::parse(dataset::read_merge_file(o.merge_file), clusters.num_clusters(), "--merge-file " + o.merge_file)
-                              : dataset::ClassMap::identity(clusters.num_clusters(), display_names(clusters));
   // ---- the output policy, before the clusters file is hashed ----
   const dataset::DatasetLayout layout{o.count, size, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression};
   const OutputStart start = output_plan(o, partial_path_of(o.out))
@@ -97,8 +199,6 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
                                               {"clusters_sha256", clusters_sha}, {"class_map", classes.to_string()},
                                               {"count", o.count}, {"size", size}, {"batch", o.batch}}.dump();
-
-  // ---- the partial file: created afresh or resumed ----
   SynthesizeSummary summary;
   if (start == OutputStart::Complete) {
     comm::decide_on_root(comm, [&] { check_complete_is_this_job(o, identity); });
@@ -106,57 +206,27 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     summary.samples = o.count;
     return summary;
   }
+
+  // ---- the partial file: created afresh or resumed ----
   // Kept when the run fails or stops, for --resume, once it holds work (a file that could
   // not even be created, on a full disk, is removed).
   AtomicOutput output(o.out, kPartialToken);
   if (start == OutputStart::Resume) output.keep_on_failure();
-
-  h5::File file = [&] {
-    if (start == OutputStart::Resume) {
-      try {
-        return h5::File::open(output.temp_path(), h5::Mode::ReadWrite, comm::mpi_comm_of(comm));
-      } catch (const InputError& e) {
-        throw InputError(std::string(e.what()) + "; it cannot be resumed (--force starts afresh)");
-      }
-    }
-    h5::File created = h5::File::create(output.temp_path(), comm::mpi_comm_of(comm));
-    dataset::create_datasets(created, layout);
-    nlohmann::json palette_json = nlohmann::json::array();
-    for (int64_t c = 0; c < classes.num_classes(); ++c)
-      palette_json.push_back({colours[c][0].item<int>(), colours[c][1].item<int>(), colours[c][2].item<int>()});
-    const std::map<std::string, std::string> text{
-        {"classes", nlohmann::json(classes.names()).dump()}, {"palette", palette_json.dump()},
-        {"class_map", classes.to_string()}, {"clusters", o.clusters}, {"clusters_sha256", clusters_sha},
-        {"checkpoint", o.sampling.checkpoint}, {"checkpoint_sha256", checkpoint_sha},
-        {"feature_layer", sampler.options().feature_layer}, {"noise", o.sampling.noise}, {"options", provenance.dump()},
-        {"styleseg_version", STYLESEG_VERSION}, {"identity", identity}};
-    for (const auto& [name, value] : text) created.write_string_attribute("/", name, value);
-    created.write_int_attribute("/", "ignore_label", classes.ignore_label());
-    created.write_int_attribute("/", "size", size);
-    created.write_int_attribute("/", "count", o.count);
-    created.write_int_attribute("/", "seed", static_cast<int64_t>(o.sampling.seed));
-    created.write_double_attribute("/", "truncation", o.sampling.truncation);
-    created.write_int_attribute("/", "complete", 0);
-    created.flush();
-    return created;
-  }();
+  const FileHeader header{{{"classes", nlohmann::json(classes.names()).dump()}, {"palette", palette_json(colours)},
+                           {"class_map", classes.to_string()}, {"clusters", o.clusters}, {"clusters_sha256", clusters_sha},
+                           {"checkpoint", o.sampling.checkpoint}, {"checkpoint_sha256", checkpoint_sha},
+                           {"feature_layer", sampler.options().feature_layer}, {"noise", o.sampling.noise},
+                           {"options", provenance.dump()}, {"styleseg_version", STYLESEG_VERSION}, {"identity", identity}},
+                          classes.ignore_label(), size, o.count, static_cast<int64_t>(o.sampling.seed), o.sampling.truncation};
+  h5::File file = start == OutputStart::Resume ? reopen_partial(output.temp_path(), comm, identity)
+                                               : create_partial(output.temp_path(), comm, layout, header);
   output.keep_on_failure();
-  if (start == OutputStart::Resume) {
-    require_same_job(output.temp_path(), identity,
-                     file.has_attribute("/", "identity") ? file.read_string_attribute("/", "identity") : "");
-  }
 
   // ---- the rounds: pending chunk j on rank j mod size ----
   const std::vector<uint8_t> done = file.read_all<uint8_t>("done");
   const int64_t already = std::count(done.begin(), done.end(), uint8_t{1});
-  const int64_t batch = o.batch, chunks = (o.count + batch - 1) / batch;
-  std::vector<int64_t> pending;
-  for (int64_t c = 0; c < chunks; ++c)
-    for (int64_t i = c * batch; i < std::min(o.count, (c + 1) * batch); ++i)
-      if (!done[static_cast<size_t>(i)]) {
-        pending.push_back(c);
-        break;
-      }
+  const int64_t batch = o.batch;
+  const std::vector<int64_t> pending = pending_chunks(done, o.count, batch);
   if (start == OutputStart::Resume) log::info("resuming {}: {} of {} samples were done", output.temp_path(), already, o.count);
   const at::Tensor centroids = clusters.centroids.to(sampler.device());
   const int64_t rounds = (static_cast<int64_t>(pending.size()) + comm.size() - 1) / comm.size();
@@ -170,31 +240,14 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     const bool has_chunk = j < static_cast<int64_t>(pending.size());
     const int64_t first = has_chunk ? pending[static_cast<size_t>(j)] * batch : 0;
     const int64_t n = has_chunk ? std::min(batch, o.count - first) : 0;
-    at::Tensor images, masks, latents, flags;
-    if (n > 0) {
-      const SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
-      images = resize_pixels(b.images, size, size);
-      const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, size).labels;
-      masks = classes.apply(labels).to(at::kCPU, classes.needs_uint16() ? at::kInt : at::kByte);
-      latents = b.ws;
-      flags = at::ones({n}, at::kByte);
-    }
+    const ChunkRows rows = n > 0 ? make_chunk(sampler, clusters, centroids, classes, first, n, size) : ChunkRows{};
     const auto write_start = std::chrono::steady_clock::now();
     // The round's last chunk is its highest (pending is in order): rows up to its end.
     const size_t last = static_cast<size_t>(std::min<int64_t>((round + 1) * comm.size(), static_cast<int64_t>(pending.size())) - 1);
-    const int64_t needed = std::min(o.count, (pending[last] + 1) * batch);
-    dataset::grow_datasets(file, needed, comm.size() * batch);
-    h5::write_tensor_rows(file, "images", first, images);
-    h5::write_tensor_rows(file, "masks", first, masks);
-    h5::write_tensor_rows(file, "latents", first, latents);
-    // Samples are marked done only once their data is on disk.
-    file.flush();
-    h5::write_tensor_rows(file, "done", first, flags);
+    dataset::grow_datasets(file, std::min(o.count, (pending[last] + 1) * batch), comm.size() * batch);
+    written_bytes += write_round(file, first, rows);
     write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
-    for (const at::Tensor* t : {&images, &masks, &latents, &flags})
-      if (t->defined()) written_bytes += static_cast<double>(t->numel() * t->element_size());
-    const int64_t done_now = allreduce_sum(comm, n);
-    progress.advance(done_now);
+    progress.advance(allreduce_sum(comm, n));
 
     // Every rank votes (a stop signal, or rank 0's clock past --time-limit); one vote stops all.
     const double decision = round + 1 < rounds && stop_check.due() ? 1 : 0;
@@ -204,6 +257,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     }
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+
+  // ---- stopped (the partial file stays for --resume), or complete ----
   if (stopped) {
     file.close();
     summary.samples = progress.done();
@@ -222,14 +277,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   log::info("wrote {} samples ({}x{}, {} classes) to {} in {:.1f} s; rank 0 wrote {:.1f} MB in {:.2f} s of I/O "
             "(collective writes and flushes: {:.1f} MB/s)", o.count, size, size, classes.num_classes(), o.out,
             summary.seconds, written_bytes / 1e6, write_seconds, written_bytes / 1e6 / std::max(write_seconds, 1e-9));
-
-  if (comm.rank() == 0 && !o.grid.empty()) {
-    const h5::File done_file = h5::File::open(o.out, h5::Mode::Read);
-    const int64_t shown = std::min<int64_t>(o.grid_count, o.count);
-    write_png(o.grid, make_segmentation_preview(h5::read_tensor(done_file, "images", 0, shown),
-                                                h5::read_tensor(done_file, "masks", 0, shown), colours, classes.names()));
-    log::info("the first {} samples beside their masks: {}", shown, o.grid);
-  }
+  if (comm.rank() == 0 && !o.grid.empty()) write_grid(o, colours, classes);
   return summary;
 }
 

@@ -220,6 +220,104 @@ class DiscardOnFailure {
   bool kept_ = false;
 };
 
+
+// ---- the steps of train -----------------------------------------------------------------------
+
+// The dataset's samples: the held-out slice at the end, the training pool, and how a global
+// batch splits over the ranks.
+struct DataSplit {
+  std::vector<int64_t> pool, held_out;
+  int64_t per_rank = 0, steps_per_epoch = 0;
+};
+
+DataSplit split_data(const TrainOptions& o, const dataset::DatasetReader& reader, int ranks) {
+  DataSplit split;
+  split.pool = reader.available();
+  const int64_t held = std::min<int64_t>(o.val_count, static_cast<int64_t>(split.pool.size()) / 2);
+  if (held < o.val_count)
+    log::warn("--val-count {}: only {} of the {} samples are held out (half at most)", o.val_count, held, split.pool.size());
+  split.held_out.assign(split.pool.end() - held, split.pool.end());
+  split.pool.resize(split.pool.size() - static_cast<size_t>(held));
+  STYLESEG_CHECK(o.batch % ranks == 0, ConfigError,
+                 "train: --batch " + std::to_string(o.batch) + " must be divisible by the number of ranks (" +
+                     std::to_string(ranks) + "): the global batch is split evenly");
+  STYLESEG_CHECK(static_cast<int64_t>(split.pool.size()) >= o.batch, ConfigError,
+                 "train: --batch " + std::to_string(o.batch) + " is larger than the " + std::to_string(split.pool.size()) +
+                     " training samples of " + o.data);
+  split.per_rank = o.batch / ranks;
+  split.steps_per_epoch = static_cast<int64_t>(split.pool.size()) / o.batch;
+  return split;
+}
+
+segmenter::ModelInfo model_info_of(const dataset::DatasetHeader& header) {
+  segmenter::ModelInfo info;
+  info.classes = header.classes;
+  info.palette = header.palette;
+  info.input_height = header.height;
+  info.input_width = header.width;
+  info.ignore_label = header.ignore_label;
+  return info;
+}
+
+// What a checkpoint must have been made with to be continued.
+std::string identity_of(const TrainOptions& o, const nlohmann::json& provenance, const dataset::DatasetHeader& header) {
+  nlohmann::json identity{{"options", provenance}, {"batch", o.batch}, {"classes", header.classes},
+                          {"samples", header.count}, {"height", header.height}, {"width", header.width}};
+  if (header.attributes.contains("identity")) identity["dataset_identity"] = header.attributes["identity"];
+  return identity.dump();
+}
+
+// The batches of this rank's share of `epoch`, from step `position` of it on, augmented; the
+// incomplete last batch is dropped, so every rank's every batch has per_rank samples.
+std::unique_ptr<dataset::BatchLoader> epoch_loader(const TrainOptions& o, const dataset::DatasetReader& reader,
+                                                   const DataSplit& split, const train::AugmentOptions& augmentation,
+                                                   int64_t classes, int64_t epoch, int64_t step, comm::Communicator& comm) {
+  const int64_t position = step % split.steps_per_epoch;
+  std::vector<int64_t> order = dataset::shard_epoch(split.pool, epoch, o.seed, comm.rank(), comm.size());
+  order = std::vector<int64_t>(order.begin() + position * split.per_rank, order.begin() + split.steps_per_epoch * split.per_rank);
+  return std::make_unique<dataset::BatchLoader>(
+      reader, std::move(order), split.per_rank, 2, [&o, &augmentation, classes, first = step](dataset::Batch& batch, int64_t number) {
+        augment_batch(batch, augmentation, o.seed, first + number, classes, o.data);
+      });
+}
+
+// One optimisation step on this rank's batch; returns its share of the loss (the mean over
+// every labelled pixel of the global batch).
+at::Tensor optimise_step(segmenter::Segmenter& net, train::Optimizer& optimizer, train::GradientSync& sync,
+                         const dataset::Batch& batch, const segmenter::ModelInfo& info, const TrainingPrecision& precision,
+                         c10::Device device, double lr, comm::Communicator& comm) {
+  const at::Tensor images = segmenter::normalise(batch.images.to(device, precision.weights), info.mean, info.std);
+  const at::Tensor labels = batch.masks.to(device);
+  // Crops padded with the ignore label leave ranks with different counts: rank r's share is
+  // its sum over the global count, times the ranks, since gradients are averaged.
+  const int64_t labelled =
+      std::max<int64_t>(1, comm::allreduce_sum(comm, (batch.masks != info.ignore_label).sum().item<int64_t>()));
+  optimizer.zero_grad();
+  at::Tensor loss;
+  {
+    AutocastScope autocast(device, precision.autocast);
+    loss = cross_entropy_sum(net.forward(images), labels, info.ignore_label) / static_cast<double>(labelled);
+  }
+  (loss * static_cast<double>(comm.size())).backward();
+  sync.average(comm);
+  optimizer.step(lr);
+  return loss;
+}
+
+// Rank 0: the model file (rank 0's weights are every rank's) with its provenance, and the curves.
+void export_model(const TrainOptions& o, const nlohmann::json& provenance, const dataset::DatasetHeader& header,
+                  segmenter::Segmenter& net, segmenter::ModelInfo info, const TrainSummary& summary, int ranks,
+                  const TrainFiles& files) {
+  info.provenance = {{"dataset", o.data}, {"dataset_samples", header.count}, {"options", provenance},
+                     {"batch", o.batch}, {"ranks", ranks}, {"steps", o.steps}, {"final_loss", summary.final_loss},
+                     {"weights_sha256", weights_digest(net)}, {"styleseg_version", STYLESEG_VERSION}};
+  if (summary.val_miou >= 0) info.provenance["val_miou"] = summary.val_miou;
+  segmenter::save_model(o.out, net, info);
+  write_curves(files.metrics, files.curves);
+  log::info("wrote the model {} (weights SHA-256 {}), metrics {} and curves {}", o.out,
+            info.provenance["weights_sha256"].get<std::string>().substr(0, 16), files.metrics, files.curves);
+}
+
 }  // namespace
 
 TrainFiles train_files(const TrainOptions& o) {
@@ -232,8 +330,8 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   const auto start_time = Clock::now();
   const StopCheck stop_check(o.time_limit, comm.rank());
   const TrainFiles files = train_files(o);
-  const std::string &checkpoint_path = files.checkpoint, &metrics_path = files.metrics, &curves_path = files.curves;
-  const OutputStart start = output_plan(o, checkpoint_path, metrics_path, curves_path).decide({o.resume, o.force}, comm);
+  const std::string& checkpoint_path = files.checkpoint;
+  const OutputStart start = output_plan(o, files.checkpoint, files.metrics, files.curves).decide({o.resume, o.force}, comm);
   STYLESEG_CHECK(start != OutputStart::Complete, ConfigError,
                  "train: --resume: " + o.out + " is complete and its checkpoint " + checkpoint_path +
                      " is gone, so nothing says which job made it; --force trains afresh");
@@ -244,35 +342,10 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   const dataset::DatasetReader reader(o.data);
   const dataset::DatasetHeader& header = reader.header();
   const int64_t classes = static_cast<int64_t>(header.classes.size());
-  std::vector<int64_t> pool = reader.available();
-  const int64_t held = std::min<int64_t>(o.val_count, static_cast<int64_t>(pool.size()) / 2);
-  if (held < o.val_count)
-    log::warn("--val-count {}: only {} of the {} samples are held out (half at most)", o.val_count, held, pool.size());
-  const std::vector<int64_t> held_out(pool.end() - held, pool.end());
-  pool.resize(pool.size() - static_cast<size_t>(held));
-  STYLESEG_CHECK(o.batch % comm.size() == 0, ConfigError,
-                 "train: --batch " + std::to_string(o.batch) + " must be divisible by the number of ranks (" +
-                     std::to_string(comm.size()) + "): the global batch is split evenly");
-  STYLESEG_CHECK(static_cast<int64_t>(pool.size()) >= o.batch, ConfigError,
-                 "train: --batch " + std::to_string(o.batch) + " is larger than the " + std::to_string(pool.size()) +
-                     " training samples of " + o.data);
-  const int64_t per_rank = o.batch / comm.size();
-  const int64_t steps_per_epoch = static_cast<int64_t>(pool.size()) / o.batch;
+  const DataSplit split = split_data(o, reader, comm.size());
   const train::AugmentOptions augmentation = augment_options(o, header.ignore_label, classes);
-
-  segmenter::ModelInfo info;
-  info.classes = header.classes;
-  info.palette = header.palette;
-  info.input_height = header.height;
-  info.input_width = header.width;
-  info.ignore_label = header.ignore_label;
-
-  // What a checkpoint must have been made with to be continued.
-  nlohmann::json identity_json{{"options", provenance}, {"batch", o.batch}, {"classes", header.classes},
-                               {"samples", header.count}, {"height", header.height}, {"width", header.width}};
-  if (header.attributes.contains("identity")) identity_json["dataset_identity"] = header.attributes["identity"];
-  const std::string identity = identity_json.dump();
-
+  const segmenter::ModelInfo info = model_info_of(header);
+  const std::string identity = identity_of(o, provenance, header);
 
   // ---- the model and optimiser, fresh or from the checkpoint; identical on every rank ----
   at::manual_seed(o.seed);
@@ -298,12 +371,12 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     });
   train::GradientSync sync(net.parameters());
   std::optional<train::MetricsLog> metrics;
-  if (comm.rank() == 0) metrics.emplace(metrics_path, start == OutputStart::Resume ? step : -1);
-  DiscardOnFailure fresh_metrics(comm.rank() == 0 && start == OutputStart::Fresh ? metrics_path : "");
+  if (comm.rank() == 0) metrics.emplace(files.metrics, start == OutputStart::Resume ? step : -1);
+  DiscardOnFailure fresh_metrics(comm.rank() == 0 && start == OutputStart::Fresh ? files.metrics : "");
   log::info("training on {} ({} ranks, {} per rank, global batch {}): {} training and {} held-out samples of {} ({}x{}, "
-            "{} classes), {} steps ({:.1f} epochs), {} lr {}", device.str(), comm.size(), per_rank, o.batch, pool.size(),
-            held_out.size(), o.data, header.width, header.height, classes, o.steps,
-            static_cast<double>(o.steps) / static_cast<double>(steps_per_epoch), o.optimizer, o.lr);
+            "{} classes), {} steps ({:.1f} epochs), {} lr {}", device.str(), comm.size(), split.per_rank, o.batch,
+            split.pool.size(), split.held_out.size(), o.data, header.width, header.height, classes, o.steps,
+            static_cast<double>(o.steps) / static_cast<double>(split.steps_per_epoch), o.optimizer, o.lr);
 
   auto checkpoint = [&] {
     share_running_statistics(comm, net);
@@ -313,6 +386,14 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
       fresh_metrics.keep();
     }
     comm.barrier();
+  };
+  auto validate_now = [&](TrainSummary& summary) {
+    share_running_statistics(comm, net);
+    const Validation v = run_validation(net, info, reader, split.held_out, comm, device, precision.autocast);
+    summary.val_miou = v.miou;
+    if (metrics) metrics->append({{"step", step}, {"val_miou", v.miou}, {"val_pixel_accuracy", v.pixel_accuracy}, {"val_iou", v.iou}});
+    log::info("step {}: validation mIoU {:.4f}, pixel accuracy {:.4f} on {} held-out samples", step, v.miou,
+              v.pixel_accuracy, split.held_out.size());
   };
 
   // ---- the steps ----
@@ -324,39 +405,17 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   const int64_t log_every = std::max<int64_t>(1, o.steps / 20);
   bool stopped = false;
   while (step < o.steps) {
-    const int64_t epoch = step / steps_per_epoch, position = step % steps_per_epoch;
+    const int64_t epoch = step / split.steps_per_epoch;
     if (!loader || epoch != loader_epoch) {
-      // This rank's share of the epoch from `position` on; the incomplete last batch is
-      // dropped, so every rank's every batch has per_rank samples.
-      std::vector<int64_t> order = dataset::shard_epoch(pool, epoch, o.seed, comm.rank(), comm.size());
-      order = std::vector<int64_t>(order.begin() + position * per_rank, order.begin() + steps_per_epoch * per_rank);
       loader.reset();  // one reading thread at a time
-      loader = std::make_unique<dataset::BatchLoader>(
-          reader, std::move(order), per_rank, 2, [&, first = step](dataset::Batch& batch, int64_t number) {
-            augment_batch(batch, augmentation, o.seed, first + number, classes, o.data);
-          });
+      loader = epoch_loader(o, reader, split, augmentation, classes, epoch, step, comm);
       loader_epoch = epoch;
     }
     const auto step_start = Clock::now();
     const std::optional<dataset::Batch> batch = loader->next();
     STYLESEG_ASSERT(batch.has_value(), "train: the data loader ended early (step " + std::to_string(step) + ")");
-    const at::Tensor images = segmenter::normalise(batch->images.to(device, precision.weights), info.mean, info.std);
-    const at::Tensor labels = batch->masks.to(device);
-    // The loss is the mean over every labelled pixel of the global batch (crops padded with
-    // the ignore label leave ranks with different counts): rank r's share is its sum over
-    // the global count, times the ranks, since gradients are averaged.
-    const int64_t labelled = std::max<int64_t>(
-        1, comm::allreduce_sum(comm, (batch->masks != header.ignore_label).sum().item<int64_t>()));
-    optimizer.zero_grad();
-    at::Tensor loss;
-    {
-      AutocastScope autocast(device, precision.autocast);
-      loss = cross_entropy_sum(net.forward(images), labels, header.ignore_label) / static_cast<double>(labelled);
-    }
-    (loss * static_cast<double>(comm.size())).backward();
-    sync.average(comm);
     const double lr = train::poly_learning_rate(o.lr, step, o.steps, o.lr_power);
-    optimizer.step(lr);
+    const at::Tensor loss = optimise_step(net, optimizer, sync, *batch, info, precision, device, lr, comm);
     ++step;
 
     // One collective for the log and the stop decision: [loss, votes to stop].
@@ -366,23 +425,16 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
     const at::Tensor host = shared.to(at::kCPU);
     summary.final_loss = host[0].item<double>();
     stopped = host[1].item<double>() > 0 && step < o.steps;
-    const double step_seconds = seconds_since(step_start);
     if (metrics)
       metrics->append({{"step", step}, {"epoch", epoch}, {"loss", summary.final_loss}, {"lr", lr},
-                       {"images_per_second", static_cast<double>(o.batch) / step_seconds}, {"seconds", seconds_since(start_time)}});
+                       {"images_per_second", static_cast<double>(o.batch) / seconds_since(step_start)},
+                       {"seconds", seconds_since(start_time)}});
     progress.advance(1);
     if (step % log_every == 0) log::info("step {}/{}: loss {:.4f}, lr {:.3g}", step, o.steps, summary.final_loss, lr);
     fault_injection_point("train-step", comm.rank(), step);
 
     if (step == o.steps || stopped || step % o.checkpoint_every == 0) checkpoint();
-    if (held > 0 && (step == o.steps || step % o.val_every == 0)) {
-      share_running_statistics(comm, net);
-      const Validation v = run_validation(net, info, reader, held_out, comm, device, precision.autocast);
-      summary.val_miou = v.miou;
-      if (metrics) metrics->append({{"step", step}, {"val_miou", v.miou}, {"val_pixel_accuracy", v.pixel_accuracy}, {"val_iou", v.iou}});
-      log::info("step {}: validation mIoU {:.4f}, pixel accuracy {:.4f} on {} held-out samples", step, v.miou,
-                v.pixel_accuracy, held_out.size());
-    }
+    if (!split.held_out.empty() && (step == o.steps || step % o.val_every == 0)) validate_now(summary);
     if (stopped) break;
   }
   loader.reset();
@@ -398,16 +450,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
 
   // ---- the exported model (rank 0's weights are every rank's) ----
   share_running_statistics(comm, net);
-  if (comm.rank() == 0) {
-    info.provenance = {{"dataset", o.data}, {"dataset_samples", header.count}, {"options", provenance},
-                       {"batch", o.batch}, {"ranks", comm.size()}, {"steps", o.steps}, {"final_loss", summary.final_loss},
-                       {"weights_sha256", weights_digest(net)}, {"styleseg_version", STYLESEG_VERSION}};
-    if (summary.val_miou >= 0) info.provenance["val_miou"] = summary.val_miou;
-    segmenter::save_model(o.out, net, info);
-    write_curves(metrics_path, curves_path);
-    log::info("wrote the model {} (weights SHA-256 {}), metrics {} and curves {}", o.out,
-              info.provenance["weights_sha256"].get<std::string>().substr(0, 16), metrics_path, curves_path);
-  }
+  if (comm.rank() == 0) export_model(o, provenance, header, net, info, summary, comm.size(), files);
   comm.barrier();
   return summary;
 }
