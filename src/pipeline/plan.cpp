@@ -78,13 +78,6 @@ const std::vector<std::string>& method_stage_names() {
 
 namespace {
 
-// What train resumes from when it writes `model` (its own naming, stages/train.h).
-std::string train_checkpoint_of(const std::string& model) {
-  stages::TrainOptions o;
-  o.out = model;
-  return stages::train_files(o).checkpoint;
-}
-
 // The only stages this job runs, in the method's order; every name checked.
 std::vector<StageSpec> chosen_stages(std::vector<StageSpec> all, const std::vector<std::string>& wanted) {
   if (wanted.empty()) return all;
@@ -155,7 +148,7 @@ std::vector<StageSpec> plan_stages(const RunOptions& o) {
   all.push_back(synthesize.wire("out", w.synthetic()).wire("grid", w.synthetic_picture())
                     .makes({w.synthetic(), w.synthetic_picture()}).resumes_from(partial_path_of(w.synthetic())));
   all.push_back(StageSpec("train", "train").wire("data", w.synthetic()).wire("out", w.segmenter())
-                    .reads({w.synthetic()}).makes({w.segmenter()}).resumes_from(train_checkpoint_of(w.segmenter())));
+                    .reads({w.synthetic()}).makes({w.segmenter()}).resumes_from(stages::train_files(w.segmenter()).checkpoint));
   if (!labelled.empty()) {
     all.push_back(StageSpec("segment-labelled", "segment").options_from({"segment"})
                       .wire("model", w.segmenter()).wire("input", labelled + "/images").wire("out", w.predictions("labelled"))
@@ -178,7 +171,7 @@ std::vector<StageSpec> plan_stages(const RunOptions& o) {
     if (!real_train.empty()) {
       all.push_back(StageSpec("supervised", "train").options_from({"train"})
                         .wire("data", real_train).wire("out", w.supervised())
-                        .reads({real_train}).makes({w.supervised()}).resumes_from(train_checkpoint_of(w.supervised())));
+                        .reads({real_train}).makes({w.supervised()}).resumes_from(stages::train_files(w.supervised()).checkpoint));
       all.push_back(StageSpec("segment-supervised", "segment").options_from({"segment"})
                         .wire("model", w.supervised()).wire("input", test + "/images").wire("out", w.predictions("supervised"))
                         .reads({w.supervised(), test + "/images"}).makes({w.predictions("supervised")}));

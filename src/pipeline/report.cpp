@@ -50,13 +50,6 @@ std::string base64(const std::string& bytes) {
 
 namespace {
 
-// The curves train drew beside `model` (its own naming, stages/train.h).
-std::string train_curves_of(const std::string& model) {
-  stages::TrainOptions o;
-  o.out = model;
-  return stages::train_files(o).curves;
-}
-
 std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
@@ -326,9 +319,9 @@ void mapping_section(Page& page, const ReportData& d) {
 
 void training_section(Page& page, const ReportData& d) {
   page.heading("Segmenter training");
-  page.raw(figure(train_curves_of(d.w.segmenter()), "unsupervised: loss and validation mIoU on held-out synthetic samples (cluster masks)"));
+  page.raw(figure(stages::train_files(d.w.segmenter()).curves, "unsupervised: loss and validation mIoU on held-out synthetic samples (cluster masks)"));
   if (d.has_stage("supervised"))
-    page.raw(figure(train_curves_of(d.w.supervised()), "supervised reference: loss and validation mIoU on held-out real images"));
+    page.raw(figure(stages::train_files(d.w.supervised()).curves, "supervised reference: loss and validation mIoU on held-out real images"));
 }
 
 // Per-class IoU of both models and their ratio (marked against the per-class goal).

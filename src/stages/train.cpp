@@ -320,6 +320,10 @@ void export_model(const TrainOptions& o, const nlohmann::json& provenance, const
 
 }  // namespace
 
+TrainFiles train_files(const std::string& out) {
+  return {beside(out, "", ".checkpoint.pt"), beside(out, "", ".metrics.jsonl"), beside(out, "", ".curves.png")};
+}
+
 TrainFiles train_files(const TrainOptions& o) {
   return {beside(o.out, o.checkpoint, ".checkpoint.pt"), beside(o.out, o.metrics, ".metrics.jsonl"),
           beside(o.out, o.curves, ".curves.png")};

@@ -83,6 +83,8 @@ struct TrainFiles {
   std::string checkpoint, metrics, curves;
 };
 TrainFiles train_files(const TrainOptions& options);
+// The same when the options name none of them: the files beside OUT (the runner's view).
+TrainFiles train_files(const std::string& out);
 
 // Collective.
 TrainSummary train(const TrainOptions& options, comm::Communicator& comm, const nlohmann::json& provenance);
