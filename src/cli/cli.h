@@ -16,7 +16,7 @@
 namespace styleseg::comm {
 class Communicator;
 }
-namespace styleseg::stages {
+namespace styleseg::sampling {
 struct SamplerOptions;
 }
 namespace styleseg::pipeline {
@@ -44,7 +44,7 @@ struct Command {
 // Declares the generator and sampling options (checkpoint, seed, truncation, noise,
 // feature layer, device, ...) shared by every command that draws samples; the latents
 // file only where the command takes one.
-void add_sampler_options(OptionSet& set, stages::SamplerOptions& options, bool with_latents_file);
+void add_sampler_options(OptionSet& set, sampling::SamplerOptions& options, bool with_latents_file);
 
 // Declares --force and, where the command can continue a stopped run, --resume (`partial`
 // says what it continues): the output policy of every command that writes (io/output_policy.h).

@@ -1,11 +1,11 @@
 // The options of a generator and how it is sampled, declared once for every command that
 // draws samples (generate, cluster, assign, synthesize, name, direction).
 #include "cli/cli.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 namespace styleseg::cli {
 
-void add_sampler_options(OptionSet& set, stages::SamplerOptions& o, bool with_latents_file) {
+void add_sampler_options(OptionSet& set, sampling::SamplerOptions& o, bool with_latents_file) {
   set.add("checkpoint", &o.checkpoint, "generator checkpoint (.pt: rosinality, NVlabs G_ema state dict, styleseg)")
       .add("seed", &o.seed, "sample i draws its latent and noise from (seed, i)");
   if (with_latents_file)

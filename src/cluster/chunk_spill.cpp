@@ -41,7 +41,7 @@ ChunkSpill::~ChunkSpill() {
 }
 
 void ChunkSpill::append(const FeatureChunk& chunk) {
-  const at::Tensor& data = chunk.is_maps() ? chunk.maps : chunk.vectors;
+  const at::Tensor& data = chunk.data();
   device_ = data.device();
   const at::Tensor values = data.to(at::kCPU).contiguous();
   Header header{chunk.first_item, chunk.items, chunk.out_size, chunk.is_maps() ? 1 : 0,

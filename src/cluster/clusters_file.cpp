@@ -45,10 +45,10 @@ void write_clusters(const std::string& path, const Clusters& c) {
     h5::File file = h5::File::create(output.temp_path(), MPI_COMM_NULL);
     write_tensor(file, "centroids", c.centroids.to(at::kFloat));
     write_tensor(file, "counts", c.counts.to(at::kLong));
-    write_tensor(file, "inertia", at::tensor(c.inertia, at::kDouble));
+    write_tensor(file, "inertia", at::tensor(c.inertia_history, at::kDouble));
     file.write_int_attribute("/", "clusters", c.num_clusters());
     file.write_int_attribute("/", "dim", c.dim());
-    file.write_double_attribute("/", "final_inertia", c.final_inertia);
+    file.write_double_attribute("/", "final_inertia", c.inertia);
     file.write_int_attribute("/", "iterations", c.iterations);
     file.write_int_attribute("/", "converged", c.converged ? 1 : 0);
     file.write_string_attribute("/", "algorithm", c.algorithm);
@@ -85,11 +85,11 @@ Clusters read_clusters(const std::string& path) {
   STYLESEG_CHECK(at::isfinite(c.centroids).all().item<bool>(), InputError, path + ": centroids hold NaN or infinite values");
   if (file.exists("inertia")) {
     const at::Tensor inertia = h5::read_tensor(file, "inertia").to(at::kDouble).contiguous();
-    c.inertia.assign(inertia.data_ptr<double>(), inertia.data_ptr<double>() + inertia.numel());
+    c.inertia_history.assign(inertia.data_ptr<double>(), inertia.data_ptr<double>() + inertia.numel());
   }
   auto text = [&](const char* name) { return file.has_attribute("/", name) ? file.read_string_attribute("/", name) : ""; };
   auto number = [&](const char* name) { return file.has_attribute("/", name) ? file.read_double_attribute("/", name) : 0.0; };
-  c.final_inertia = number("final_inertia");
+  c.inertia = number("final_inertia");
   const auto count = [&](const char* name, int64_t highest) {
     return whole_number(number(name), 0, highest, path + ": attribute '" + name + "'");
   };

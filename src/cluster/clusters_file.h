@@ -26,6 +26,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/kmeans.h"
@@ -33,19 +34,15 @@
 
 namespace styleseg::cluster {
 
-struct Clusters {
-  at::Tensor centroids;                // float32 [K, D'] in the cluster space
+// The k-means result (centroids [K, D'] in the cluster space, counts, inertia over the fixed
+// set and per iteration, restarts, vectors) with where it ran and how it was made.
+struct Clusters : KMeansResult {
+  Clusters() = default;
+  explicit Clusters(KMeansResult result) : KMeansResult(std::move(result)) {}
+
   SpaceSpec space;                     // where k-means ran
   SpaceMap space_map;                  // features -> that space (identity when raw)
-  at::Tensor counts;                   // int64 [K]
-  std::vector<double> inertia;         // per iteration
-  double final_inertia = 0;
-  int iterations = 0;
-  bool converged = false;
-  std::string algorithm, init;
-  std::vector<double> restart_inertia;
-  int64_t fixed_vectors = 0;
-  int64_t vectors_processed = 0;
+  std::string algorithm, init;         // as named on the command line (KMeansAlgorithm, KMeansInit)
   double seconds = 0;
   nlohmann::json source = nlohmann::json::object();
   nlohmann::json options = nlohmann::json::object();

@@ -17,6 +17,26 @@ int64_t FeatureChunk::num_vectors() const {
   return vectors.defined() ? vectors.size(0) : 0;
 }
 
+Assignment FeatureChunk::assign(const at::Tensor& centroids) {
+  // |x|^2 once per chunk: k-means keeps chunks of the fixed set and assigns them every pass.
+  if (!squared_norms.defined())
+    squared_norms = is_maps() ? resized_squared_norms(maps, out_size) : vectors.to(at::kFloat).pow(2).sum(1);
+  const at::Tensor c = centroids.to(device());
+  if (is_maps()) return assign_maps(maps, c, out_size, /*with_distances=*/true, squared_norms);
+  return assign_vectors(vectors, c, /*with_distances=*/true, squared_norms);
+}
+
+at::Tensor FeatureChunk::label_sums(const at::Tensor& labels, int64_t num_clusters) const {
+  return is_maps() ? cluster::label_sums(maps, labels, num_clusters) : label_sums_vectors(vectors, labels, num_clusters);
+}
+
+at::Tensor FeatureChunk::rows(const at::Tensor& where) const {
+  const at::Tensor w = where.to(device());
+  if (!is_maps()) return vectors.index_select(0, w);
+  const int64_t pixels = out_size * out_size;
+  return resized_pixels(maps, out_size, at::div(w, pixels, "floor"), at::remainder(w, pixels));
+}
+
 void check_finite(const at::Tensor& values, int64_t first_item, int64_t vectors_per_item, const std::string& where) {
   if (at::isfinite(values).all().item<bool>()) return;
   const at::Tensor rows = values.dim() == 4 ? values.flatten(1) : values.reshape({values.size(0), -1});

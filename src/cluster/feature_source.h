@@ -18,6 +18,8 @@
 #include <optional>
 #include <string>
 
+#include "cluster/assignment.h"
+
 namespace styleseg::h5 {
 class File;
 }
@@ -39,6 +41,18 @@ struct FeatureChunk {
 
   bool is_maps() const { return maps.defined(); }
   int64_t num_vectors() const;
+  // What a chunk is made of (the vectors or the maps), and where it lives.
+  const at::Tensor& data() const { return is_maps() ? maps : vectors; }
+  c10::Device device() const { return data().device(); }
+
+  // What k-means asks of a chunk, whichever form it has (maps: through the resize, never
+  // materialised; cluster/assignment.h):
+  // the nearest of `centroids` [K, D] to every vector, with the squared distance;
+  Assignment assign(const at::Tensor& centroids);
+  // the per-cluster sums [K, D] (float64) of the vectors, by those labels;
+  at::Tensor label_sums(const at::Tensor& labels, int64_t num_clusters) const;
+  // the vectors [m, D] at flat indices `where` (item-major; a map's pixels row by row).
+  at::Tensor rows(const at::Tensor& where) const;
 };
 
 class FeatureSource {

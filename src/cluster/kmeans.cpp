@@ -23,10 +23,6 @@ namespace styleseg::cluster {
 
 void validate(const KMeansParameters& p) {
   STYLESEG_CHECK(p.clusters >= 1, ConfigError, "--clusters must be at least 1, got " + std::to_string(p.clusters));
-  STYLESEG_CHECK(p.algorithm == "lloyd" || p.algorithm == "minibatch", ConfigError,
-                 "--algorithm must be lloyd or minibatch, got '" + p.algorithm + "'");
-  STYLESEG_CHECK(p.init == "kmeans++" || p.init == "kmeans||", ConfigError,
-                 "--init must be kmeans++ or kmeans||, got '" + p.init + "'");
   STYLESEG_CHECK(p.iterations >= 1, ConfigError, "--iterations must be at least 1");
   STYLESEG_CHECK(p.tolerance >= 0, ConfigError, "--tolerance must be >= 0");
   STYLESEG_CHECK(p.n_init >= 1, ConfigError, "--n-init must be at least 1");
@@ -156,33 +152,17 @@ struct PassStats {
 // Assigns one chunk and adds it to `stats` (and its farthest vectors to `farthest`).
 void accumulate(FeatureChunk& chunk, int64_t vectors_per_item, const at::Tensor& centroids, PassStats& stats,
                 Farthest* farthest) {
-  if (!chunk.squared_norms.defined())
-    chunk.squared_norms = chunk.is_maps() ? resized_squared_norms(chunk.maps, chunk.out_size)
-                                          : chunk.vectors.to(at::kFloat).pow(2).sum(1);
   const int64_t k = centroids.size(0);
-  const at::Tensor c = centroids.to(chunk.is_maps() ? chunk.maps.device() : chunk.vectors.device());
-  Assignment a;
-  at::Tensor sums;
-  if (chunk.is_maps()) {
-    a = assign_maps(chunk.maps, c, chunk.out_size, /*with_distances=*/true, chunk.squared_norms);
-    sums = label_sums(chunk.maps, a.labels, k);
-  } else {
-    a = assign_vectors(chunk.vectors, c, /*with_distances=*/true, chunk.squared_norms);
-    sums = label_sums_vectors(chunk.vectors, a.labels, k);
-  }
+  const Assignment a = chunk.assign(centroids);
   const at::Tensor labels = a.labels.reshape({-1});
   const at::Tensor distances = a.distances.reshape({-1});
-  stats.sums += sums.cpu();
+  stats.sums += chunk.label_sums(a.labels, k).cpu();
   stats.counts += at::bincount(labels, {}, k).to(at::kCPU, at::kDouble);
   stats.inertia += distances.sum(at::kDouble).item<double>();
   stats.vectors += labels.size(0);
   if (!farthest) return;
   const at::Tensor ids = at::arange(labels.size(0), labels.options()) + chunk.first_item * vectors_per_item;
-  farthest->offer(distances, ids, [&](const at::Tensor& where) {
-    if (!chunk.is_maps()) return chunk.vectors.index_select(0, where);
-    const int64_t pixels = chunk.out_size * chunk.out_size;
-    return resized_pixels(chunk.maps, chunk.out_size, at::div(where, pixels, "floor"), at::remainder(where, pixels));
-  });
+  farthest->offer(distances, ids, [&](const at::Tensor& where) { return chunk.rows(where); });
 }
 
 // The vectors of a chunk whose ids pass `keep` (a per-id predicate on hash_uniform), with their ids.
@@ -194,15 +174,7 @@ std::pair<at::Tensor, at::Tensor> sample_chunk(const FeatureChunk& chunk, int64_
   for (int64_t i = 0; i < n; ++i)
     if (hash_uniform(key, static_cast<uint64_t>(first_id + i)) < probability) picked.push_back(i);
   const at::Tensor where = at::tensor(picked, at::kLong);
-  at::Tensor rows;
-  if (chunk.is_maps()) {
-    const int64_t pixels = chunk.out_size * chunk.out_size;
-    const at::Tensor w = where.to(chunk.maps.device());
-    rows = resized_pixels(chunk.maps, chunk.out_size, at::div(w, pixels, "floor"), at::remainder(w, pixels));
-  } else {
-    rows = chunk.vectors.index_select(0, where.to(chunk.vectors.device()));
-  }
-  return {rows.to(at::kCPU, at::kFloat), where + first_id};
+  return {chunk.rows(where).to(at::kCPU, at::kFloat), where + first_id};
 }
 
 // Squared distances [n, m] of `points` [n, D] (squared norms `norms` [n]) to `centres`
@@ -330,7 +302,7 @@ class Trainer {
       }
       while (state.iteration < p_.iterations && !state.converged) {
         fault_injection_point("cluster-iteration", comm_.rank(), state.iteration);
-        const double shift = p_.algorithm == "lloyd" ? lloyd_pass(state) : minibatch_step(state);
+        const double shift = p_.algorithm == KMeansAlgorithm::Lloyd ? lloyd_pass(state) : minibatch_step(state);
         ++state.iteration;
         state.converged = p_.tolerance > 0 && shift < p_.tolerance;
         log::debug("restart {} iteration {}: inertia {:.6g}, shift {:.3g}", state.restart, state.iteration,
@@ -390,7 +362,7 @@ class Trainer {
       FeatureChunk chunk = source_.read(first, count);
       if (!decided) {
         decided = true;
-        const at::Tensor& data = chunk.is_maps() ? chunk.maps : chunk.vectors;
+        const at::Tensor& data = chunk.data();
         const int64_t my_chunks = (fixed_chunks_ - comm_.rank() + comm_.size() - 1) / comm_.size();
         const int64_t my_bytes = static_cast<int64_t>(data.numel() * data.element_size()) * my_chunks;
         caching = caching && my_bytes <= p_.cache_bytes;
@@ -517,7 +489,7 @@ class Trainer {
     const std::string what = "the initialisation sample (" + std::to_string(sampled) + " vectors of the fixed set)";
     STYLESEG_CHECK(sampled >= k_, InputError,
                    what + " is smaller than the " + std::to_string(k_) + " clusters asked for; raise --init-vectors");
-    at::Tensor centres = p_.init == "kmeans++" ? init_plus_plus(local_rows, local_ids, seed, what)
+    at::Tensor centres = p_.init == KMeansInit::PlusPlus ? init_plus_plus(local_rows, local_ids, seed, what)
                                                : init_parallel(local_rows, local_ids, seed, what);
     // Every rank computed the same centres; rank 0's are made the law anyway.
     at::Tensor shared = centres.to(comm_.device()).contiguous();

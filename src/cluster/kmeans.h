@@ -45,6 +45,8 @@
 #include <string>
 #include <vector>
 
+#include "core/named_enum.h"
+
 namespace styleseg::comm {
 class Communicator;
 }
@@ -53,10 +55,22 @@ namespace styleseg::cluster {
 
 class FeatureSource;
 
+// Lloyd passes over the fixed set, or mini-batch steps over fresh chunks.
+enum class KMeansAlgorithm { Lloyd, Minibatch };
+constexpr std::array<NamedValue<KMeansAlgorithm>, 2> names_of(KMeansAlgorithm) {
+  return {{{KMeansAlgorithm::Lloyd, "lloyd"}, {KMeansAlgorithm::Minibatch, "minibatch"}}};
+}
+
+// k-means++ on a gathered sample, or k-means|| on the sample left distributed.
+enum class KMeansInit { PlusPlus, Parallel };
+constexpr std::array<NamedValue<KMeansInit>, 2> names_of(KMeansInit) {
+  return {{{KMeansInit::PlusPlus, "kmeans++"}, {KMeansInit::Parallel, "kmeans||"}}};
+}
+
 struct KMeansParameters {
   int64_t clusters = 8;               // K
-  std::string algorithm = "lloyd";    // lloyd | minibatch
-  std::string init = "kmeans++";      // kmeans++ | kmeans||
+  KMeansAlgorithm algorithm = KMeansAlgorithm::Lloyd;
+  KMeansInit init = KMeansInit::PlusPlus;
   int iterations = 30;                // Lloyd passes or mini-batch steps, per restart
   double tolerance = 1e-4;            // relative centroid shift that counts as converged (0: never)
   uint64_t seed = 0;

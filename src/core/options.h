@@ -10,7 +10,10 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/named_enum.h"
+
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -23,9 +26,19 @@ class OptionSet {
   OptionSet(std::string command, std::string summary);
 
   // An option with a default (the target's current value, shown by --help).
+  // A mode (core/named_enum.h) is given by its name and refused at parsing when misspelt:
+  // "--noise must be const, random or none, got 'rnd'".
   template <typename T>
   OptionSet& add(const std::string& name, T* target, const std::string& help) {
-    desc_.add_options()(name.c_str(), boost::program_options::value<T>(target)->default_value(*target), help.c_str());
+    if constexpr (is_named_enum_v<T>) {
+      std::string* text = enum_texts_.emplace_back(std::make_unique<std::string>()).get();
+      desc_.add_options()(name.c_str(),
+                          boost::program_options::value<std::string>(text)->default_value(name_of(*target))->notifier(
+                              [target, name](const std::string& given) { *target = parse_name<T>(given, "--" + name); }),
+                          help.c_str());
+    } else {
+      desc_.add_options()(name.c_str(), boost::program_options::value<T>(target)->default_value(*target), help.c_str());
+    }
     record<T>(name, target);
     return *this;
   }
@@ -72,6 +85,7 @@ class OptionSet {
   boost::program_options::variables_map given_;
   boost::program_options::positional_options_description positional_;
   std::vector<Recorded> values_;
+  std::vector<std::unique_ptr<std::string>> enum_texts_;  // the text of each mode option, parsed by its notifier
 };
 
 // Every `key = value` of a job file with its [section], in file order (`styleseg run` reads

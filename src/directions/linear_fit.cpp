@@ -28,8 +28,7 @@ double accuracy(const at::Tensor& x, const at::Tensor& labels, const at::Tensor&
 }  // namespace
 
 LinearFit fit_linear_direction(const at::Tensor& latents, const at::Tensor& scores, const LinearFitOptions& o) {
-  STYLESEG_CHECK(o.method == "svm" || o.method == "logistic", ConfigError,
-                 "direction: --method '" + o.method + "': expected svm, logistic or optimize");
+  STYLESEG_ASSERT(o.method != DirectionMethod::Optimize, "fit_linear_direction: optimize is not a linear fit");
   STYLESEG_CHECK(o.tail > 0 && o.tail <= 0.5, ConfigError, "direction: --tail must be in (0, 0.5]");
   STYLESEG_ASSERT(latents.dim() == 2 && scores.dim() == 1 && latents.size(0) == scores.size(0),
                   "fit_linear_direction: latents [n, d] and scores [n] must agree on n");
@@ -84,7 +83,7 @@ LinearFit fit_linear_direction(const at::Tensor& latents, const at::Tensor& scor
   const double lr = 0.05, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   for (int step = 1; step <= o.iterations; ++step) {
     const at::Tensor margin = (at::matmul(xt, normal) + bias) * yt;
-    const at::Tensor loss = (o.method == "svm" ? at::relu(1.0 - margin).pow(2) : at::softplus(-margin)).mean() +
+    const at::Tensor loss = (o.method == DirectionMethod::Svm ? at::relu(1.0 - margin).pow(2) : at::softplus(-margin)).mean() +
                             o.l2 * normal.pow(2).sum();
     normal.mutable_grad() = at::Tensor();
     bias.mutable_grad() = at::Tensor();

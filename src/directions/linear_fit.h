@@ -11,10 +11,19 @@
 #include <cstdint>
 #include <string>
 
+#include "core/named_enum.h"
+
 namespace styleseg::directions {
 
+// How a direction is found: a linear classifier of the latents (here: the squared-hinge SVM
+// or logistic regression), or gradient steps through the generator (stages/direction.h).
+enum class DirectionMethod { Svm, Logistic, Optimize };
+constexpr std::array<NamedValue<DirectionMethod>, 3> names_of(DirectionMethod) {
+  return {{{DirectionMethod::Svm, "svm"}, {DirectionMethod::Logistic, "logistic"}, {DirectionMethod::Optimize, "optimize"}}};
+}
+
 struct LinearFitOptions {
-  std::string method = "svm";  // svm | logistic
+  DirectionMethod method = DirectionMethod::Svm;  // Svm | Logistic
   double tail = 0.25;          // share of samples labelled positive, and negative
   double l2 = 1e-3;            // weight decay on the normal (in whitened coordinates)
   int iterations = 500;        // full-batch optimiser steps

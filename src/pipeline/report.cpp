@@ -265,8 +265,8 @@ std::vector<std::string> naming_table(Page& page, const cluster::Clusters& named
 void clusters_section(Page& page, ReportData& d) {
   page.heading("Clusters of the generator's features");
   page.raw(figure(d.w.clusters_picture(), "generated samples beside their cluster maps (legend: each cluster's pixel share)"));
-  if (d.clusters && !d.clusters->inertia.empty()) {
-    Curve inertia{"k-means inertia per iteration (" + d.clusters->algorithm + ", winning restart)", {}, d.clusters->inertia};
+  if (d.clusters && !d.clusters->inertia_history.empty()) {
+    Curve inertia{"k-means inertia per iteration (" + d.clusters->algorithm + ", winning restart)", {}, d.clusters->inertia_history};
     for (size_t i = 0; i < inertia.y.size(); ++i) inertia.x.push_back(static_cast<double>(i + 1));
     write_png(d.w.report_picture("inertia"), plot_curves({inertia}));
     page.raw(figure(d.w.report_picture("inertia"), "k-means inertia over iterations"));

@@ -46,8 +46,8 @@ PointResult read_point(const RunOptions& job, const Sweep& sweep, size_t i) {
     const cluster::Clusters c = cluster::read_clusters(w.clusters());
     r.has_clusters = true;
     r.clusters = c.num_clusters();
-    r.inertia = c.final_inertia;
-    r.inertia_per_vector = c.final_inertia / static_cast<double>(std::max<int64_t>(1, c.fixed_vectors));
+    r.inertia = c.inertia;
+    r.inertia_per_vector = c.inertia / static_cast<double>(std::max<int64_t>(1, c.fixed_vectors));
     r.iterations = c.iterations;
     r.converged = c.converged;
     const at::Tensor counts = c.counts.to(at::kDouble);

@@ -129,20 +129,11 @@ ClusterSummary run_cluster(const ClusterOptions& options, comm::Communicator& co
   }
   const cluster::KMeansResult& result = summary.result;
   if (comm.rank() == 0) {
-    cluster::Clusters out;
-    out.centroids = result.centroids;
+    cluster::Clusters out(result);
     out.space = options.space;
     out.space_map = space_map;
-    out.counts = result.counts;
-    out.inertia = result.inertia_history;
-    out.final_inertia = result.inertia;
-    out.iterations = result.iterations;
-    out.converged = result.converged;
-    out.algorithm = options.kmeans.algorithm;
-    out.init = options.kmeans.init;
-    out.restart_inertia = result.restart_inertia;
-    out.fixed_vectors = result.fixed_vectors;
-    out.vectors_processed = result.vectors_processed;
+    out.algorithm = name_of(options.kmeans.algorithm);
+    out.init = name_of(options.kmeans.init);
     out.seconds = summary.seconds;
     out.source = described;
     out.options = provenance;

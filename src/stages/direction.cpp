@@ -24,8 +24,6 @@ void validate(const DirectionOptions& o) {
   validate(o.sampling, "direction");
   STYLESEG_CHECK(o.sampling.direction.empty(), ConfigError,
                  "direction: --direction is what this command finds; it does not sample along one");
-  STYLESEG_CHECK(o.method == "svm" || o.method == "logistic" || o.method == "optimize", ConfigError,
-                 "direction: --method '" + o.method + "': expected svm, logistic or optimize");
   STYLESEG_CHECK(!o.out.empty(), ConfigError, "direction: --out is required");
   STYLESEG_CHECK(o.samples > 0 && o.batch > 0 && o.sweep_samples > 0, ConfigError,
                  "direction: --samples, --batch and --sweep-samples must be positive");
@@ -50,17 +48,17 @@ void for_my_batches(int64_t first, int64_t count, int64_t batch, comm::Communica
   }
 }
 
-directions::ScoredBatch scored(const SampleBatch& b) { return {b.raw, b.images, b.ws}; }
+directions::ScoredBatch scored(const sampling::SampleBatch& b) { return {b.raw, b.images, b.ws}; }
 
 // Scores of samples [first, first + count) with the sampler's current shift: [count] float64,
 // the same on every rank (each rank fills its batches' rows, then a sum).
-at::Tensor score_samples(const Sampler& sampler, directions::Scorer& scorer, int64_t first, int64_t count, int64_t batch,
+at::Tensor score_samples(const sampling::Sampler& sampler, directions::Scorer& scorer, int64_t first, int64_t count, int64_t batch,
                          comm::Communicator& comm, at::Tensor* w_rows, Progress* progress) {
   const int64_t w_dim = sampler.generator().architecture().w_dim;
   at::Tensor table = at::zeros({count, w_dim + 1}, at::kDouble);
   for_my_batches(first, count, batch, comm, [&](int64_t start, int64_t n) {
     if (n > 0) {
-      const SampleBatch b = sampler.make(start, n, /*resize_features=*/false);
+      const sampling::SampleBatch b = sampler.make(start, n, /*resize_features=*/false);
       const at::Tensor s = scorer.score(scored(b)).detach().to(at::kCPU, at::kDouble);
       STYLESEG_CHECK(s.dim() == 1 && s.size(0) == n && at::isfinite(s).all().item<bool>(), Error,
                      "direction: the scorer gave " + std::to_string(s.numel()) + " scores (non-finite ones?) for " +
@@ -78,7 +76,7 @@ at::Tensor score_samples(const Sampler& sampler, directions::Scorer& scorer, int
 }
 
 // The InterFaceGAN route: score, fit on rank 0, broadcast.
-directions::LatentDirection fit_linear(const DirectionOptions& o, const Sampler& sampler, directions::Scorer& scorer,
+directions::LatentDirection fit_linear(const DirectionOptions& o, const sampling::Sampler& sampler, directions::Scorer& scorer,
                                        comm::Communicator& comm) {
   Progress progress("direction: scoring", o.samples, comm.rank() == 0);
   at::Tensor latents;
@@ -107,13 +105,13 @@ directions::LatentDirection fit_linear(const DirectionOptions& o, const Sampler&
   d.latent_std = packed[w_dim + 6].item<double>();
   log::info("fitted a {} on the top and bottom {:.0f}% of {} samples: accuracy {:.3f} on the training tails, {:.3f} on "
             "{:.0f} held-out samples; scores above {:.4g} count as positive",
-            o.method, 100 * o.tail, o.samples, d.train_accuracy, d.heldout_accuracy, packed[w_dim + 5].item<double>(),
+            name_of(o.method), 100 * o.tail, o.samples, d.train_accuracy, d.heldout_accuracy, packed[w_dim + 5].item<double>(),
             d.positive_threshold);
   return d;
 }
 
 // The global direction: G raised through the generator and a differentiable scorer.
-directions::LatentDirection optimize(const DirectionOptions& o, const Sampler& sampler, directions::Scorer& scorer,
+directions::LatentDirection optimize(const DirectionOptions& o, const sampling::Sampler& sampler, directions::Scorer& scorer,
                                      comm::Communicator& comm) {
   STYLESEG_CHECK(scorer.differentiable(), ConfigError,
                  "direction: --method optimize needs a differentiable scorer (clip); use svm or logistic with this one");
@@ -177,19 +175,21 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
       .output("--out", o.out)
       .output("--preview", o.preview)
       .decide({false, o.force}, comm);
-  SamplerOptions sampling = o.sampling;
+  sampling::SamplerOptions sampling = o.sampling;
   sampling.feature_layer.clear();  // images only
-  Sampler sampler(sampling, comm.local_rank());
+  sampling::Sampler sampler(sampling, comm.local_rank());
 
-  directions::LatentDirection d = o.method == "optimize" ? optimize(o, sampler, scorer, comm) : fit_linear(o, sampler, scorer, comm);
-  d.method = o.method;
+  const bool through_generator = o.method == directions::DirectionMethod::Optimize;
+  directions::LatentDirection d = through_generator ? optimize(o, sampler, scorer, comm) : fit_linear(o, sampler, scorer, comm);
+  d.method = name_of(o.method);
   d.scorer = scorer.describe();
 
   // The sweep on samples the fit never saw: those after the fitting ones.
-  const int64_t sweep_first = o.method == "optimize" ? static_cast<int64_t>(o.steps) * o.batch : o.samples;
+  const int64_t fitting_samples = through_generator ? static_cast<int64_t>(o.steps) * o.batch : o.samples;
+  const int64_t sweep_first = fitting_samples;
   at::Tensor unshifted_w;
   const at::Tensor unshifted = score_samples(sampler, scorer, sweep_first, o.sweep_samples, o.batch, comm, &unshifted_w, nullptr);
-  if (o.method == "optimize") {
+  if (through_generator) {
     // No fit to set the positive cut: the top tail of the unshifted sweep samples.
     const at::Tensor sorted = std::get<0>(unshifted.sort());
     const auto cut = std::min<int64_t>(o.sweep_samples - 1, static_cast<int64_t>(std::floor((1 - o.tail) * o.sweep_samples)));
@@ -200,7 +200,7 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
   const at::Tensor per_layer = d.per_layer(sampler.generator().architecture().num_ws());
   std::vector<double> alphas = o.alphas;
   if (alphas.empty()) {
-    const double unit = o.method == "optimize" ? d.suggested_alpha : d.latent_std;
+    const double unit = through_generator ? d.suggested_alpha : d.latent_std;
     for (double k : {0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0}) alphas.push_back(k * unit);
   }
   Progress progress("direction: sweep", static_cast<int64_t>(alphas.size()), comm.rank() == 0, "alphas");
@@ -231,7 +231,7 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
   d.source = {{"checkpoint", o.sampling.checkpoint},
               {"checkpoint_sha256", comm::decide_on_root(comm, [&] { return sha256_file(o.sampling.checkpoint); })},
               {"generator", sampler.describe()}, {"seed", o.sampling.seed}, {"truncation", o.sampling.truncation},
-              {"noise", o.sampling.noise}, {"samples", o.method == "optimize" ? static_cast<int64_t>(o.steps) * o.batch : o.samples},
+              {"noise", name_of(o.sampling.noise)}, {"samples", fitting_samples},
               {"sweep_samples", o.sweep_samples}, {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count()}};
   d.options = provenance;
   if (comm.rank() == 0) {

@@ -26,8 +26,9 @@
 #include <vector>
 
 #include "directions/latent_direction.h"
+#include "directions/linear_fit.h"
 #include "directions/scorers.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 namespace styleseg::comm {
 class Communicator;
@@ -36,9 +37,9 @@ class Communicator;
 namespace styleseg::stages {
 
 struct DirectionOptions {
-  SamplerOptions sampling;          // the generator and how it is sampled (truncation before the shift)
+  sampling::SamplerOptions sampling;  // the generator and how it is sampled (truncation before the shift)
   directions::ScorerOptions scorer;
-  std::string method = "svm";       // svm | logistic | optimize
+  directions::DirectionMethod method = directions::DirectionMethod::Svm;
   int64_t samples = 2000;           // scored samples (svm, logistic)
   int batch = 16;
   double tail = 0.25;               // share labelled positive, and negative

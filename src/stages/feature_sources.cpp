@@ -8,7 +8,7 @@
 
 namespace styleseg::stages {
 
-GeneratorFeatures::GeneratorFeatures(const SamplerOptions& options, int local_rank, int64_t chunk_items,
+GeneratorFeatures::GeneratorFeatures(const sampling::SamplerOptions& options, int local_rank, int64_t chunk_items,
                                      std::string checkpoint_sha256)
     : sampler_(options, local_rank), chunk_items_(chunk_items > 0 ? chunk_items : 8),
       checkpoint_sha256_(std::move(checkpoint_sha256)) {
@@ -27,7 +27,7 @@ int64_t GeneratorFeatures::vectors_per_item() const { return sampler_.feature_si
 std::vector<int64_t> GeneratorFeatures::item_shape() const { return {sampler_.feature_size(), sampler_.feature_size()}; }
 
 cluster::FeatureChunk GeneratorFeatures::read(int64_t first, int64_t count) {
-  SampleBatch batch = sampler_.make(first, count, /*resize_features=*/false);
+  sampling::SampleBatch batch = sampler_.make(first, count, /*resize_features=*/false);
   cluster::check_finite(batch.features, first, 1, "generator " + sampler_.options().checkpoint + " features");
   cluster::FeatureChunk chunk;
   chunk.first_item = first;
@@ -39,7 +39,7 @@ cluster::FeatureChunk GeneratorFeatures::read(int64_t first, int64_t count) {
 }
 
 nlohmann::json GeneratorFeatures::describe() const {
-  const SamplerOptions& o = sampler_.options();
+  const sampling::SamplerOptions& o = sampler_.options();
   const stylegan2::FeatureLayer& layer = *sampler_.feature_layer();
   return {{"kind", "generator"}, {"checkpoint", o.checkpoint}, {"checkpoint_sha256", checkpoint_sha256_},
           {"generator", sampler_.describe()}, {"feature_layer", o.feature_layer},

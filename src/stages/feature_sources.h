@@ -9,7 +9,7 @@
 #include <string>
 
 #include "cluster/feature_source.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 namespace styleseg::comm {
 class Communicator;
@@ -18,7 +18,7 @@ class Communicator;
 namespace styleseg::stages {
 
 struct FeatureInputOptions {
-  SamplerOptions sampling;             // the generator route: checkpoint + feature layer (+ size, truncation, ...)
+  sampling::SamplerOptions sampling;   // the generator route: checkpoint + feature layer (+ size, truncation, ...)
   std::string features;                // the file route: HDF5 file ...
   std::string dataset = "features";    // ... and dataset, float [N, D] or [N, C, h, w]
   int batch = 0;                       // items per chunk: 0 = 8 samples / maps, 16384 vectors
@@ -29,7 +29,7 @@ struct FeatureInputOptions {
 // score-map route; the samples' images come along for previews.
 class GeneratorFeatures final : public cluster::FeatureSource {
  public:
-  GeneratorFeatures(const SamplerOptions& options, int local_rank, int64_t chunk_items, std::string checkpoint_sha256);
+  GeneratorFeatures(const sampling::SamplerOptions& options, int local_rank, int64_t chunk_items, std::string checkpoint_sha256);
   int64_t dim() const override;
   std::optional<int64_t> items() const override;
   int64_t vectors_per_item() const override;
@@ -37,10 +37,10 @@ class GeneratorFeatures final : public cluster::FeatureSource {
   cluster::FeatureChunk read(int64_t first, int64_t count) override;
   std::vector<int64_t> item_shape() const override;
   nlohmann::json describe() const override;
-  const Sampler& sampler() const { return sampler_; }
+  const sampling::Sampler& sampler() const { return sampler_; }
 
  private:
-  Sampler sampler_;
+  sampling::Sampler sampler_;
   int64_t chunk_items_;
   std::string checkpoint_sha256_;
 };

@@ -15,7 +15,8 @@
 #include "models/segmenter/predict.h"
 #include "models/stylegan2/generator.h"
 #include "mpi/communicator.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
+#include "train/keyed_images.h"
 #include "train/training_images.h"
 
 namespace styleseg::stages {
@@ -65,7 +66,7 @@ std::vector<int64_t> GanQualityProbe::my_samples(comm::Communicator& comm) const
 void GanQualityProbe::add(const at::Tensor& images, evaluate::QualityStatistics& statistics) {
   at::NoGradGuard no_grad;
   // 8-bit levels, as every real image has and as a saved generated image would.
-  const at::Tensor pixels = to_pixels(images).permute({0, 3, 1, 2}).to(device_, at::kFloat) / 255.0;
+  const at::Tensor pixels = sampling::to_pixels(images).permute({0, 3, 1, 2}).to(device_, at::kFloat) / 255.0;
   const at::Tensor input = segmenter::model_input(pixels, model_.info);
   const at::Tensor features = model_.net.features(input);
   const at::Tensor labels = model_.net.classify(features, input.size(2), input.size(3)).argmax(1);
@@ -77,7 +78,7 @@ evaluate::QualityFigures GanQualityProbe::measure(const stylegan2::Generator& g,
   const uint64_t key = mix64(seed_ ^ 0x9a11e7ULL);
   at::NoGradGuard no_grad;
   for (const std::vector<int64_t>& batch : batches_of(my_samples(comm)))
-    add(keyed_images(g, key, batch, /*mixing=*/0, g.device()).images, generated);
+    add(train::keyed_images(g, key, batch, /*mixing=*/0, g.device()).images, generated);
   generated.allreduce(comm);
   return evaluate::compare(real_, generated);
 }

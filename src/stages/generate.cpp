@@ -144,7 +144,7 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
   validate(options);
   const auto start_time = std::chrono::steady_clock::now();
   const StopCheck stop_check(options.time_limit, comm.rank());
-  const Sampler sampler(options.sampling, comm.local_rank());
+  const sampling::Sampler sampler(options.sampling, comm.local_rank());
   const stylegan2::Architecture& arch = sampler.generator().architecture();
   const std::optional<stylegan2::FeatureLayer>& feature_layer = sampler.feature_layer();
   const int64_t available = sampler.latent_rows();
@@ -203,7 +203,7 @@ GenerateSummary generate(const GenerateOptions& options, comm::Communicator& com
     const int64_t b = resume_from + round * comm.size() + comm.rank();
     const int64_t start = std::min(b * batch, count);
     const int64_t n = b < batches ? std::min(batch, count - start) : 0;
-    const SampleBatch out = n > 0 ? sampler.make(start, n) : SampleBatch{};
+    const sampling::SampleBatch out = n > 0 ? sampler.make(start, n) : sampling::SampleBatch{};
     const int64_t done_batches = std::min(batches, resume_from + (round + 1) * comm.size());
     const int64_t needed = std::min(count, done_batches * batch);
     file.grow_ahead({"images", "z", "w", "raw", "features"}, needed, comm.size() * batch);

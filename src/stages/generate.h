@@ -28,7 +28,7 @@
 #include <cstdint>
 #include <string>
 
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 namespace styleseg::comm {
 class Communicator;
@@ -37,7 +37,7 @@ class Communicator;
 namespace styleseg::stages {
 
 struct GenerateOptions {
-  SamplerOptions sampling;         // generator, seed or latents, truncation, noise, layer, device
+  sampling::SamplerOptions sampling;  // generator, seed or latents, truncation, noise, layer, device
   std::string out;                 // output HDF5 file
   int64_t count = 0;               // number of samples (with seed); with latents: first `count` (0 = all)
   int batch = 8;

@@ -1,6 +1,7 @@
 #include "stages/name.h"
 
 #include "stages/embed.h"
+#include "stages/sampler_for_clusters.h"
 
 #include <ATen/ATen.h>
 
@@ -116,7 +117,7 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
   cluster::Clusters clusters = cluster::read_clusters(o.clusters);
   const std::map<int64_t, std::string> by_hand = cluster::parse_assignments(o.assign);
   const std::vector<std::string> prompts = read_prompts(o.prompts, o.prompts_file);
-  const std::unique_ptr<Sampler> sampler = sampler_for_clusters(o.sampling, clusters, o.clusters, "name", comm);
+  const std::unique_ptr<sampling::Sampler> sampler = sampler_for_clusters(o.sampling, clusters, o.clusters, "name", comm);
 
   // CLIP and the prompts' embeddings (every rank: small next to the images).
   const clip::Model model = clip::load_model(o.clip, {sampler->device(), parse_precision(o.clip_precision, "--clip-precision")});
@@ -143,7 +144,7 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
     const int64_t j = round * comm.size() + comm.rank();
     const int64_t first = j * o.batch, n = j < batches ? std::min<int64_t>(o.batch, o.samples - first) : 0;
     if (n > 0) {
-      const SampleBatch b = sampler->make(first, n, /*resize_features=*/false);
+      const sampling::SampleBatch b = sampler->make(first, n, /*resize_features=*/false);
       const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, side).labels;
       const at::Tensor images = clip::preprocess_unit_images((b.raw.to(sampler->device()) + 1.0) / 2.0, side);
       regions.add(model.dense_embeddings(images, stride), labels);
@@ -177,7 +178,7 @@ NameSummary name_clusters(const NameOptions& o, comm::Communicator& comm, const 
     }
     if (!o.png.empty()) {
       const int64_t shown = std::min<int64_t>(o.png_count, o.samples);
-      const SampleBatch b = sampler->make(0, shown, /*resize_features=*/false);
+      const sampling::SampleBatch b = sampler->make(0, shown, /*resize_features=*/false);
       const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, b.images.size(1)).labels.cpu();
       std::vector<std::string> entries;
       for (size_t k = 0; k < summary.names.clusters.size(); ++k) {

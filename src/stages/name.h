@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "cluster/naming.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 namespace styleseg::comm {
 class Communicator;
@@ -28,7 +28,7 @@ class Communicator;
 namespace styleseg::stages {
 
 struct NameOptions {
-  SamplerOptions sampling;         // the generator the clusters were made from (the layer comes from the clusters)
+  sampling::SamplerOptions sampling;  // the generator the clusters were made from (the layer comes from the clusters)
   std::string clusters;            // clusters.h5 of `styleseg cluster`
   std::string out;                 // the clusters with names (never `clusters` itself: io/output_policy.h)
   std::string clip;                // CLIP model (RN50.pt ... RN50x64.pt; a ViT works at its patch stride)

@@ -41,8 +41,8 @@ at::Tensor labels_at(const at::Tensor& labels, int64_t h, int64_t w) {
   return labels.index_select(1, centres(h, labels.size(1))).index_select(2, centres(w, labels.size(2)));
 }
 
-LabelledBatch label_batch(const Sampler& sampler, segmenter::LoadedModel& reference, int64_t start, int64_t n) {
-  const SampleBatch b = sampler.make(start, n);
+LabelledBatch label_batch(const sampling::Sampler& sampler, segmenter::LoadedModel& reference, int64_t start, int64_t n) {
+  const sampling::SampleBatch b = sampler.make(start, n);
   const std::vector<at::Tensor> labels =
       segmenter::predict_labels(reference.net, reference.info, b.images.unbind(0), sampler.device());
   LabelledBatch out;
@@ -89,7 +89,7 @@ std::vector<MyBatch> my_batches(int64_t first, int64_t last, int64_t batch, comm
 }
 
 // Collective: the fit rows of samples [0, half), gathered on every rank in sample order.
-std::pair<at::Tensor, at::Tensor> gather_fit_rows(const ProbeOptions& o, const Sampler& sampler,
+std::pair<at::Tensor, at::Tensor> gather_fit_rows(const ProbeOptions& o, const sampling::Sampler& sampler,
                                                   segmenter::LoadedModel& reference, int64_t half, Progress& progress,
                                                   comm::Communicator& comm) {
   std::vector<at::Tensor> rows, ids;
@@ -115,7 +115,7 @@ std::pair<at::Tensor, at::Tensor> gather_fit_rows(const ProbeOptions& o, const S
 
 // The picture of one variant: per score sample, the image, the reference classes, the
 // k-means classes and the linear probe's classes (rank 0, local).
-at::Tensor variant_picture(const ProbeOptions& o, const ProbeVariant& v, const Sampler& sampler,
+at::Tensor variant_picture(const ProbeOptions& o, const ProbeVariant& v, const sampling::Sampler& sampler,
                            segmenter::LoadedModel& reference, const evaluate::FeatureProbe& probe, int64_t half) {
   const int64_t n = std::min<int64_t>(o.picture_samples, o.samples - half);
   const LabelledBatch b = label_batch(sampler, reference, half, n);
@@ -188,7 +188,7 @@ void check_options(const ProbeOptions& o) {
 
 VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec) {
   VariantOptions v{base.sampling, base.clusters, cluster::parse_space(base.cluster_space, "--cluster-space")};
-  SamplerOptions& s = v.sampling;
+  sampling::SamplerOptions& s = v.sampling;
   std::stringstream items(spec);
   for (std::string item; std::getline(items, item, ',');) {
     if (item.empty()) continue;
@@ -198,8 +198,8 @@ VariantOptions apply_variant(const ProbeOptions& base, const std::string& spec) 
     try {
       if (key == "layer") s.feature_layer = value;
       else if (key == "size") s.feature_size = std::stoi(value);
-      else if (key == "normalize") s.feature_normalize = value;
-      else if (key == "noise") s.feature_noise = value;
+      else if (key == "normalize") s.feature_normalize = parse_name<sampling::FeatureNormalize>(value, "--variant '" + spec + "': normalize");
+      else if (key == "noise") s.feature_noise = parse_name<sampling::FeatureNoise>(value, "--variant '" + spec + "': noise");
       else if (key == "truncation") s.truncation = std::stod(value);
       else if (key == "clusters") v.clusters = std::stoll(value);
       else if (key == "space") v.space = cluster::parse_space(value, "--variant '" + spec + "': space");
@@ -235,11 +235,11 @@ ProbeSummary run_probe(const ProbeOptions& o, comm::Communicator& comm) {
   for (size_t i = 0; i < specs.size(); ++i) {
     const std::string& spec = specs[i];
     const VariantOptions variant = apply_variant(o, spec);
-    const Sampler sampler(variant.sampling, comm.local_rank());
+    const sampling::Sampler sampler(variant.sampling, comm.local_rank());
     // Every variant's layers exist, before the first variant runs for minutes.
     if (i == 0)
       for (const std::string& other : specs)
-        (void)resolve_feature_layers(apply_variant(o, other).sampling.feature_layer, sampler.generator().architecture());
+        (void)sampling::resolve_feature_layers(apply_variant(o, other).sampling.feature_layer, sampler.generator().architecture());
     reference.net.to(sampler.device());
     Progress progress("probe " + (spec.empty() ? std::string("base") : spec), o.samples, comm.rank() == 0);
     auto [fit_x, fit_y] = gather_fit_rows(o, sampler, reference, half, progress, comm);

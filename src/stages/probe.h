@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "evaluate/probe.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 namespace styleseg::comm {
 class Communicator;
@@ -27,7 +27,7 @@ class Communicator;
 namespace styleseg::stages {
 
 struct ProbeOptions {
-  SamplerOptions sampling;              // generator and base feature spec (--feature-layer, ...)
+  sampling::SamplerOptions sampling;    // generator and base feature spec (--feature-layer, ...)
   // Variants, each "key=value,..." over the base options with keys layer, size, normalize,
   // noise (the features' noise), truncation, clusters, space, trials (k-means++ draws, the
   // best kept: --init-trials). Empty: the base options alone.
@@ -46,7 +46,7 @@ struct ProbeOptions {
 
 // One variant resolved: the base options with its overrides.
 struct VariantOptions {
-  SamplerOptions sampling;
+  sampling::SamplerOptions sampling;
   int64_t clusters = 0;                 // 0: the reference's class count
   cluster::SpaceSpec space;
   int init_trials = 1;

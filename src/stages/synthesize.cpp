@@ -26,6 +26,7 @@
 #include "io/visualize.h"
 #include "mpi/communicator.h"
 #include "mpi/mpi_io.h"
+#include "stages/sampler_for_clusters.h"
 
 namespace fs = std::filesystem;
 
@@ -144,9 +145,9 @@ struct ChunkRows {
 
 // Samples [first, first + n): images at `size`, cluster labels through the class map as
 // masks, their latents, and their done flags.
-ChunkRows make_chunk(const Sampler& sampler, const cluster::Clusters& clusters, const at::Tensor& centroids,
+ChunkRows make_chunk(const sampling::Sampler& sampler, const cluster::Clusters& clusters, const at::Tensor& centroids,
                      const dataset::ClassMap& classes, int64_t first, int64_t n, int64_t size) {
-  const SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
+  const sampling::SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
   const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, size).labels;
   return {resize_pixels(b.images, size, size),
           classes.apply(labels).to(at::kCPU, classes.needs_uint16() ? at::kInt : at::kByte), b.ws, at::ones({n}, at::kByte)};
@@ -182,8 +183,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   const auto start_time = std::chrono::steady_clock::now();
   const StopCheck stop_check(o.time_limit, comm.rank());
   const cluster::Clusters clusters = cluster::read_clusters(o.clusters);
-  const std::unique_ptr<Sampler> sampler_owner = sampler_for_clusters(o.sampling, clusters, o.clusters, "synthesize", comm);
-  const Sampler& sampler = *sampler_owner;
+  const std::unique_ptr<sampling::Sampler> sampler_owner = sampler_for_clusters(o.sampling, clusters, o.clusters, "synthesize", comm);
+  const sampling::Sampler& sampler = *sampler_owner;
   const std::string& checkpoint_sha = clusters.source.at("checkpoint_sha256").get_ref<const std::string&>();
   const stylegan2::Architecture& arch = sampler.generator().architecture();
   const int64_t size = o.size > 0 ? o.size : arch.resolution;
@@ -215,7 +216,7 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   const FileHeader header{{{"classes", nlohmann::json(classes.names()).dump()}, {"palette", palette_json(colours)},
                            {"class_map", classes.to_string()}, {"clusters", o.clusters}, {"clusters_sha256", clusters_sha},
                            {"checkpoint", o.sampling.checkpoint}, {"checkpoint_sha256", checkpoint_sha},
-                           {"feature_layer", sampler.options().feature_layer}, {"noise", o.sampling.noise},
+                           {"feature_layer", sampler.options().feature_layer}, {"noise", name_of(o.sampling.noise)},
                            {"options", provenance.dump()}, {"styleseg_version", STYLESEG_VERSION}, {"identity", identity}},
                           classes.ignore_label(), size, o.count, static_cast<int64_t>(o.sampling.seed), o.sampling.truncation};
   h5::File file = start == OutputStart::Resume ? reopen_partial(output.temp_path(), comm, identity)

@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <string>
 
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 namespace styleseg::comm {
 class Communicator;
@@ -29,7 +29,7 @@ class Communicator;
 namespace styleseg::stages {
 
 struct SynthesizeOptions {
-  SamplerOptions sampling;    // checkpoint, seed, truncation, noise, ... (the layer comes from the clusters)
+  sampling::SamplerOptions sampling;  // checkpoint, seed, truncation, noise, ... (the layer comes from the clusters)
   std::string clusters;       // clusters.h5 of `styleseg cluster` on the same generator
   std::string out;            // dataset.h5
   int64_t count = 0;

@@ -380,7 +380,7 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   log::info("training on {} ({} ranks, {} per rank, global batch {}): {} training and {} held-out samples of {} ({}x{}, "
             "{} classes), {} steps ({:.1f} epochs), {} lr {}", device.str(), comm.size(), split.per_rank, o.batch,
             split.pool.size(), split.held_out.size(), o.data, header.width, header.height, classes, o.steps,
-            static_cast<double>(o.steps) / static_cast<double>(split.steps_per_epoch), o.optimizer, o.lr);
+            static_cast<double>(o.steps) / static_cast<double>(split.steps_per_epoch), name_of(o.optimizer), o.lr);
 
   auto checkpoint = [&] {
     share_running_statistics(comm, net);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "train/augment.h"
+#include "train/optimizer.h"
 
 namespace styleseg::comm {
 class Communicator;
@@ -47,7 +48,7 @@ struct TrainOptions {
   std::string init;                 // torchvision resnet18 state dict for the backbone ("": random)
   int64_t steps = 1000;             // the seed's 1000 iterations
   int64_t batch = 16;               // global batch (split evenly over ranks)
-  std::string optimizer = "adam";   // adam | sgd
+  train::OptimizerKind optimizer = train::OptimizerKind::Adam;
   double lr = 1e-4;
   double weight_decay = 1e-4;
   double momentum = 0.9;            // SGD

@@ -12,15 +12,13 @@ namespace styleseg::train {
 
 Optimizer::Optimizer(std::vector<at::Tensor> parameters, OptimizerOptions options)
     : parameters_(std::move(parameters)), options_(std::move(options)) {
-  STYLESEG_CHECK(options_.kind == "adam" || options_.kind == "sgd", ConfigError,
-                 "--optimizer must be adam or sgd, not '" + options_.kind + "'");
   STYLESEG_CHECK(options_.weight_decay >= 0, ConfigError, "--weight-decay must be >= 0");
   STYLESEG_CHECK(options_.momentum >= 0 && options_.momentum < 1, ConfigError, "--momentum must be in [0, 1)");
   STYLESEG_CHECK(options_.beta1 >= 0 && options_.beta1 < 1 && options_.beta2 >= 0 && options_.beta2 < 1 && options_.eps > 0,
                  ConfigError, "Adam needs betas in [0, 1) and eps > 0");
   for (const at::Tensor& p : parameters_) {
     first_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
-    second_.push_back(options_.kind == "adam" ? at::zeros_like(p, at::MemoryFormat::Preserve) : at::Tensor());
+    second_.push_back(options_.kind == OptimizerKind::Adam ? at::zeros_like(p, at::MemoryFormat::Preserve) : at::Tensor());
   }
 }
 
@@ -45,11 +43,11 @@ void Optimizer::step(double lr) {
     params.push_back(parameters_[i]);
     grads.push_back(parameters_[i].grad());
     first.push_back(first_[i]);
-    if (o.kind == "adam") second.push_back(second_[i]);
+    if (o.kind == OptimizerKind::Adam) second.push_back(second_[i]);
   }
   if (params.empty()) return;
   if (o.weight_decay != 0) grads = at::_foreach_add(grads, params, at::Scalar(o.weight_decay));
-  if (o.kind == "adam") {
+  if (o.kind == OptimizerKind::Adam) {
     at::_foreach_mul_(first, at::Scalar(o.beta1));
     at::_foreach_add_(first, grads, at::Scalar(1 - o.beta1));
     at::_foreach_mul_(second, at::Scalar(o.beta2));
@@ -77,7 +75,7 @@ void Optimizer::step(double lr) {
 std::vector<std::pair<std::string, at::Tensor>> Optimizer::state() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (size_t i = 0; i < parameters_.size(); ++i) {
-    if (options_.kind == "adam") {
+    if (options_.kind == OptimizerKind::Adam) {
       out.emplace_back("exp_avg." + std::to_string(i), first_[i]);
       out.emplace_back("exp_avg_sq." + std::to_string(i), second_[i]);
     } else {

@@ -18,10 +18,17 @@
 #include <utility>
 #include <vector>
 
+#include "core/named_enum.h"
+
 namespace styleseg::train {
 
+enum class OptimizerKind { Adam, Sgd };
+constexpr std::array<NamedValue<OptimizerKind>, 2> names_of(OptimizerKind) {
+  return {{{OptimizerKind::Adam, "adam"}, {OptimizerKind::Sgd, "sgd"}}};
+}
+
 struct OptimizerOptions {
-  std::string kind = "adam";   // adam | sgd
+  OptimizerKind kind = OptimizerKind::Adam;
   double weight_decay = 1e-4;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam
   double momentum = 0.9;                            // SGD
@@ -29,8 +36,8 @@ struct OptimizerOptions {
 
 class Optimizer {
  public:
-  // `parameters` in a fixed order (a model's parameters()). Throws ConfigError for an
-  // unknown kind or out-of-range values, naming the option.
+  // `parameters` in a fixed order (a model's parameters()). Throws ConfigError for
+  // out-of-range values, naming the option.
   Optimizer(std::vector<at::Tensor> parameters, OptimizerOptions options);
 
   // One update of every parameter with a gradient, at learning rate `lr`.

@@ -52,7 +52,7 @@ void write_valid_file(Kind kind, FuzzedDataProvider& in, const std::string& path
     styleseg::cluster::Clusters c;
     c.centroids = at::zeros({a, b}, at::kFloat);
     c.counts = at::ones({a}, at::kLong);
-    c.inertia = {1.0};
+    c.inertia_history = {1.0};
     c.algorithm = "lloyd";
     c.init = "kmeans++";
     if (in.ConsumeBool()) {  // a whitened space: features of d dimensions mapped to the centroids' b

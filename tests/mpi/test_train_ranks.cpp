@@ -86,7 +86,7 @@ TEST(TrainRanks, SyncBnOnNRanksFollowsOneRank) {
   // does to one process. With SGD, whose update is linear in the gradient: Adam moves a
   // weight whose gradient is below float32's rounding by about lr whatever the gradient's
   // sign, a few such coin flips decide the distance, and no rule on rounding bounds them.
-  o.optimizer = "sgd";
+  o.optimizer = train::OptimizerKind::Sgd;
   o.lr = 0.01;
   o.precision = "float64";
   const TrainRun sgd64 = run_train(o, alone, dir + "/sgd64" + mine);

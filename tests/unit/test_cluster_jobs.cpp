@@ -176,7 +176,7 @@ TEST(Sweep, TheTableListsEachValuesInertiaAndPixelSharesLargestFirst) {
     const int64_t k = i == 0 ? 2 : 3;
     c.centroids = at::zeros({k, 4});
     c.counts = i == 0 ? at::tensor({30, 70}, at::kLong) : at::tensor({20, 50, 30}, at::kLong);
-    c.final_inertia = i == 0 ? 50.0 : 30.0;
+    c.inertia = i == 0 ? 50.0 : 30.0;
     c.fixed_vectors = 100;
     c.iterations = 7;
     fs::create_directories(sweep.point_workdir(job.workdir, i));

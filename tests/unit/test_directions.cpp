@@ -12,7 +12,7 @@
 #include "models/stylegan2/checkpoint.h"
 #include "mpi/local_communicator.h"
 #include "stages/direction.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 #include "support/fixtures.h"
 #include "support/tiny_generator.h"
 #include "support/tiny_segmenter.h"
@@ -36,7 +36,7 @@ TEST(LinearFit, RecoversTheDirectionOfALinearScore) {
   const at::Tensor scores = at::matmul(latents, truth) + 0.05 * at::randn({n}, g);
   for (const char* method : {"svm", "logistic"}) {
     SCOPED_TRACE(method);
-    const LinearFit fit = fit_linear_direction(latents, scores, {method});
+    const LinearFit fit = fit_linear_direction(latents, scores, {parse_name<DirectionMethod>(method, "--method")});
     EXPECT_GE(cosine(fit.direction, truth), 0.99);
     EXPECT_NEAR(fit.direction.norm().item<double>(), 1.0, 1e-9);
     EXPECT_GE(fit.heldout_accuracy, 0.97);
@@ -51,9 +51,7 @@ TEST(LinearFit, ScoresThatDoNotSeparateTheTailsAreAConfigError) {
   const at::Tensor latents = at::randn({100, 4});
   EXPECT_THROW(fit_linear_direction(latents, at::ones({100}), {}), ConfigError);
   EXPECT_THROW(fit_linear_direction(latents.narrow(0, 0, 6), at::arange(6, at::kDouble), {}), ConfigError);  // tails of 1
-  LinearFitOptions bad;
-  bad.method = "tree";
-  EXPECT_THROW(fit_linear_direction(latents, at::arange(100, at::kDouble), bad), ConfigError);
+  EXPECT_THROW(parse_name<DirectionMethod>("tree", "--method"), ConfigError);
 }
 
 TEST(LatentDirectionFile, RoundTripsAndRejectsOtherFiles) {
@@ -143,20 +141,20 @@ TEST(SamplerShift, LatentsMoveByAlphaTimesTheDirection) {
   d.direction /= d.direction.norm();
   d.method = "svm";
   write_direction(dir + "/d.h5", d);
-  stages::SamplerOptions o;
+  sampling::SamplerOptions o;
   o.checkpoint = dir + "/g.pt";
   o.truncation = 0.7;
-  const stages::Sampler plain(o, 0);
+  const sampling::Sampler plain(o, 0);
   o.direction = dir + "/d.h5";
   o.alpha = 1.5;
-  const stages::Sampler shifted(o, 0);
+  const sampling::Sampler shifted(o, 0);
   // Latents stay on the generator's device (--device auto: a GPU where one is visible).
   const at::Tensor base = plain.latents(4, 3).cpu(), moved = shifted.latents(4, 3).cpu();
   EXPECT_TRUE(at::allclose(moved - base, 1.5 * d.direction.expand_as(base), 1e-5, 1e-6));
   EXPECT_FALSE(at::allclose(plain.make(4, 3).raw, shifted.make(4, 3).raw));
   EXPECT_EQ(shifted.describe().at("alpha"), 1.5);
   o.direction.clear();
-  EXPECT_THROW(stages::validate(o, "generate"), ConfigError);  // alpha without a direction
+  EXPECT_THROW(sampling::validate(o, "generate"), ConfigError);  // alpha without a direction
 }
 
 // The mean of the generator's output: differentiable, so the optimise method can climb it.
@@ -174,7 +172,7 @@ TEST(OptimizeDirection, ClimbsADifferentiableScoreThroughTheGenerator) {
   stylegan2::save_generator(stylegan2::init_generator(test::tiny_generator_architecture(), 5), dir + "/g.pt");
   stages::DirectionOptions o;
   o.sampling.checkpoint = dir + "/g.pt";
-  o.method = "optimize";
+  o.method = directions::DirectionMethod::Optimize;
   o.steps = 25;
   o.batch = 8;
   o.lr = 0.05;

@@ -13,7 +13,7 @@
 #include "models/stylegan2/checkpoint.h"
 #include "mpi/local_communicator.h"
 #include "stages/gan_quality.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 #include "support/fixtures.h"
 #include "support/tiny_generator.h"
 #include "support/tiny_segmenter.h"
@@ -90,9 +90,9 @@ TEST(GanQuality, ProbeFindsAGeneratorCloserToItsOwnImagesThanAnother) {
     at::NoGradGuard no_grad;
     std::vector<int64_t> samples(64);
     for (int64_t i = 0; i < 64; ++i) samples[static_cast<size_t>(i)] = i;
-    const at::Tensor ws = a.broadcast(a.map(stages::random_latents(16, 999, samples, Stream::Latent)));
+    const at::Tensor ws = a.broadcast(a.map(sampling::random_latents(16, 999, samples, Stream::Latent)));
     const at::Tensor images = a.synthesize(ws, stylegan2::Noise::explicit_tensors(
-                                                   stages::random_noise(a.architecture(), 999, samples))).image;
+                                                   sampling::random_noise(a.architecture(), 999, samples))).image;
     const at::Tensor pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
     for (int64_t i = 0; i < 64; ++i) write_png(dir + "/real/" + std::to_string(1000 + i) + ".png", pixels[i]);
   }

@@ -15,7 +15,7 @@
 #include "core/seeding.h"
 #include "models/stylegan2/checkpoint.h"
 #include "models/stylegan2/generator.h"
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 namespace styleseg::stylegan2 {
 namespace {
@@ -40,7 +40,7 @@ Outputs run(const Generator& g, int threads) {
   at::set_num_threads(threads);
   at::NoGradGuard no_grad;
   Outputs out;
-  out.z = stages::random_latents(g.architecture().z_dim, /*seed=*/11, {0, 1, 2, 3, 4}, Stream::Latent);
+  out.z = sampling::random_latents(g.architecture().z_dim, /*seed=*/11, {0, 1, 2, 3, 4}, Stream::Latent);
   out.ws = g.broadcast(g.map(out.z));
   const SynthesisResult r = g.synthesize(out.ws, Noise::constant(), /*feature_layer=*/3);
   out.image = r.image.to(at::kDouble);
@@ -69,7 +69,7 @@ TEST(GeneratorThreads, OutputsAgreeToFloat32RoundingAcrossThreadCounts) {
     EXPECT_GT(float32_error, 0.0) << name;
     EXPECT_LE(threads_apart, 10 * float32_error) << name;
   }
-  const at::Tensor pixels_one = stages::to_pixels(one.image).to(at::kInt), pixels_two = stages::to_pixels(two.image).to(at::kInt);
+  const at::Tensor pixels_one = sampling::to_pixels(one.image).to(at::kInt), pixels_two = sampling::to_pixels(two.image).to(at::kInt);
   EXPECT_LE((pixels_one - pixels_two).abs().max().item<int>(), 1);
 }
 

@@ -10,6 +10,7 @@
 #include "cluster/feature_source.h"
 #include "cluster/kmeans.h"
 #include "core/error.h"
+#include "core/options.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "mpi/local_communicator.h"
@@ -57,9 +58,9 @@ TEST_P(KMeansRecovers, KnownCentresOfAnUnevenMixture) {
   MixtureSource source(mixture(6, 40000, 8.0));
   KMeansParameters p;
   p.clusters = 6;
-  p.algorithm = GetParam().algorithm;
-  p.init = GetParam().init;
-  p.iterations = p.algorithm == std::string("lloyd") ? 30 : 60;
+  p.algorithm = parse_name<KMeansAlgorithm>(GetParam().algorithm, "algorithm");
+  p.init = parse_name<KMeansInit>(GetParam().init, "init");
+  p.iterations = p.algorithm == KMeansAlgorithm::Lloyd ? 30 : 60;
   p.minibatch_items = 4096;
   p.seed = 3;
   comm::LocalCommunicator comm;
@@ -153,7 +154,7 @@ TEST(KMeans, StarvedAndEmptyClustersAreReseededNeverNaN) {
   MixtureSource source(mixture(3, 30000, 20.0));
   KMeansParameters p;
   p.clusters = 12;
-  p.algorithm = "minibatch";
+  p.algorithm = KMeansAlgorithm::Minibatch;
   p.minibatch_items = 2048;
   p.iterations = 60;
   p.tolerance = 0;
@@ -168,7 +169,7 @@ TEST(KMeans, ResumedRunEqualsUninterruptedRun) {
     MixtureSource source(mixture(4, 12000, 3.0));
     KMeansParameters p;
     p.clusters = 6;
-    p.algorithm = algorithm;
+    p.algorithm = parse_name<KMeansAlgorithm>(algorithm, "algorithm");
     p.iterations = 8;
     p.tolerance = 0;
     p.n_init = 2;
@@ -263,7 +264,7 @@ TEST(KMeans, InitialisationTrialsStartLower) {
   for (const char* init : {"kmeans++", "kmeans||"}) {
     KMeansParameters p;
     p.clusters = 12;
-    p.init = init;
+    p.init = parse_name<KMeansInit>(init, "init");
     p.iterations = 1;
     p.init_vectors = 3000;
     p.seed = 4;
@@ -284,13 +285,10 @@ TEST(KMeans, InitialisationTrialsStartLower) {
 
 TEST(KMeans, BadParametersNameTheOption) {
   KMeansParameters p;
-  p.algorithm = "elkan";
-  try {
-    validate(p);
-    FAIL() << "no error";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("--algorithm"), std::string::npos);
-  }
+  OptionSet set("cluster", "k-means");
+  set.add("algorithm", &p.algorithm, "lloyd or minibatch");
+  test::expect_error<ConfigError>([&] { set.parse({"--algorithm", "elkan"}); },
+                                  {"--algorithm must be lloyd or minibatch, got 'elkan'"});
 }
 
 }  // namespace

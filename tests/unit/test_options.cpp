@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/options.h"
+#include "support/expect_error.h"
 #include "support/fixtures.h"
 
 namespace styleseg {
@@ -59,6 +60,34 @@ TEST(Options, JobFileSectionSetsAndCommandLineOverrides) {
   EXPECT_TRUE(set.was_given("truncation"));
   EXPECT_EQ(set.to_json()["count"], 5);
   EXPECT_FALSE(set.to_json({"count"}).contains("count"));
+}
+
+enum class Shade { Light, Dark };
+constexpr std::array<NamedValue<Shade>, 2> names_of(Shade) { return {{{Shade::Light, "light"}, {Shade::Dark, "dark"}}}; }
+
+// A mode is typed as its name (command line or job file) and held as an enum; its record,
+// default and errors use the names.
+TEST(Options, ModesAreParsedOnceByName) {
+  Shade shade = Shade::Light;
+  auto parsed = [&shade](const std::vector<std::string>& args) {
+    shade = Shade::Light;
+    OptionSet set("generate", "test");
+    set.add("shade", &shade, "light or dark");
+    EXPECT_TRUE(set.parse(args));
+    EXPECT_NE(set.help().find("(=light)"), std::string::npos) << set.help();
+    return set.to_json()["shade"];
+  };
+  EXPECT_EQ(parsed({}), "light");
+  EXPECT_EQ(shade, Shade::Light);
+  EXPECT_EQ(parsed({"--shade", "dark"}), "dark");
+  EXPECT_EQ(shade, Shade::Dark);
+  EXPECT_EQ(parsed({"--job", write_job("[generate]\nshade = dark\n")}), "dark");
+  EXPECT_EQ(shade, Shade::Dark);
+  test::expect_error<ConfigError>([&] { parsed({"--shade", "Dark"}); }, {"--shade must be light or dark, got 'Dark'"});
+  EXPECT_EQ(nlohmann::json(Shade::Dark), "dark");
+  EXPECT_EQ(nlohmann::json("light").get<Shade>(), Shade::Light);
+  EXPECT_THROW(nlohmann::json("grey").get<Shade>(), ConfigError);
+  EXPECT_EQ(names_listed<Shade>(), "light or dark");
 }
 
 TEST(Options, FlagsTakeExplicitValues) {

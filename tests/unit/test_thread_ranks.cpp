@@ -41,8 +41,8 @@ TEST_P(KMeansThreadRanks, EveryRankGivesTheOneRankResult) {
   spec.chunk_items = 1500;  // 14 chunks: uneven shares at 3 and 4 ranks
   cluster::KMeansParameters p;
   p.clusters = 7;
-  p.algorithm = GetParam().algorithm;
-  p.init = GetParam().init;
+  p.algorithm = parse_name<cluster::KMeansAlgorithm>(GetParam().algorithm, "algorithm");
+  p.init = parse_name<cluster::KMeansInit>(GetParam().init, "init");
   p.iterations = 12;
   p.tolerance = 0;
   p.n_init = 2;

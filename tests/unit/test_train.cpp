@@ -23,7 +23,7 @@ namespace {
 
 TEST(Optimizer, AdamFollowsItsFormula) {
   at::Tensor p = at::tensor({1.0, -2.0}, at::kDouble).requires_grad_(true);
-  Optimizer adam({p}, {"adam", 0.1, 0.9, 0.999, 1e-8, 0.9});
+  Optimizer adam({p}, {OptimizerKind::Adam, 0.1, 0.9, 0.999, 1e-8, 0.9});
   double m[2] = {0, 0}, v[2] = {0, 0}, x[2] = {1.0, -2.0};
   const double grads[3][2] = {{0.5, -1.0}, {0.25, 2.0}, {-1.0, 0.125}};
   for (int t = 1; t <= 3; ++t) {
@@ -43,7 +43,7 @@ TEST(Optimizer, AdamFollowsItsFormula) {
 
 TEST(Optimizer, SgdMomentumFollowsItsFormula) {
   at::Tensor p = at::tensor({3.0}, at::kDouble).requires_grad_(true);
-  Optimizer sgd({p}, {"sgd", 0.0, 0.9, 0.999, 1e-8, 0.5});
+  Optimizer sgd({p}, {OptimizerKind::Sgd, 0.0, 0.9, 0.999, 1e-8, 0.5});
   double x = 3.0, buffer = 0;
   for (int t = 1; t <= 3; ++t) {
     const double g = 2 * x;  // gradient of x^2
@@ -77,9 +77,9 @@ TEST(Optimizer, RestoredStateContinuesIdentically) {
     restored.step(1e-2);
   }
   EXPECT_TRUE(at::equal(a, b));
-  Optimizer sgd({b}, {"sgd"});
+  Optimizer sgd({b}, {OptimizerKind::Sgd});
   EXPECT_THROW(sgd.load_state(second.state(), "ckpt.pt"), InputError);
-  EXPECT_THROW(Optimizer({b}, {"adamw"}), ConfigError);
+  EXPECT_THROW(parse_name<OptimizerKind>("adamw", "--optimizer"), ConfigError);
 }
 
 TEST(Optimizer, PolyScheduleDecaysToZero) {

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     styleseg::cluster::MixtureSource source(spec);
     styleseg::cluster::KMeansParameters p;
     p.clusters = clusters;
-    p.algorithm = "minibatch";
+    p.algorithm = styleseg::cluster::KMeansAlgorithm::Minibatch;
     p.fixed_items = 1 << 18;
     p.minibatch_items = minibatch;
     p.iterations = static_cast<int>(size / static_cast<double>(minibatch) + 0.5);

@@ -4,15 +4,17 @@
 // file, so sample i is the same image whatever the batch it is made in, the number of
 // ranks or the stage asking for it.
 //
-//   Sampler sampler(options, comm.local_rank());
+//   sampling::Sampler sampler(options, comm.local_rank());
 //   SampleBatch b = sampler.make(start, n);   // samples [start, start + n)
 #pragma once
 
+#include "core/named_enum.h"
 #include "core/seeding.h"
 
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,14 +24,32 @@
 #include "models/stylegan2/feature_layer.h"
 #include "models/stylegan2/generator.h"
 
-namespace styleseg::cluster {
-struct Clusters;
-}
-namespace styleseg::comm {
-class Communicator;
+namespace styleseg::sampling {
+
+// The noise inputs of a synthesis pass: the checkpoint's constant buffers, fresh noise from
+// (seed, i), or none.
+enum class NoiseMode { Const, Random, None };
+constexpr std::array<NamedValue<NoiseMode>, 3> names_of(NoiseMode) {
+  return {{{NoiseMode::Const, "const"}, {NoiseMode::Random, "random"}, {NoiseMode::None, "none"}}};
 }
 
-namespace styleseg::stages {
+// The noise of the pass whose layer gives the features: the image's own pass, or a second
+// pass with other noise. Noise adds per-pixel detail to a layer's features that k-means then
+// splits into salt-and-pepper clusters; features without it give smooth masks while the
+// images keep their texture.
+enum class FeatureNoise { Same, Const, Random, None };
+constexpr std::array<NamedValue<FeatureNoise>, 4> names_of(FeatureNoise) {
+  return {{{FeatureNoise::Same, "same"}, {FeatureNoise::Const, "const"}, {FeatureNoise::Random, "random"},
+           {FeatureNoise::None, "none"}}};
+}
+
+// L2: each pixel's feature vector scaled to unit length (at the layer's resolution, before
+// any resize), so k-means compares directions, not magnitudes that follow local contrast and
+// lighting (the `image` layer excepted). None: as the layer gives them.
+enum class FeatureNormalize { None, L2 };
+constexpr std::array<NamedValue<FeatureNormalize>, 2> names_of(FeatureNormalize) {
+  return {{{FeatureNormalize::None, "none"}, {FeatureNormalize::L2, "l2"}}};
+}
 
 // The options of a generator and of how it is sampled (the CLI declares them once,
 // cli/sampler_options.cpp).
@@ -39,16 +59,9 @@ struct SamplerOptions {
   std::string latents;             // HDF5 file with z [N, z_dim] or w [N, w_dim] / [N, num_ws, w_dim]
   double truncation = 1.0;         // psi; 1 = none
   int truncation_samples = 4096;   // average-latent estimate when the checkpoint stores none
-  std::string noise = "const";     // const | random | none
-  // Noise inputs of the pass whose layer gives the features: "same" (the image's pass) or
-  // const | random | none in a second pass. Noise adds per-pixel detail to a layer's
-  // features that k-means then splits into salt-and-pepper clusters; features without it
-  // give smooth masks while the images keep their texture.
-  std::string feature_noise = "same";
-  // "l2": each pixel's feature vector scaled to unit length (at the layer's resolution,
-  // before any resize), so k-means compares directions, not magnitudes that follow local
-  // contrast and lighting (the `image` layer excepted). "none": as the layer gives them.
-  std::string feature_normalize = "none";
+  NoiseMode noise = NoiseMode::Const;
+  FeatureNoise feature_noise = FeatureNoise::Same;
+  FeatureNormalize feature_normalize = FeatureNormalize::None;
   int mixing_crossover = -1;       // >= 0: layers from here on take a second latent from (seed, i)
   // A latent direction (directions/latent_direction.h): every sample's per-layer latents
   // move to ws + alpha * direction after truncation and mixing.
@@ -94,9 +107,9 @@ class Sampler {
   // The per-layer latents ws [n, num_ws, w_dim] of samples [start, start + n) that make()
   // synthesizes (mapping, mixing, truncation, shift), on the generator's device.
   at::Tensor latents(int64_t start, int64_t n) const;
-  // The noise inputs of samples [start, start + n) in `mode` (const | random | none), on the
-  // generator's device: what make() gives the synthesis pass.
-  stylegan2::Noise noise(const std::string& mode, int64_t start, int64_t n) const;
+  // The noise inputs of samples [start, start + n) in `mode`, on the generator's device: what
+  // make() gives the synthesis pass.
+  stylegan2::Noise noise(NoiseMode mode, int64_t start, int64_t n) const;
 
   const stylegan2::Generator& generator() const { return generator_; }
   // The feature layer; for several, one entry describing them together (channels summed,
@@ -131,15 +144,6 @@ class Sampler {
   std::unique_ptr<LatentSource> latents_;
 };
 
-// The sampler of `options.checkpoint` at the layer `clusters` were made from, features at
-// their native resolution (masks come from resizing score maps), checked: the clusters
-// must come from this generator (SHA-256) and match the layer's width. For the stages
-// that draw masks (synthesize, name); `command` names the stage in errors. Collective
-// (rank 0 hashes the checkpoint).
-std::unique_ptr<Sampler> sampler_for_clusters(const SamplerOptions& options, const cluster::Clusters& clusters,
-                                              const std::string& clusters_path, const std::string& command,
-                                              comm::Communicator& comm);
-
 // Throws ConfigError naming the option for values outside their range. `command` names
 // the command in messages.
 void validate(const SamplerOptions& options, const std::string& command);
@@ -152,20 +156,8 @@ std::vector<at::Tensor> random_noise(const stylegan2::Architecture& arch, uint64
 // Latents [n, dim] of the given samples from (seed, i, stream).
 at::Tensor random_latents(int64_t dim, uint64_t seed, const std::vector<int64_t>& samples, Stream stream);
 
-// Images of `g` for the global samples `samples`, everything drawn from streams keyed by
-// `key`: z, per-sample noise and, with probability `mixing` (one decision per call, as
-// rosinality draws one per batch), a second z from a random crossover layer on. Runs with
-// autograd as the caller's mode is; `ws_require_grad` makes ws leaves that require grad
-// (the path-length term differentiates with respect to them).
-struct KeyedImages {
-  at::Tensor images;  // float [n, 3, H, W], the generator's output
-  at::Tensor ws;      // [n, num_ws, w_dim]
-};
-KeyedImages keyed_images(const stylegan2::Generator& g, uint64_t key, const std::vector<int64_t>& samples, double mixing,
-                         c10::Device device, bool ws_require_grad = false);
-
 // Generator output [n, 3, H, W] (about [-1, 1]) -> uint8 [n, H, W, 3] on the CPU,
 // clamp(x * 127.5 + 128): NVlabs' convention, used for every saved generated image.
 at::Tensor to_pixels(const at::Tensor& images);
 
-}  // namespace styleseg::stages
+}  // namespace styleseg::sampling

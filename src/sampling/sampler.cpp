@@ -1,4 +1,4 @@
-#include "stages/sampler.h"
+#include "sampling/sampler.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -10,16 +10,13 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "cluster/clusters_file.h"
 #include "core/seeding.h"
-#include "core/sha256.h"
 #include "directions/latent_direction.h"
 #include "io/h5.h"
 #include "io/h5_tensor.h"
 #include "models/stylegan2/checkpoint.h"
-#include "mpi/communicator.h"
 
-namespace styleseg::stages {
+namespace styleseg::sampling {
 
 using stylegan2::Noise;
 
@@ -27,12 +24,6 @@ void validate(const SamplerOptions& o, const std::string& command) {
   STYLESEG_CHECK(!o.checkpoint.empty(), ConfigError, command + ": --checkpoint is required");
   STYLESEG_CHECK(o.truncation >= 0.0 && o.truncation <= 2.0, ConfigError,
                  command + ": --truncation must be in [0, 2], got " + std::to_string(o.truncation));
-  STYLESEG_CHECK(o.noise == "const" || o.noise == "random" || o.noise == "none", ConfigError,
-                 command + ": --noise must be const, random or none, got '" + o.noise + "'");
-  STYLESEG_CHECK(o.feature_normalize == "none" || o.feature_normalize == "l2", ConfigError,
-                 command + ": --feature-normalize must be none or l2, got '" + o.feature_normalize + "'");
-  STYLESEG_CHECK(o.feature_noise == "same" || o.feature_noise == "const" || o.feature_noise == "random" || o.feature_noise == "none",
-                 ConfigError, command + ": --feature-noise must be same, const, random or none, got '" + o.feature_noise + "'");
   STYLESEG_CHECK(o.feature_size >= 0, ConfigError, command + ": --feature-size must be >= 0");
   STYLESEG_CHECK(o.truncation_samples > 0, ConfigError, command + ": --truncation-samples must be positive");
   STYLESEG_CHECK(o.alpha == 0 || !o.direction.empty(), ConfigError, command + ": --alpha needs --direction (a direction file)");
@@ -41,6 +32,18 @@ void validate(const SamplerOptions& o, const std::string& command) {
 
 // Where the latents of a sample come from: (seed, i), or rows of an HDF5 file (opened once).
 namespace {
+
+// The noise mode of the features' pass: the image's, unless another is asked.
+NoiseMode noise_of_features(FeatureNoise feature_noise, NoiseMode image_noise) {
+  switch (feature_noise) {
+    case FeatureNoise::Same: return image_noise;
+    case FeatureNoise::Const: return NoiseMode::Const;
+    case FeatureNoise::Random: return NoiseMode::Random;
+    case FeatureNoise::None: return NoiseMode::None;
+  }
+  STYLESEG_ASSERT(false, "a FeatureNoise without a case");
+  return image_noise;
+}
 
 std::vector<int64_t> sample_range(int64_t start, int64_t n) {
   std::vector<int64_t> samples(static_cast<size_t>(n));
@@ -88,19 +91,6 @@ at::Tensor random_latents(int64_t dim, uint64_t seed, const std::vector<int64_t>
   for (size_t i = 0; i < samples.size(); ++i)
     SampleRng(seed, static_cast<uint64_t>(samples[i]), stream).fill_normal(values + static_cast<int64_t>(i) * dim, static_cast<size_t>(dim));
   return z;
-}
-
-KeyedImages keyed_images(const stylegan2::Generator& g, uint64_t key, const std::vector<int64_t>& samples, double mixing,
-                         c10::Device device, bool ws_require_grad) {
-  const auto& arch = g.architecture();
-  at::Tensor ws = g.broadcast(g.map(random_latents(arch.z_dim, key, samples, Stream::Latent).to(device)));
-  SampleRng decide(key, 0, Stream::Generic);
-  if (decide.next_uniform() < mixing) {
-    const int crossover = 1 + static_cast<int>(decide.next_u64() % static_cast<uint64_t>(arch.num_ws() - 1));
-    ws = g.mix(ws, g.broadcast(g.map(random_latents(arch.z_dim, key, samples, Stream::MixingLatent).to(device))), crossover);
-  }
-  if (ws_require_grad) ws = ws.detach().requires_grad_(true);
-  return {g.synthesize(ws, Noise::explicit_tensors(random_noise(arch, key, samples, device, g.dtype()))).image, ws};
 }
 
 at::Tensor to_pixels(const at::Tensor& images) {
@@ -241,9 +231,9 @@ nlohmann::json Sampler::describe() const {
           {"direction", options_.direction}, {"alpha", options_.alpha}};
 }
 
-stylegan2::Noise Sampler::noise(const std::string& mode, int64_t start, int64_t n) const {
-  if (mode == "const") return Noise::constant();
-  if (mode == "none") return Noise::none();
+stylegan2::Noise Sampler::noise(NoiseMode mode, int64_t start, int64_t n) const {
+  if (mode == NoiseMode::Const) return Noise::constant();
+  if (mode == NoiseMode::None) return Noise::none();
   return Noise::explicit_tensors(
       random_noise(generator_.architecture(), options_.seed, sample_range(start, n), generator_.device(), generator_.dtype()));
 }
@@ -273,11 +263,11 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
   SampleBatch out;
   out.z = latents_->z(start, n);
   const at::Tensor ws = latents_from(out.z, start, n);
-  auto noise_of = [&](const std::string& mode) { return noise(mode, start, n); };
+  auto noise_of = [&](NoiseMode mode) { return noise(mode, start, n); };
   // The image's pass gives the first convolution layer's features too, unless features take
   // other noise; the `image` layer is that pass's image.
-  const bool shared_pass = options_.feature_noise == "same" || options_.feature_noise == options_.noise;
-  const std::string feature_noise = shared_pass ? options_.noise : options_.feature_noise;
+  const NoiseMode feature_noise = noise_of_features(options_.feature_noise, options_.noise);
+  const bool shared_pass = feature_noise == options_.noise;
   const auto first_conv = std::find_if(layers_.begin(), layers_.end(), [](const auto& l) { return !l.is_image(); });
   const bool first_from_image_pass = shared_pass && first_conv != layers_.end();
   stylegan2::SynthesisResult result;
@@ -300,7 +290,7 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
       at::Tensor& f = per_layer[i];
       f = f.to(at::kFloat);
       // Never the image: scaled to unit length, every grey would be the same vector.
-      if (options_.feature_normalize == "l2" && !layers_[i].is_image()) f = f / f.norm(2, 1, true).clamp_min(1e-8);
+      if (options_.feature_normalize == FeatureNormalize::L2 && !layers_[i].is_image()) f = f / f.norm(2, 1, true).clamp_min(1e-8);
       if (f.size(2) != native) f = at::upsample_bilinear2d(f, {native, native}, /*align_corners=*/true);
     }
     at::Tensor f = per_layer.size() == 1 ? per_layer[0] : at::cat(per_layer, 1);
@@ -311,19 +301,4 @@ SampleBatch Sampler::make(int64_t start, int64_t n, bool resize_features) const 
   return out;
 }
 
-std::unique_ptr<Sampler> sampler_for_clusters(const SamplerOptions& options, const cluster::Clusters& clusters,
-                                              const std::string& clusters_path, const std::string& command,
-                                              comm::Communicator& comm) {
-  const std::string checkpoint_sha = comm::decide_on_root(comm, [&] { return sha256_file(options.checkpoint); });
-  cluster::check_made_from(clusters, clusters_path, options.checkpoint, checkpoint_sha, command);
-  SamplerOptions at_layer = options;
-  at_layer.feature_layer = clusters.source.value("feature_layer", "");
-  at_layer.feature_size = 0;
-  auto sampler = std::make_unique<Sampler>(at_layer, comm.local_rank());
-  STYLESEG_CHECK(sampler->feature_layer()->channels == clusters.feature_dim(), InputError,
-                 command + ": layer " + at_layer.feature_layer + " has " + std::to_string(sampler->feature_layer()->channels) +
-                     " channels, the clusters in " + clusters_path + " are of " + std::to_string(clusters.feature_dim()));
-  return sampler;
-}
-
-}  // namespace styleseg::stages
+}  // namespace styleseg::sampling
