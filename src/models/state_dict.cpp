@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard: ATen/ATen.h no longer includes it in LibTorch 2.x
+
 #include "core/error.h"
 
 namespace styleseg::models {
@@ -46,6 +48,23 @@ int StateDict::count_prefix(const std::string& prefix, const std::string& suffix
   int n = 0;
   while (has(prefix + std::to_string(n) + suffix)) ++n;
   return n;
+}
+
+void load_named_tensors(const NamedTensorList& targets, const NamedTensorList& saved, const std::string& source,
+                        const std::string& model, const std::string& missing_hint,
+                        const std::function<bool(const std::string&)>& skip) {
+  const std::map<std::string, at::Tensor> given(saved.begin(), saved.end());
+  at::NoGradGuard no_grad;
+  for (const auto& [name, target] : targets) {
+    if (skip && skip(name)) continue;
+    const auto it = given.find(name);
+    STYLESEG_CHECK(it != given.end(), InputError,
+                   source + ": no '" + name + "' for the " + model + (missing_hint.empty() ? "" : " " + missing_hint));
+    STYLESEG_CHECK(it->second.sizes() == target.sizes(), InputError,
+                   source + ": '" + name + "' has shape " + shape_text(it->second.sizes()) + ", the " + model + "'s is " +
+                       shape_text(target.sizes()));
+    target.copy_(it->second.to(target.device(), target.scalar_type()));
+  }
 }
 
 }  // namespace styleseg::models

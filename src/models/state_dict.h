@@ -47,4 +47,14 @@ class StateDict {
 // "[3, 64, 7, 7]".
 std::string shape_text(at::IntArrayRef sizes);
 
+// Loads saved weights into a model: every target (a model's own tensor, by name) takes the
+// tensor of that name in `saved`, converted to its device and dtype, in place (no autograd).
+// InputError naming `source` and the key when one is missing ("SOURCE: no 'KEY' for the
+// MODEL HINT") or has another shape ("SOURCE: 'KEY' has shape [..], the MODEL's is [..]").
+// Targets `skip` accepts are left as they are.
+using NamedTensorList = std::vector<std::pair<std::string, at::Tensor>>;
+void load_named_tensors(const NamedTensorList& targets, const NamedTensorList& saved, const std::string& source,
+                        const std::string& model, const std::string& missing_hint = "",
+                        const std::function<bool(const std::string&)>& skip = {});
+
 }  // namespace styleseg::models

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "io/torch_file.h"
+#include "models/state_dict.h"
 
 namespace styleseg::segmenter {
 namespace {
@@ -148,17 +149,8 @@ NamedTensors Segmenter::state() const {
 }
 
 void Segmenter::load_state(const NamedTensors& state, bool backbone_only, const std::string& source) {
-  std::map<std::string, at::Tensor> given(state.begin(), state.end());
-  at::NoGradGuard no_grad;
-  for (auto& [name, target] : this->state()) {
-    if (backbone_only && is_classifier(name)) continue;
-    const auto it = given.find(name);
-    STYLESEG_CHECK(it != given.end(), InputError, source + ": no '" + name + "' (not a ResNet-18 state dict?)");
-    STYLESEG_CHECK(it->second.sizes() == target.sizes(), InputError,
-                   source + ": '" + name + "' has shape " + c10::str(it->second.sizes()) + ", the segmenter's is " +
-                       c10::str(target.sizes()));
-    target.copy_(it->second.to(target.device(), target.scalar_type()));
-  }
+  models::load_named_tensors(this->state(), state, source, "segmenter", "(not a ResNet-18 state dict?)",
+                             [backbone_only](const std::string& name) { return backbone_only && is_classifier(name); });
 }
 
 void Segmenter::load_torchvision(const std::string& path) {

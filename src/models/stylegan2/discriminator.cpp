@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/state_dict.h"
 #include "models/stylegan2/ops.h"
 
 namespace styleseg::stylegan2 {
@@ -124,16 +125,7 @@ std::vector<at::Tensor> Discriminator::parameters() const {
 std::vector<std::pair<std::string, at::Tensor>> Discriminator::state() const { return tensors_; }
 
 void Discriminator::load_state(const std::vector<std::pair<std::string, at::Tensor>>& state, const std::string& source) {
-  std::map<std::string, at::Tensor> given(state.begin(), state.end());
-  at::NoGradGuard no_grad;
-  for (auto& [name, target] : tensors_) {
-    const auto it = given.find(name);
-    STYLESEG_CHECK(it != given.end(), InputError, source + ": the discriminator has no '" + name + "'");
-    STYLESEG_CHECK(it->second.sizes() == target.sizes(), InputError,
-                   source + ": discriminator '" + name + "' has shape " + c10::str(it->second.sizes()) + ", expected " +
-                       c10::str(target.sizes()));
-    target.copy_(it->second.to(target.device(), target.scalar_type()));
-  }
+  models::load_named_tensors(tensors_, state, source, "discriminator");
 }
 
 void Discriminator::to(c10::Device device, std::optional<c10::ScalarType> dtype) {
