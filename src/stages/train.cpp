@@ -221,8 +221,6 @@ class DiscardOnFailure {
 };
 
 
-// ---- the steps of train -----------------------------------------------------------------------
-
 // The dataset's samples: the held-out slice at the end, the training pool, and how a global
 // batch splits over the ranks.
 struct DataSplit {
@@ -305,7 +303,7 @@ at::Tensor optimise_step(segmenter::Segmenter& net, train::Optimizer& optimizer,
 }
 
 // Rank 0: the model file (rank 0's weights are every rank's) with its provenance, and the curves.
-void export_model(const TrainOptions& o, const nlohmann::json& provenance, const dataset::DatasetHeader& header,
+void write_model(const TrainOptions& o, const nlohmann::json& provenance, const dataset::DatasetHeader& header,
                   segmenter::Segmenter& net, segmenter::ModelInfo info, const TrainSummary& summary, int ranks,
                   const TrainFiles& files) {
   info.provenance = {{"dataset", o.data}, {"dataset_samples", header.count}, {"options", provenance},
@@ -316,6 +314,199 @@ void export_model(const TrainOptions& o, const nlohmann::json& provenance, const
   write_curves(files.metrics, files.curves);
   log::info("wrote the model {} (weights SHA-256 {}), metrics {} and curves {}", o.out,
             info.provenance["weights_sha256"].get<std::string>().substr(0, 16), files.metrics, files.curves);
+}
+
+// What a run trains on: the dataset's header, the split, the augmentation and the model's
+// description, with the identity a checkpoint must carry to be continued.
+struct TrainingData {
+  TrainingData(const TrainOptions& o, const nlohmann::json& provenance, const dataset::DatasetReader& dataset, int ranks)
+      : reader(dataset),
+        header(dataset.header()),
+        classes(static_cast<int64_t>(header.classes.size())),
+        split(split_data(o, dataset, ranks)),
+        augmentation(augment_options(o, header.ignore_label, classes)),
+        info(model_info_of(header)),
+        identity(identity_of(o, provenance, header)) {}
+  const dataset::DatasetReader& reader;
+  const dataset::DatasetHeader& header;
+  const int64_t classes;
+  const DataSplit split;
+  const train::AugmentOptions augmentation;
+  const segmenter::ModelInfo info;
+  const std::string identity;
+};
+
+// One run: the model, its optimiser and metrics, and the steps (seeded poly-decay SGD or Adam
+// on augmented batches, gradients averaged over the ranks, checkpoints and validation).
+class SegmenterTrainer {
+ public:
+  SegmenterTrainer(const TrainOptions& o, const TrainingData& data, OutputStart start, c10::Device device,
+                   TrainingPrecision precision, const TrainFiles& files, Clock::time_point start_time,
+                   const StopCheck& stop_check, comm::Communicator& comm);
+  // Trains to --steps or until stopped (--time-limit, SIGUSR1): `complete` says which.
+  TrainSummary run();
+  // Collective: rank 0 writes the model (rank 0's weights are every rank's) and the curves.
+  void export_model(const nlohmann::json& provenance);
+
+ private:
+  // Seeded, with --init's backbone when fresh, on the device (a resume loads over it).
+  segmenter::Segmenter fresh_model();
+  // The batches of the epoch `step` is in (a new loader when the epoch changes).
+  dataset::BatchLoader& loader_at(int64_t step);
+  // One collective for the loss and the stop decision; logs the step. Returns true to stop.
+  bool end_step(const at::Tensor& loss, double lr, Clock::time_point step_start);
+  void checkpoint();    // collective
+  void validate_now();  // collective
+
+  const TrainOptions& o_;
+  const TrainingData& data_;
+  const OutputStart start_;
+  const c10::Device device_;
+  const TrainingPrecision precision_;
+  const TrainFiles& files_;
+  const Clock::time_point start_time_;
+  const StopCheck& stop_check_;
+  comm::Communicator& comm_;
+  int64_t step_ = 0;
+  segmenter::Segmenter net_;
+  train::Optimizer optimizer_;
+  std::optional<train::GradientSync> sync_;  // after the weights are shared
+  std::optional<train::MetricsLog> metrics_;  // rank 0
+  DiscardOnFailure fresh_metrics_;            // a fresh metrics file goes with a run that fails before its first checkpoint
+  std::unique_ptr<dataset::BatchLoader> loader_;
+  int64_t loader_epoch_ = -1;
+  TrainSummary summary_;
+};
+
+SegmenterTrainer::SegmenterTrainer(const TrainOptions& o, const TrainingData& data, OutputStart start, c10::Device device,
+                                   TrainingPrecision precision, const TrainFiles& files, Clock::time_point start_time,
+                                   const StopCheck& stop_check, comm::Communicator& comm)
+    : o_(o),
+      data_(data),
+      start_(start),
+      device_(device),
+      precision_(precision),
+      files_(files),
+      start_time_(start_time),
+      stop_check_(stop_check),
+      comm_(comm),
+      net_(fresh_model()),
+      optimizer_(net_.parameters(), {o.optimizer, o.weight_decay, 0.9, 0.999, 1e-8, o.momentum}),
+      fresh_metrics_(comm.rank() == 0 && start == OutputStart::Fresh ? files.metrics : "") {
+  if (start == OutputStart::Resume) {
+    const train::TrainingState state = train::load_checkpoint(files.checkpoint);
+    require_same_job(files.checkpoint, data.identity, state.identity);
+    net_.load_state(state.model, /*backbone_only=*/false, files.checkpoint);
+    optimizer_.load_state(state.optimizer, files.checkpoint);
+    step_ = state.step;
+    log::info("resuming from {} at step {} of {}", files.checkpoint, step_, o.steps);
+  }
+  // Identical on every rank from here on.
+  train::GradientSync::broadcast(comm, buffers_and_parameters(net_));
+  if (o.sync_bn && comm.size() > 1)
+    net_.set_batch_norm_override([&comm](const at::Tensor& x, const segmenter::BatchNormLayer& l) {
+      return train::sync_batch_norm(x, l.weight, l.bias, l.running_mean, l.running_var, l.momentum, l.eps, comm);
+    });
+  sync_.emplace(net_.parameters());
+  if (comm.rank() == 0) metrics_.emplace(files.metrics, start == OutputStart::Resume ? step_ : -1);
+}
+
+segmenter::Segmenter SegmenterTrainer::fresh_model() {
+  at::manual_seed(o_.seed);
+  segmenter::Segmenter net(data_.classes);
+  if (!o_.init.empty() && start_ == OutputStart::Fresh) net.load_torchvision(o_.init);
+  net.to(device_);
+  net.to(precision_.weights);
+  net.train(true);
+  return net;
+}
+
+TrainSummary SegmenterTrainer::run() {
+  const DataSplit& split = data_.split;
+  log::info("training on {} ({} ranks, {} per rank, global batch {}): {} training and {} held-out samples of {} ({}x{}, "
+            "{} classes), {} steps ({:.1f} epochs), {} lr {}", device_.str(), comm_.size(), split.per_rank, o_.batch,
+            split.pool.size(), split.held_out.size(), o_.data, data_.header.width, data_.header.height, data_.classes, o_.steps,
+            static_cast<double>(o_.steps) / static_cast<double>(split.steps_per_epoch), name_of(o_.optimizer), o_.lr);
+  Progress progress("train", o_.steps, comm_.rank() == 0, "steps");
+  progress.advance(step_);
+  bool stopped = false;
+  while (step_ < o_.steps) {
+    dataset::BatchLoader& loader = loader_at(step_);
+    const auto step_start = Clock::now();
+    const std::optional<dataset::Batch> batch = loader.next();
+    STYLESEG_ASSERT(batch.has_value(), "train: the data loader ended early (step " + std::to_string(step_) + ")");
+    const double lr = train::poly_learning_rate(o_.lr, step_, o_.steps, o_.lr_power);
+    const at::Tensor loss = optimise_step(net_, optimizer_, *sync_, *batch, data_.info, precision_, device_, lr, comm_);
+    ++step_;
+    stopped = end_step(loss, lr, step_start);
+    progress.advance(1);
+    fault_injection_point("train-step", comm_.rank(), step_);
+    if (step_ == o_.steps || stopped || step_ % o_.checkpoint_every == 0) checkpoint();
+    if (!split.held_out.empty() && (step_ == o_.steps || step_ % o_.val_every == 0)) validate_now();
+    if (stopped) break;
+  }
+  loader_.reset();
+  summary_.steps_done = step_;
+  summary_.seconds = seconds_since(start_time_);
+  if (stopped) {
+    summary_.complete = false;
+    log::warn("stopped {} after step {} of {}; run again with --resume to continue from {}", stop_check_.reason(), step_,
+              o_.steps, files_.checkpoint);
+    return summary_;
+  }
+  progress.finish();
+  return summary_;
+}
+
+dataset::BatchLoader& SegmenterTrainer::loader_at(int64_t step) {
+  const int64_t epoch = step / data_.split.steps_per_epoch;
+  if (!loader_ || epoch != loader_epoch_) {
+    loader_.reset();  // one reading thread at a time
+    loader_ = epoch_loader(o_, data_.reader, data_.split, data_.augmentation, data_.classes, epoch, step, comm_);
+    loader_epoch_ = epoch;
+  }
+  return *loader_;
+}
+
+bool SegmenterTrainer::end_step(const at::Tensor& loss, double lr, Clock::time_point step_start) {
+  // [loss, votes to stop]
+  at::Tensor shared = at::stack({loss.detach().to(at::kCPU, at::kDouble), at::scalar_tensor(stop_check_.due() ? 1.0 : 0.0, at::kDouble)})
+                          .to(comm_.device());
+  comm_.allreduce(shared);
+  const at::Tensor host = shared.to(at::kCPU);
+  summary_.final_loss = host[0].item<double>();
+  if (metrics_)
+    metrics_->append({{"step", step_}, {"epoch", loader_epoch_}, {"loss", summary_.final_loss}, {"lr", lr},
+                      {"images_per_second", static_cast<double>(o_.batch) / seconds_since(step_start)},
+                      {"seconds", seconds_since(start_time_)}});
+  const int64_t log_every = std::max<int64_t>(1, o_.steps / 20);
+  if (step_ % log_every == 0) log::info("step {}/{}: loss {:.4f}, lr {:.3g}", step_, o_.steps, summary_.final_loss, lr);
+  return host[1].item<double>() > 0 && step_ < o_.steps;
+}
+
+void SegmenterTrainer::checkpoint() {
+  share_running_statistics(comm_, net_);
+  if (comm_.rank() == 0) {
+    train::TrainingState state{step_, data_.identity, net_.state(), optimizer_.state(), o_.seed};
+    train::save_checkpoint(files_.checkpoint, state);
+    fresh_metrics_.keep();
+  }
+  comm_.barrier();
+}
+
+void SegmenterTrainer::validate_now() {
+  share_running_statistics(comm_, net_);
+  const Validation v = run_validation(net_, data_.info, data_.reader, data_.split.held_out, comm_, device_, precision_.autocast);
+  summary_.val_miou = v.miou;
+  if (metrics_) metrics_->append({{"step", step_}, {"val_miou", v.miou}, {"val_pixel_accuracy", v.pixel_accuracy}, {"val_iou", v.iou}});
+  log::info("step {}: validation mIoU {:.4f}, pixel accuracy {:.4f} on {} held-out samples", step_, v.miou, v.pixel_accuracy,
+            data_.split.held_out.size());
+}
+
+void SegmenterTrainer::export_model(const nlohmann::json& provenance) {
+  share_running_statistics(comm_, net_);
+  if (comm_.rank() == 0) write_model(o_, provenance, data_.header, net_, data_.info, summary_, comm_.size(), files_);
+  comm_.barrier();
 }
 
 }  // namespace
@@ -334,128 +525,17 @@ TrainSummary train(const TrainOptions& o, comm::Communicator& comm, const nlohma
   const auto start_time = Clock::now();
   const StopCheck stop_check(o.time_limit, comm.rank());
   const TrainFiles files = train_files(o);
-  const std::string& checkpoint_path = files.checkpoint;
   const OutputStart start = output_plan(o, files.checkpoint, files.metrics, files.curves).decide({o.resume, o.force}, comm);
   STYLESEG_CHECK(start != OutputStart::Complete, ConfigError,
-                 "train: --resume: " + o.out + " is complete and its checkpoint " + checkpoint_path +
+                 "train: --resume: " + o.out + " is complete and its checkpoint " + files.checkpoint +
                      " is gone, so nothing says which job made it; --force trains afresh");
   const c10::Device device = resolve_device(o.device, comm.local_rank());
   const TrainingPrecision precision = parse_training_precision(o.precision);
-
-  // ---- data: the held-out slice, the training pool, the batch split ----
   const dataset::DatasetReader reader(o.data);
-  const dataset::DatasetHeader& header = reader.header();
-  const int64_t classes = static_cast<int64_t>(header.classes.size());
-  const DataSplit split = split_data(o, reader, comm.size());
-  const train::AugmentOptions augmentation = augment_options(o, header.ignore_label, classes);
-  const segmenter::ModelInfo info = model_info_of(header);
-  const std::string identity = identity_of(o, provenance, header);
-
-  // ---- the model and optimiser, fresh or from the checkpoint; identical on every rank ----
-  at::manual_seed(o.seed);
-  segmenter::Segmenter net(classes);
-  if (!o.init.empty() && start == OutputStart::Fresh) net.load_torchvision(o.init);
-  net.to(device);
-  net.to(precision.weights);
-  net.train(true);
-  train::Optimizer optimizer(net.parameters(), {o.optimizer, o.weight_decay, 0.9, 0.999, 1e-8, o.momentum});
-  int64_t step = 0;
-  if (start == OutputStart::Resume) {
-    const train::TrainingState state = train::load_checkpoint(checkpoint_path);
-    require_same_job(checkpoint_path, identity, state.identity);
-    net.load_state(state.model, /*backbone_only=*/false, checkpoint_path);
-    optimizer.load_state(state.optimizer, checkpoint_path);
-    step = state.step;
-    log::info("resuming from {} at step {} of {}", checkpoint_path, step, o.steps);
-  }
-  train::GradientSync::broadcast(comm, buffers_and_parameters(net));
-  if (o.sync_bn && comm.size() > 1)
-    net.set_batch_norm_override([&comm](const at::Tensor& x, const segmenter::BatchNormLayer& l) {
-      return train::sync_batch_norm(x, l.weight, l.bias, l.running_mean, l.running_var, l.momentum, l.eps, comm);
-    });
-  train::GradientSync sync(net.parameters());
-  std::optional<train::MetricsLog> metrics;
-  if (comm.rank() == 0) metrics.emplace(files.metrics, start == OutputStart::Resume ? step : -1);
-  DiscardOnFailure fresh_metrics(comm.rank() == 0 && start == OutputStart::Fresh ? files.metrics : "");
-  log::info("training on {} ({} ranks, {} per rank, global batch {}): {} training and {} held-out samples of {} ({}x{}, "
-            "{} classes), {} steps ({:.1f} epochs), {} lr {}", device.str(), comm.size(), split.per_rank, o.batch,
-            split.pool.size(), split.held_out.size(), o.data, header.width, header.height, classes, o.steps,
-            static_cast<double>(o.steps) / static_cast<double>(split.steps_per_epoch), name_of(o.optimizer), o.lr);
-
-  auto checkpoint = [&] {
-    share_running_statistics(comm, net);
-    if (comm.rank() == 0) {
-      train::TrainingState state{step, identity, net.state(), optimizer.state(), o.seed};
-      train::save_checkpoint(checkpoint_path, state);
-      fresh_metrics.keep();
-    }
-    comm.barrier();
-  };
-  auto validate_now = [&](TrainSummary& summary) {
-    share_running_statistics(comm, net);
-    const Validation v = run_validation(net, info, reader, split.held_out, comm, device, precision.autocast);
-    summary.val_miou = v.miou;
-    if (metrics) metrics->append({{"step", step}, {"val_miou", v.miou}, {"val_pixel_accuracy", v.pixel_accuracy}, {"val_iou", v.iou}});
-    log::info("step {}: validation mIoU {:.4f}, pixel accuracy {:.4f} on {} held-out samples", step, v.miou,
-              v.pixel_accuracy, split.held_out.size());
-  };
-
-  // ---- the steps ----
-  TrainSummary summary;
-  Progress progress("train", o.steps, comm.rank() == 0, "steps");
-  progress.advance(step);
-  std::unique_ptr<dataset::BatchLoader> loader;
-  int64_t loader_epoch = -1;
-  const int64_t log_every = std::max<int64_t>(1, o.steps / 20);
-  bool stopped = false;
-  while (step < o.steps) {
-    const int64_t epoch = step / split.steps_per_epoch;
-    if (!loader || epoch != loader_epoch) {
-      loader.reset();  // one reading thread at a time
-      loader = epoch_loader(o, reader, split, augmentation, classes, epoch, step, comm);
-      loader_epoch = epoch;
-    }
-    const auto step_start = Clock::now();
-    const std::optional<dataset::Batch> batch = loader->next();
-    STYLESEG_ASSERT(batch.has_value(), "train: the data loader ended early (step " + std::to_string(step) + ")");
-    const double lr = train::poly_learning_rate(o.lr, step, o.steps, o.lr_power);
-    const at::Tensor loss = optimise_step(net, optimizer, sync, *batch, info, precision, device, lr, comm);
-    ++step;
-
-    // One collective for the log and the stop decision: [loss, votes to stop].
-    at::Tensor shared = at::stack({loss.detach().to(at::kCPU, at::kDouble), at::scalar_tensor(stop_check.due() ? 1.0 : 0.0, at::kDouble)})
-                            .to(comm.device());
-    comm.allreduce(shared);
-    const at::Tensor host = shared.to(at::kCPU);
-    summary.final_loss = host[0].item<double>();
-    stopped = host[1].item<double>() > 0 && step < o.steps;
-    if (metrics)
-      metrics->append({{"step", step}, {"epoch", epoch}, {"loss", summary.final_loss}, {"lr", lr},
-                       {"images_per_second", static_cast<double>(o.batch) / seconds_since(step_start)},
-                       {"seconds", seconds_since(start_time)}});
-    progress.advance(1);
-    if (step % log_every == 0) log::info("step {}/{}: loss {:.4f}, lr {:.3g}", step, o.steps, summary.final_loss, lr);
-    fault_injection_point("train-step", comm.rank(), step);
-
-    if (step == o.steps || stopped || step % o.checkpoint_every == 0) checkpoint();
-    if (!split.held_out.empty() && (step == o.steps || step % o.val_every == 0)) validate_now(summary);
-    if (stopped) break;
-  }
-  loader.reset();
-  summary.steps_done = step;
-  summary.seconds = seconds_since(start_time);
-  if (stopped) {
-    summary.complete = false;
-    log::warn("stopped {} after step {} of {}; run again with --resume to continue from {}", stop_check.reason(), step,
-              o.steps, checkpoint_path);
-    return summary;
-  }
-  progress.finish();
-
-  // ---- the exported model (rank 0's weights are every rank's) ----
-  share_running_statistics(comm, net);
-  if (comm.rank() == 0) export_model(o, provenance, header, net, info, summary, comm.size(), files);
-  comm.barrier();
+  const TrainingData data(o, provenance, reader, comm.size());
+  SegmenterTrainer trainer(o, data, start, device, precision, files, start_time, stop_check, comm);
+  const TrainSummary summary = trainer.run();
+  if (summary.complete) trainer.export_model(provenance);
   return summary;
 }
 
