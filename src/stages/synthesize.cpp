@@ -143,15 +143,23 @@ struct ChunkRows {
   at::Tensor images, masks, latents, flags;
 };
 
-// Samples [first, first + n): images at `size`, cluster labels through the class map as
-// masks, their latents, and their done flags.
-ChunkRows make_chunk(const sampling::Sampler& sampler, const cluster::Clusters& clusters, const at::Tensor& centroids,
-                     const dataset::ClassMap& classes, int64_t first, int64_t n, int64_t size) {
-  const sampling::SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
-  const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, size).labels;
-  return {resize_pixels(b.images, size, size),
-          classes.apply(labels).to(at::kCPU, classes.needs_uint16() ? at::kInt : at::kByte), b.ws, at::ones({n}, at::kByte)};
-}
+// What a chunk's rows are made from.
+struct ChunkMaker {
+  const sampling::Sampler& sampler;
+  const cluster::Clusters& clusters;
+  const at::Tensor centroids;  // on the sampler's device
+  const dataset::ClassMap& classes;
+  const int64_t size;
+
+  // Samples [first, first + n): images at `size`, cluster labels through the class map as
+  // masks, their latents, and their done flags.
+  ChunkRows make(int64_t first, int64_t n) const {
+    const sampling::SampleBatch b = sampler.make(first, n, /*resize_features=*/false);
+    const at::Tensor labels = cluster::assign_maps(clusters.project_maps(b.features), centroids, size).labels;
+    return {resize_pixels(b.images, size, size),
+            classes.apply(labels).to(at::kCPU, classes.needs_uint16() ? at::kInt : at::kByte), b.ws, at::ones({n}, at::kByte)};
+  }
+};
 
 // Collective: every rank's rows of a round at `first` (ranks without a chunk write none). The
 // samples are marked done only once their data is on disk. Returns this rank's bytes.
@@ -165,6 +173,50 @@ double write_round(h5::File& file, int64_t first, const ChunkRows& rows) {
   for (const at::Tensor* t : {&rows.images, &rows.masks, &rows.latents, &rows.flags})
     if (t->defined()) bytes += static_cast<double>(t->numel() * t->element_size());
   return bytes;
+}
+
+// This rank's share of the rounds' I/O, for the log, and whether a stop vote ended them.
+struct RoundsDone {
+  bool stopped = false;
+  double write_seconds = 0, written_bytes = 0;
+};
+
+// Collective: the pending chunks, chunk j on rank j mod size, round after round, until all are
+// written or a rank votes to stop (a stop signal, or rank 0's clock past --time-limit).
+RoundsDone write_pending(h5::File& file, const std::vector<int64_t>& pending, const ChunkMaker& maker, int64_t count,
+                         int64_t batch, const StopCheck& stop_check, Progress& progress, comm::Communicator& comm) {
+  RoundsDone out;
+  const int64_t rounds = (static_cast<int64_t>(pending.size()) + comm.size() - 1) / comm.size();
+  for (int64_t round = 0; round < rounds; ++round) {
+    fault_injection_point("synthesize-round", comm.rank(), round);
+    const int64_t j = round * comm.size() + comm.rank();
+    const bool has_chunk = j < static_cast<int64_t>(pending.size());
+    const int64_t first = has_chunk ? pending[static_cast<size_t>(j)] * batch : 0;
+    const int64_t n = has_chunk ? std::min(batch, count - first) : 0;
+    const ChunkRows rows = n > 0 ? maker.make(first, n) : ChunkRows{};
+    const auto write_start = std::chrono::steady_clock::now();
+    // The round's last chunk is its highest (pending is in order): rows up to its end.
+    const size_t last = static_cast<size_t>(std::min<int64_t>((round + 1) * comm.size(), static_cast<int64_t>(pending.size())) - 1);
+    dataset::grow_datasets(file, std::min(count, (pending[last] + 1) * batch), comm.size() * batch);
+    out.written_bytes += write_round(file, first, rows);
+    out.write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
+    progress.advance(allreduce_sum(comm, n));
+    // One vote stops all.
+    const double decision = round + 1 < rounds && stop_check.due() ? 1 : 0;
+    if (comm::allreduce_max(comm, decision) > 0) {
+      out.stopped = true;
+      break;
+    }
+  }
+  return out;
+}
+
+// What a partial file must carry to be resumed by this job.
+std::string identity_of(const SynthesizeOptions& o, const nlohmann::json& provenance, const std::string& checkpoint_sha,
+                        const std::string& clusters_sha, const dataset::ClassMap& classes, int64_t size) {
+  return nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha}, {"clusters_sha256", clusters_sha},
+                        {"class_map", classes.to_string()}, {"count", o.count}, {"size", size}, {"batch", o.batch}}
+      .dump();
 }
 
 // The first samples beside their masks (rank 0, from the finished file).
@@ -190,16 +242,14 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   const int64_t size = o.size > 0 ? o.size : arch.resolution;
   const dataset::ClassMap classes = class_map_of(o, clusters);
 
-  // ---- the output policy, before the clusters file is hashed ----
+  // The output policy before the clusters file is hashed.
   const dataset::DatasetLayout layout{o.count, size, size, arch.num_ws(), arch.w_dim, classes.needs_uint16(), o.compression};
   const OutputStart start = output_plan(o, partial_path_of(o.out))
                                 .needs_bytes(dataset::planned_bytes(layout))
                                 .decide({o.resume, o.force, !o.no_space_check}, comm);
   const at::Tensor colours = palette(classes.num_classes());
   const std::string clusters_sha = comm::decide_on_root(comm, [&] { return sha256_file(o.clusters); });
-  const std::string identity = nlohmann::json{{"options", provenance}, {"checkpoint_sha256", checkpoint_sha},
-                                              {"clusters_sha256", clusters_sha}, {"class_map", classes.to_string()},
-                                              {"count", o.count}, {"size", size}, {"batch", o.batch}}.dump();
+  const std::string identity = identity_of(o, provenance, checkpoint_sha, clusters_sha, classes, size);
   SynthesizeSummary summary;
   if (start == OutputStart::Complete) {
     comm::decide_on_root(comm, [&] { check_complete_is_this_job(o, identity); });
@@ -208,9 +258,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
     return summary;
   }
 
-  // ---- the partial file: created afresh or resumed ----
-  // Kept when the run fails or stops, for --resume, once it holds work (a file that could
-  // not even be created, on a full disk, is removed).
+  // The partial file, kept when the run fails or stops, for --resume, once it holds work (a
+  // file that could not even be created, on a full disk, is removed).
   AtomicOutput output(o.out, kPartialToken);
   if (start == OutputStart::Resume) output.keep_on_failure();
   const FileHeader header{{{"classes", nlohmann::json(classes.names()).dump()}, {"palette", palette_json(colours)},
@@ -223,44 +272,16 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
                                                : create_partial(output.temp_path(), comm, layout, header);
   output.keep_on_failure();
 
-  // ---- the rounds: pending chunk j on rank j mod size ----
   const std::vector<uint8_t> done = file.read_all<uint8_t>("done");
   const int64_t already = std::count(done.begin(), done.end(), uint8_t{1});
-  const int64_t batch = o.batch;
-  const std::vector<int64_t> pending = pending_chunks(done, o.count, batch);
   if (start == OutputStart::Resume) log::info("resuming {}: {} of {} samples were done", output.temp_path(), already, o.count);
-  const at::Tensor centroids = clusters.centroids.to(sampler.device());
-  const int64_t rounds = (static_cast<int64_t>(pending.size()) + comm.size() - 1) / comm.size();
   Progress progress("synthesize", o.count, comm.rank() == 0);
   progress.advance(already);
-  bool stopped = false;
-  double write_seconds = 0, written_bytes = 0;  // this rank's share of the I/O, for the log
-  for (int64_t round = 0; round < rounds; ++round) {
-    fault_injection_point("synthesize-round", comm.rank(), round);
-    const int64_t j = round * comm.size() + comm.rank();
-    const bool has_chunk = j < static_cast<int64_t>(pending.size());
-    const int64_t first = has_chunk ? pending[static_cast<size_t>(j)] * batch : 0;
-    const int64_t n = has_chunk ? std::min(batch, o.count - first) : 0;
-    const ChunkRows rows = n > 0 ? make_chunk(sampler, clusters, centroids, classes, first, n, size) : ChunkRows{};
-    const auto write_start = std::chrono::steady_clock::now();
-    // The round's last chunk is its highest (pending is in order): rows up to its end.
-    const size_t last = static_cast<size_t>(std::min<int64_t>((round + 1) * comm.size(), static_cast<int64_t>(pending.size())) - 1);
-    dataset::grow_datasets(file, std::min(o.count, (pending[last] + 1) * batch), comm.size() * batch);
-    written_bytes += write_round(file, first, rows);
-    write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
-    progress.advance(allreduce_sum(comm, n));
-
-    // Every rank votes (a stop signal, or rank 0's clock past --time-limit); one vote stops all.
-    const double decision = round + 1 < rounds && stop_check.due() ? 1 : 0;
-    if (comm::allreduce_max(comm, decision) > 0) {
-      stopped = true;
-      break;
-    }
-  }
+  const ChunkMaker maker{sampler, clusters, clusters.centroids.to(sampler.device()), classes, size};
+  const RoundsDone rounds =
+      write_pending(file, pending_chunks(done, o.count, o.batch), maker, o.count, o.batch, stop_check, progress, comm);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-
-  // ---- stopped (the partial file stays for --resume), or complete ----
-  if (stopped) {
+  if (rounds.stopped) {  // the partial file stays for --resume
     file.close();
     summary.samples = progress.done();
     summary.complete = false;
@@ -277,7 +298,8 @@ SynthesizeSummary synthesize(const SynthesizeOptions& o, comm::Communicator& com
   summary.samples = o.count;
   log::info("wrote {} samples ({}x{}, {} classes) to {} in {:.1f} s; rank 0 wrote {:.1f} MB in {:.2f} s of I/O "
             "(collective writes and flushes: {:.1f} MB/s)", o.count, size, size, classes.num_classes(), o.out,
-            summary.seconds, written_bytes / 1e6, write_seconds, written_bytes / 1e6 / std::max(write_seconds, 1e-9));
+            summary.seconds, rounds.written_bytes / 1e6, rounds.write_seconds,
+            rounds.written_bytes / 1e6 / std::max(rounds.write_seconds, 1e-9));
   if (comm.rank() == 0 && !o.grid.empty()) write_grid(o, colours, classes);
   return summary;
 }
