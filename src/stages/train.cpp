@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/fault_injection.h"
 #include "core/json_diff.h"
+#include "core/phase_times.h"
 #include "core/log.h"
 #include "core/stop_request.h"
 #include "core/progress.h"
@@ -283,13 +284,14 @@ std::unique_ptr<dataset::BatchLoader> epoch_loader(const TrainOptions& o, const 
 // every labelled pixel of the global batch).
 at::Tensor optimise_step(segmenter::Segmenter& net, train::Optimizer& optimizer, train::GradientSync& sync,
                          const dataset::Batch& batch, const segmenter::ModelInfo& info, const TrainingPrecision& precision,
-                         c10::Device device, double lr, comm::Communicator& comm) {
+                         c10::Device device, double lr, comm::Communicator& comm, PhaseTimes& phases) {
   const at::Tensor images = segmenter::normalise(batch.images.to(device, precision.weights), info.mean, info.std);
   const at::Tensor labels = batch.masks.to(device);
   // Crops padded with the ignore label leave ranks with different counts: rank r's share is
   // its sum over the global count, times the ranks, since gradients are averaged.
   const int64_t labelled =
       std::max<int64_t>(1, comm::allreduce_sum(comm, (batch.masks != info.ignore_label).sum().item<int64_t>()));
+  phases.mark("labelled-pixel count (a collective: waits for the slowest rank)");
   optimizer.zero_grad();
   at::Tensor loss;
   {
@@ -297,8 +299,11 @@ at::Tensor optimise_step(segmenter::Segmenter& net, train::Optimizer& optimizer,
     loss = cross_entropy_sum(net.forward(images), labels, info.ignore_label) / static_cast<double>(labelled);
   }
   (loss * static_cast<double>(comm.size())).backward();
+  phases.mark("forward and backward");
   sync.average(comm);
+  phases.mark("gradient averaging");
   optimizer.step(lr);
+  phases.mark("optimiser");
   return loss;
 }
 
@@ -430,22 +435,28 @@ TrainSummary SegmenterTrainer::run() {
   Progress progress("train", o_.steps, comm_.rank() == 0, "steps");
   progress.advance(step_);
   bool stopped = false;
+  PhaseTimes phases(o_.phase_times, device_);
   while (step_ < o_.steps) {
+    phases.start_step();
     dataset::BatchLoader& loader = loader_at(step_);
     const auto step_start = Clock::now();
     const std::optional<dataset::Batch> batch = loader.next();
     STYLESEG_ASSERT(batch.has_value(), "train: the data loader ended early (step " + std::to_string(step_) + ")");
+    phases.mark("data");
     const double lr = train::poly_learning_rate(o_.lr, step_, o_.steps, o_.lr_power);
-    const at::Tensor loss = optimise_step(net_, optimizer_, *sync_, *batch, data_.info, precision_, device_, lr, comm_);
+    const at::Tensor loss = optimise_step(net_, optimizer_, *sync_, *batch, data_.info, precision_, device_, lr, comm_, phases);
     ++step_;
     stopped = end_step(loss, lr, step_start);
     progress.advance(1);
+    phases.mark("loss and stop check");
     fault_injection_point("train-step", comm_.rank(), step_);
     if (step_ == o_.steps || stopped || step_ % o_.checkpoint_every == 0) checkpoint();
     if (!split.held_out.empty() && (step_ == o_.steps || step_ % o_.val_every == 0)) validate_now();
+    phases.mark("checkpoints and validation");
     if (stopped) break;
   }
   loader_.reset();
+  if (phases.enabled()) log::info("train time {}", phases.summary());
   summary_.steps_done = step_;
   summary_.seconds = seconds_since(start_time_);
   if (stopped) {

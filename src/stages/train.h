@@ -68,6 +68,9 @@ struct TrainOptions {
   bool resume = false;
   bool force = false;
   double time_limit = 0;            // seconds; stop at a checkpoint after it passes (exit 75)
+  // Log where a step's time goes (data, forward and backward, gradient averaging, optimiser,
+  // ...); on a GPU each phase waits for the device.
+  bool phase_times = false;
 };
 
 struct TrainSummary {

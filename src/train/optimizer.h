@@ -52,6 +52,11 @@ class Optimizer {
   void load_state(const std::vector<std::pair<std::string, at::Tensor>>& state, const std::string& source);
 
  private:
+  // Adam in one pass over each parameter (CPU, float32 / float64, dense tensors alike); false,
+  // having done nothing, where that does not apply (then the _foreach form runs).
+  bool adam_one_pass(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
+                     const std::vector<at::Tensor>& first, const std::vector<at::Tensor>& second, double lr) const;
+
   std::vector<at::Tensor> parameters_;
   OptimizerOptions options_;
   std::vector<at::Tensor> first_, second_;  // Adam: m, v; SGD: first_ is the momentum buffer

@@ -370,8 +370,9 @@ set_tests_properties(cli.train_killed PROPERTIES FIXTURES_REQUIRED cli_syn_np1 F
 cli_test(train_resume_refused ${EXPECT} 2 "different job \\(options.lr: 0.001 now, 0.0001 in that file\\)" --
          ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --lr 0.001 --resume --out ${CLI_DIR}/train_killed/seg.pt)
 set_tests_properties(cli.train_resume_refused PROPERTIES FIXTURES_REQUIRED cli_train_killed FIXTURES_SETUP cli_train_refused)
-cli_test(train_resume ${EXPECT} 0 "resuming from .*at step 2 of 4" --
-         ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --resume --out ${CLI_DIR}/train_killed/seg.pt)
+# With --phase-times, which only observes (the weights below are the uninterrupted run's).
+cli_test(train_resume ${EXPECT} 0 "resuming from .*at step 2 of 4(.|\n)*train time per step over 2 steps: data [0-9.]+ ms.*forward and backward.*gradient averaging.*optimiser" --
+         ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --resume --phase-times --out ${CLI_DIR}/train_killed/seg.pt)
 set_tests_properties(cli.train_resume PROPERTIES FIXTURES_REQUIRED "cli_train_killed;cli_train_refused"
                      FIXTURES_SETUP cli_train_resumed)
 cli_test(train_resumed_same_weights ${CLI}/same_model_weights.sh ${S} ${CLI_DIR}/train_np2/seg.pt ${CLI_DIR}/train_killed/seg.pt)

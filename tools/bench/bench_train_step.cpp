@@ -2,7 +2,7 @@
 // Adam, on random images [B, 3, S, S] with 8 classes, timed per phase. bench_train.py runs
 // the same step in Python (--step-only) to tell the framework's cost from the data path.
 //
-//   build/bench_train_step [--size 128] [--batch 16] [--steps 10] [--threads 2]
+//   build/bench_train_step [--size 128] [--batch 16] [--steps 10] [--threads 2] [--channels-last 1]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -17,18 +17,24 @@
 int main(int argc, char** argv) {
   int64_t size = 128, batch = 16, steps = 10;
   int threads = 2;
+  bool channels_last = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--size")) size = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--batch")) batch = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--channels-last")) channels_last = std::atoi(argv[i + 1]) != 0;
   }
   at::set_num_threads(threads);
   at::manual_seed(0);
   styleseg::segmenter::Segmenter net(8);
   net.train(true);
+  if (channels_last)
+    for (at::Tensor& p : net.parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
   styleseg::train::Optimizer adam(net.parameters(), {});
-  const at::Tensor images = at::randn({batch, 3, size, size});
+  at::Tensor images = at::randn({batch, 3, size, size});
+  if (channels_last) images = images.contiguous(at::MemoryFormat::ChannelsLast);
   const at::Tensor labels = at::randint(0, 8, {batch, size, size}, at::kLong);
   using Clock = std::chrono::steady_clock;
   double forward = 0, backward = 0, update = 0;
