@@ -1,6 +1,9 @@
 // Generator throughput: images/s and ms per image at batch 1 and 8 for a 256x256
 // config-f-shaped StyleGAN2 (random weights), on CPU and, where one is visible, on GPU in
-// float32 and bfloat16, with the share of time per layer type.
+// float32 and bfloat16, with the share of time per layer type; and, measured in the same
+// run, the device's practical peak (a plain 3x3 convolution of the generator's dominant
+// shape, 512 -> 512 channels at 64x64, batch 8) with the share of it each convolution type
+// reaches (its multiply-adds x 2 over its time).
 //
 //   build/bench_generator [--resolution 256] [--iterations 5] [--threads N] [--devices cpu,cuda]
 //
@@ -52,6 +55,35 @@ struct Result {
   double images_per_s, ms_per_image;
   std::map<std::string, double> share;
 };
+
+// Floating-point operations (2 per multiply-add) of one image's convolutions, per layer type
+// (the names of layer_type). An up-sampling layer counts its transposed convolution only (a
+// 3x3 kernel at each input pixel), not the FIR blur after it, which a cheaper form would save.
+std::map<std::string, double> conv_flops_per_image(const Architecture& arch) {
+  std::map<std::string, double> flops;
+  for (int layer = 0; layer < arch.num_conv_layers(); ++layer) {
+    const double r = arch.conv_layer_resolution(layer);
+    const double in_pixels = arch.conv_layer_upsamples(layer) ? (r / 2) * (r / 2) : r * r;
+    const double macs = 9.0 * arch.conv_layer_in_channels(layer) * arch.conv_layer_out_channels(layer) * in_pixels;
+    flops[arch.conv_layer_upsamples(layer) ? "modulated conv 3x3 up (transposed + FIR blur)" : "modulated conv 3x3"] += 2 * macs;
+  }
+  for (const auto& [r, c] : arch.channels) flops["ToRGB 1x1 modulated conv"] += 2.0 * c * arch.image_channels * r * r;
+  return flops;
+}
+
+// GFLOP/s of a plain 3x3 convolution, 512 -> 512 channels at 64x64, batch 8 (the shape of
+// config-f's 64x64 block), on the generator's device and type: the practical peak the
+// generator is measured against.
+double conv_peak_gflops(c10::Device device, c10::ScalarType dtype, int iterations) {
+  at::NoGradGuard no_grad;
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  const at::Tensor x = at::randn({8, 512, 64, 64}, options), w = at::randn({512, 512, 3, 3}, options) * 0.01;
+  for (int i = 0; i < 2; ++i) sync(at::conv2d(x, w, {}, 1, 1));  // warm-up (plans, allocator)
+  const auto t0 = Clock::now();
+  for (int i = 0; i < iterations; ++i) sync(at::conv2d(x, w, {}, 1, 1));
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count() / iterations;
+  return 2.0 * 9 * 512 * 512 * 8 * 64 * 64 / seconds / 1e9;
+}
 
 Result run(const Generator& g, int batch, int iterations) {
   at::NoGradGuard no_grad;
@@ -120,24 +152,47 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("| device | dtype | batch | images/s | ms/image |\n|---|---|---|---|---|\n");
-  std::vector<std::pair<std::string, Result>> shares;
+  struct Measured {
+    std::string label;
+    Result result;
+    double peak_gflops;
+  };
+  std::vector<Measured> measured;
+  const std::map<std::string, double> flops = conv_flops_per_image(arch);
+  double conv_flops = 0;
+  for (const auto& [type, f] : flops) conv_flops += f;
   for (const auto& s : setups) {
     Generator g = init_generator(arch, 0);
     g.to(resolve_device(s.device, 0), s.dtype);
+    const double peak = conv_peak_gflops(g.device(), s.dtype, iterations);
     for (int batch : {1, 8}) {
       Result r = run(g, batch, iterations);
       std::printf("| %s | %s | %d | %.2f | %.1f |\n", s.device.c_str(), c10::toString(s.dtype), batch, r.images_per_s, r.ms_per_image);
       std::fflush(stdout);
-      shares.push_back({s.device + " " + c10::toString(s.dtype) + " batch " + std::to_string(batch), r});
+      measured.push_back({s.device + " " + c10::toString(s.dtype) + " batch " + std::to_string(batch), r, peak});
     }
   }
-  std::printf("\nShare of time per layer type (instrumented pass):\n");
-  for (auto& [label, r] : shares) {
-    std::printf("\n%s\n", label.c_str());
+  std::printf("\nConvolutions: %.1f GFLOP an image (multiply-adds x 2; up-sampling layers: the transposed convolution).\n",
+              conv_flops / 1e9);
+  std::printf("Share of time per layer type (instrumented pass), and the share of the practical peak each\n"
+              "convolution type reaches (its GFLOP over its time, against a plain 3x3 convolution 512 -> 512\n"
+              "at 64x64, batch 8, measured in this run):\n");
+  for (const auto& m : measured) {
+    const double seconds_per_image = m.result.ms_per_image / 1e3;
+    std::printf("\n%s: peak %.1f GFLOP/s; the whole generator %.1f GFLOP/s = %.0f %% of it\n", m.label.c_str(), m.peak_gflops,
+                conv_flops / 1e9 / seconds_per_image, 100 * conv_flops / 1e9 / seconds_per_image / m.peak_gflops);
     std::vector<std::pair<double, std::string>> sorted;
-    for (auto& [k, v] : r.share) sorted.push_back({v, k});
+    for (const auto& [k, v] : m.result.share) sorted.push_back({v, k});
     std::sort(sorted.rbegin(), sorted.rend());
-    for (auto& [v, k] : sorted) std::printf("  %5.1f%%  %s\n", v * 100, k.c_str());
+    for (const auto& [v, k] : sorted) {
+      std::printf("  %5.1f%%  %s", v * 100, k.c_str());
+      const auto f = flops.find(k);
+      if (f != flops.end() && v > 0) {
+        const double gflops = f->second / 1e9 / (v * seconds_per_image);
+        std::printf(": %.1f GFLOP/s, %.0f %% of the peak", gflops, 100 * gflops / m.peak_gflops);
+      }
+      std::printf("\n");
+    }
   }
   return 0;
 }
