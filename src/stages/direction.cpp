@@ -186,9 +186,8 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
 
   // The sweep on samples the fit never saw: those after the fitting ones.
   const int64_t fitting_samples = through_generator ? static_cast<int64_t>(o.steps) * o.batch : o.samples;
-  const int64_t sweep_first = fitting_samples;
   at::Tensor unshifted_w;
-  const at::Tensor unshifted = score_samples(sampler, scorer, sweep_first, o.sweep_samples, o.batch, comm, &unshifted_w, nullptr);
+  const at::Tensor unshifted = score_samples(sampler, scorer, fitting_samples, o.sweep_samples, o.batch, comm, &unshifted_w, nullptr);
   if (through_generator) {
     // No fit to set the positive cut: the top tail of the unshifted sweep samples.
     const at::Tensor sorted = std::get<0>(unshifted.sort());
@@ -207,7 +206,7 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
   double best_rate = -1, best_alpha = 0, reached = NAN;
   for (double alpha : alphas) {
     sampler.set_shift(per_layer, alpha);
-    const at::Tensor s = alpha == 0 ? unshifted : score_samples(sampler, scorer, sweep_first, o.sweep_samples, o.batch, comm, nullptr, nullptr);
+    const at::Tensor s = alpha == 0 ? unshifted : score_samples(sampler, scorer, fitting_samples, o.sweep_samples, o.batch, comm, nullptr, nullptr);
     const double rate = (s >= d.positive_threshold).to(at::kDouble).mean().item<double>();
     d.sweep_alpha.push_back(alpha);
     d.sweep_rate.push_back(rate);
@@ -242,7 +241,7 @@ directions::LatentDirection find_direction(const DirectionOptions& o, directions
       std::vector<at::Tensor> parts;
       for (double alpha : {0.0, d.suggested_alpha / 2, d.suggested_alpha}) {
         sampler.set_shift(per_layer, alpha);
-        at::Tensor images = sampler.make(sweep_first, o.preview_count, false).images;
+        at::Tensor images = sampler.make(fitting_samples, o.preview_count, false).images;
         const int64_t enlarge = (128 + images.size(1) - 1) / images.size(1);  // small samples shown at >= 128 px
         if (enlarge > 1) images = images.repeat_interleave(enlarge, 1).repeat_interleave(enlarge, 2);
         at::Tensor row = make_grid(images, o.preview_count, 2, 255);

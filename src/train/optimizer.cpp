@@ -12,10 +12,18 @@
 namespace styleseg::train {
 namespace {
 
+// Adam's bias corrections after `step` updates: 1 - beta^step, for the first and second moments.
+struct BiasCorrections {
+  double first, second;
+};
+BiasCorrections bias_corrections(const OptimizerOptions& o, int64_t step) {
+  return {1 - std::pow(o.beta1, static_cast<double>(step)), 1 - std::pow(o.beta2, static_cast<double>(step))};
+}
+
 // One Adam update, its constants in the parameters' type.
 template <typename T>
 struct AdamStep {
-  T weight_decay, beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_correction2, eps, scaled_lr;  // -lr / correction1
+  T weight_decay, beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_correction2, eps, scaled_lr;  // -lr / (1 - beta1^t)
 };
 
 // Adam in one pass over each parameter's memory on the CPU: read p, g, m, v, write p, m, v.
@@ -96,12 +104,11 @@ void Optimizer::step(double lr) {
     at::_foreach_add_(first, grads, at::Scalar(1 - o.beta1));
     at::_foreach_mul_(second, at::Scalar(o.beta2));
     at::_foreach_addcmul_(second, grads, grads, at::Scalar(1 - o.beta2));
-    const double correction1 = 1 - std::pow(o.beta1, static_cast<double>(steps_));
-    const double correction2 = 1 - std::pow(o.beta2, static_cast<double>(steps_));
+    const BiasCorrections correction = bias_corrections(o, steps_);
     std::vector<at::Tensor> denominator = at::_foreach_sqrt(second);
-    at::_foreach_div_(denominator, at::Scalar(std::sqrt(correction2)));
+    at::_foreach_div_(denominator, at::Scalar(std::sqrt(correction.second)));
     at::_foreach_add_(denominator, at::Scalar(o.eps));
-    at::_foreach_addcdiv_(params, first, denominator, at::Scalar(-lr / correction1));
+    at::_foreach_addcdiv_(params, first, denominator, at::Scalar(-lr / correction.first));
   } else {
     if (o.momentum > 0) {
       if (steps_ == 1) {
@@ -121,15 +128,14 @@ bool Optimizer::adam_one_pass(const std::vector<at::Tensor>& params, const std::
   for (size_t i = 0; i < params.size(); ++i)
     if (!one_pass_applies(params[i], grads[i], first[i], second[i])) return false;
   const auto& o = options_;
-  const double correction1 = 1 - std::pow(o.beta1, static_cast<double>(steps_));
-  const double correction2 = 1 - std::pow(o.beta2, static_cast<double>(steps_));
+  const BiasCorrections correction = bias_corrections(o, steps_);
   for (size_t i = 0; i < params.size(); ++i)
     AT_DISPATCH_FLOATING_TYPES(params[i].scalar_type(), "adam_in_one_pass", [&] {
       // The constants rounded to the parameters' type, as the _foreach operations round their scalars.
       const AdamStep<scalar_t> c{static_cast<scalar_t>(o.weight_decay), static_cast<scalar_t>(o.beta1),
                                  static_cast<scalar_t>(1 - o.beta1),     static_cast<scalar_t>(o.beta2),
-                                 static_cast<scalar_t>(1 - o.beta2),     static_cast<scalar_t>(std::sqrt(correction2)),
-                                 static_cast<scalar_t>(o.eps),           static_cast<scalar_t>(-lr / correction1)};
+                                 static_cast<scalar_t>(1 - o.beta2),     static_cast<scalar_t>(std::sqrt(correction.second)),
+                                 static_cast<scalar_t>(o.eps),           static_cast<scalar_t>(-lr / correction.first)};
       adam_in_one_pass<scalar_t>(params[i], grads[i], first[i], second[i], c);
     });
   return true;
