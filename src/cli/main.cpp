@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "core/memory_reuse.h"
 #include "core/signal_cleanup.h"
 #include "core/stop_request.h"
 
@@ -27,6 +28,8 @@ void print_usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Large tensors reuse freed memory instead of fresh pages every layer (core/memory_reuse.h).
+  styleseg::keep_freed_memory_for_reuse();
   // Past a file-size limit (ulimit -f, a quota) the kernel kills the process with SIGXFSZ
   // unless it is ignored; ignored, the write fails with EFBIG and the user gets an error
   // naming the file, like a full disk.

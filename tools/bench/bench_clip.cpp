@@ -25,6 +25,7 @@
 #include "core/device.h"
 #include "models/clip/model.h"
 #include "models/clip/random_model.h"
+#include "core/memory_reuse.h"
 
 using namespace styleseg;
 using Clock = std::chrono::steady_clock;
@@ -112,6 +113,7 @@ void bench_against_reference(int iterations) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  styleseg::keep_freed_memory_for_reuse();  // as the styleseg CLI does
   std::string model = "RN50", devices = "cpu", batches_text = "1,8";
   int iterations = 3, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -23,6 +23,7 @@
 
 #include "core/device.h"
 #include "models/stylegan2/checkpoint.h"
+#include "core/memory_reuse.h"
 
 using namespace styleseg;
 using namespace styleseg::stylegan2;
@@ -30,21 +31,25 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The layer type a mark in the instrumented pass closes. A layer's output ("convs.J") closes
+// its convolution with the layer's end (demodulation, noise, bias, activation): fused on the
+// CPU, and on the ATen path after its ".conv" mark, so both paths count the same work.
+const char* const kUpConv = "modulated conv 3x3 up (phase convs + FIR blur + end)";
+const char* const kConv = "modulated conv 3x3 (+ end)";
+const char* const kToRgb = "ToRGB (1x1 modulated conv + bias + skip add)";
+
 std::string layer_type(const std::string& name) {
   auto ends = [&](const char* s) { return name.size() >= std::strlen(s) && name.compare(name.size() - std::strlen(s), std::string::npos, s) == 0; };
   if (name.rfind("style.", 0) == 0) return "mapping network";
   if (ends(".conv.modulation")) return "style affines";
   if (ends(".upsample")) return "skip up-sampling (FIR)";
-  if (name.rfind("to_rgb", 0) == 0 && ends(".conv")) return "ToRGB 1x1 modulated conv";
-  if (ends(".conv")) {
-    // conv layers: odd convs.J index upsample
-    if (name == "conv1.conv") return "modulated conv 3x3";
-    const int j = std::stoi(name.substr(6));
-    return j % 2 == 0 ? "modulated conv 3x3 up (transposed + FIR blur)" : "modulated conv 3x3";
-  }
-  if (name.rfind("to_rgb", 0) == 0) return "ToRGB bias + skip add";
+  if (name.rfind("to_rgb", 0) == 0) return kToRgb;
   if (name == "input") return "constant input";
-  return "noise + bias + leaky ReLU";
+  const std::string layer = ends(".conv") ? name.substr(0, name.size() - 5) : name;
+  if (layer == "conv1") return kConv;
+  // convs.J: the even J up-sample
+  if (layer.rfind("convs.", 0) == 0) return std::stoi(layer.substr(6)) % 2 == 0 ? kUpConv : kConv;
+  return "other";
 }
 
 void sync(const at::Tensor& t) {
@@ -65,9 +70,9 @@ std::map<std::string, double> conv_flops_per_image(const Architecture& arch) {
     const double r = arch.conv_layer_resolution(layer);
     const double in_pixels = arch.conv_layer_upsamples(layer) ? (r / 2) * (r / 2) : r * r;
     const double macs = 9.0 * arch.conv_layer_in_channels(layer) * arch.conv_layer_out_channels(layer) * in_pixels;
-    flops[arch.conv_layer_upsamples(layer) ? "modulated conv 3x3 up (transposed + FIR blur)" : "modulated conv 3x3"] += 2 * macs;
+    flops[arch.conv_layer_upsamples(layer) ? kUpConv : kConv] += 2 * macs;
   }
-  for (const auto& [r, c] : arch.channels) flops["ToRGB 1x1 modulated conv"] += 2.0 * c * arch.image_channels * r * r;
+  for (const auto& [r, c] : arch.channels) flops[kToRgb] += 2.0 * c * arch.image_channels * r * r;
   return flops;
 }
 
@@ -122,6 +127,7 @@ Result run(const Generator& g, int batch, int iterations) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  styleseg::keep_freed_memory_for_reuse();  // as the styleseg CLI does
   int resolution = 256, iterations = 5, threads = 0;
   std::string devices = "cpu,cuda";
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -20,6 +20,7 @@
 #include "cluster/kmeans.h"
 #include "core/log.h"
 #include "mpi/local_communicator.h"
+#include "core/memory_reuse.h"
 
 namespace {
 
@@ -40,6 +41,7 @@ std::vector<double> parse_list(const char* text) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  styleseg::keep_freed_memory_for_reuse();  // as the styleseg CLI does
   std::vector<double> sizes{1e7, 1e8, 1e9};
   int64_t dim = 4, clusters = 8, minibatch = 1 << 20;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -9,8 +9,10 @@
 #include <string>
 
 #include "dataset/reader.h"
+#include "core/memory_reuse.h"
 
 int main(int argc, char** argv) {
+  styleseg::keep_freed_memory_for_reuse();  // as the styleseg CLI does
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_reader DATASET.h5 [--batch 16] [--epochs 2]\n");
     return 2;

@@ -13,8 +13,10 @@
 
 #include "models/segmenter/segmenter.h"
 #include "train/optimizer.h"
+#include "core/memory_reuse.h"
 
 int main(int argc, char** argv) {
+  styleseg::keep_freed_memory_for_reuse();  // as the styleseg CLI does
   int64_t size = 128, batch = 16, steps = 10;
   int threads = 2;
   bool channels_last = false;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/seeding.h"
+#include "models/stylegan2/fused_layers.h"
 #include "models/stylegan2/ops.h"
 
 namespace styleseg::stylegan2 {
@@ -178,6 +179,12 @@ at::Tensor Generator::modulated_conv(const ModulatedConvWeights& layer, const at
   at::Tensor w_sq = (layer.weight * layer.weight).sum({2, 3});  // [out, in]
   at::Tensor demod = at::rsqrt(at::matmul(s * s, w_sq.t()) + kDemodEps);  // [B, out]
   at::Tensor y = x * s.unsqueeze(2).unsqueeze(3);
+  if (fused::applies(y)) {  // the same function in fewer passes (fused_layers.h)
+    const fused::LayerEnd end{demod, noise, layer.noise_strength, layer.bias, settings_.conv_clamp};
+    y = layer.upsample ? fused::upsample_conv3x3(y, fused::phase_kernels(layer.weight), layer.fir, end) : fused::conv3x3(y, layer.weight, end);
+    emit(sink, name, y);
+    return y;
+  }
   if (layer.upsample) {
     // Transposed conv with stride 2, then the FIR blur with padding (1, 1): rosinality
     // ModulatedConv2d(upsample=True) + Blur, NVlabs conv2d_resample(up=2).
@@ -200,6 +207,7 @@ at::Tensor Generator::to_rgb(const ToRgbWeights& layer, const at::Tensor& x, con
   at::Tensor styles = dense(layer.affine, w);
   emit(sink, name + (layout_ == Layout::Rosinality ? ".conv.modulation" : ".affine"), styles);
   at::Tensor s = styles * layer.style_gain;
+  if (fused::applies(x)) return fused::to_rgb(x, s, layer.weight, layer.bias, settings_.conv_clamp);
   at::Tensor y = at::conv2d(x * s.unsqueeze(2).unsqueeze(3), layer.weight);
   if (layout_ == Layout::Rosinality) emit(sink, name + ".conv", y);
   y = y + layer.bias.view({1, -1, 1, 1});

@@ -118,6 +118,9 @@ class Generator {
   at::Tensor mix(const at::Tensor& ws_a, const at::Tensor& ws_b, int crossover) const;
 
   // Synthesis network: per-layer latents -> image (and optionally one layer's features).
+  // On the CPU in float32 / float64 without autograd the layers run fused (fused_layers.h):
+  // the same function, and `sink` then sees each layer's styles and output but not the
+  // references' intermediate captures inside a layer (rosinality's `.conv`).
   SynthesisResult synthesize(const at::Tensor& ws, const Noise& noise, int feature_layer = -1,
                              const ActivationSink* sink = nullptr) const;
 

@@ -8,8 +8,6 @@
 namespace styleseg::stylegan2 {
 namespace {
 
-constexpr double kLeakySlope = 0.2;
-const double kSqrt2 = std::sqrt(2.0);
 // Named arrays: brace lists like {0, 0} would also match conv2d's string-padding overload.
 const int64_t kZeros[2] = {0, 0};
 const int64_t kOnes[2] = {1, 1};
@@ -22,12 +20,12 @@ at::Tensor bias_leaky_relu(at::Tensor x, const at::Tensor& bias, std::optional<d
   shape[1] = bias.size(0);
   if (!c10::GradMode::is_enabled()) {
     x.add_(bias.view(shape));
-    at::leaky_relu_(x, kLeakySlope);
-    x.mul_(kSqrt2);
+    at::leaky_relu_(x, kLeakyReluSlope);
+    x.mul_(kLeakyReluGain);
     if (clamp) x.clamp_(-*clamp, *clamp);
     return x;
   }
-  at::Tensor y = at::leaky_relu(x + bias.view(shape), kLeakySlope) * kSqrt2;
+  at::Tensor y = at::leaky_relu(x + bias.view(shape), kLeakyReluSlope) * kLeakyReluGain;
   if (clamp) y = at::clamp(y, -*clamp, *clamp);
   return y;
 }

@@ -5,10 +5,15 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
 namespace styleseg::stylegan2 {
+
+// The activation of both references: leaky ReLU with this negative slope, times this gain.
+constexpr double kLeakyReluSlope = 0.2;
+inline const double kLeakyReluGain = std::sqrt(2.0);
 
 // Bias (broadcast over dim 1), leaky ReLU (slope 0.2) with gain sqrt(2), optional clamp:
 // rosinality FusedLeakyReLU, NVlabs bias_act(act='lrelu'). In place on `x` when autograd
