@@ -30,6 +30,20 @@ const char* reduce_op_name(ReduceOp op) {
   return "?";
 }
 
+namespace {
+// What a blocking collective leaves to wait for: nothing.
+class FinishedCollective final : public PendingCollective {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::start_allreduce(at::Tensor& t, ReduceOp op) {
+  allreduce(t, op);
+  return std::make_unique<FinishedCollective>();
+}
+
 namespace detail {
 
 std::string dtype_name(at::ScalarType dtype) {

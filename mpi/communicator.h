@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -39,6 +40,19 @@ enum class Backend { Mpi, Nccl, Local, Threads };
 // "mpi" | "nccl" | "local", for messages.
 const char* backend_name(Backend backend);
 const char* reduce_op_name(ReduceOp op);
+
+// A collective this rank has started and not yet finished (c10d's Work). Until wait()
+// returns, the tensor it was given must be neither read nor written.
+class PendingCollective {
+ public:
+  // Waits if still unfinished: a buffer freed under the transport would be worse than a wait.
+  virtual ~PendingCollective() = default;
+  // Local: lets the transport advance (MPI moves a non-blocking collective on only inside MPI
+  // calls); true once finished.
+  virtual bool test() = 0;
+  // Returns once the result is in the tensor. Throws CommError on a transport error.
+  virtual void wait() = 0;
+};
 
 class Communicator {
  public:
@@ -57,6 +71,11 @@ class Communicator {
   // Collective. In place: every rank ends with the element-wise reduction over all ranks.
   // dtype float32, float64 or int64; contiguous; on device().
   virtual void allreduce(at::Tensor& t, ReduceOp op = ReduceOp::Sum) = 0;
+  // Collective, started: allreduce's result arrives in `t` while this rank goes on computing
+  // (gradient buckets reduced during the backward pass). Every rank starts the same ones in
+  // the same order and waits for each. By default it is the blocking allreduce, finished on
+  // return; MPI starts a non-blocking one (MPI_Iallreduce).
+  virtual std::unique_ptr<PendingCollective> start_allreduce(at::Tensor& t, ReduceOp op = ReduceOp::Sum);
   // Collective. In place: every rank ends with root's values. Any dtype; contiguous; on
   // device(); same shape on every rank.
   virtual void broadcast(at::Tensor& t, int root) = 0;

@@ -225,6 +225,29 @@ std::string watchdog_message(const char* collective, int rank, double waited_sec
 
 namespace {
 
+// The watchdog armed for the scope of one blocking call.
+struct Watch {
+  Watch(CollectiveWatchdog& w, const char* collective) : watchdog(w) { watchdog.begin(collective); }
+  ~Watch() { watchdog.end(); }
+  CollectiveWatchdog& watchdog;
+};
+
+// A started collective whose wait is watched.
+class WatchedPending final : public PendingCollective {
+ public:
+  WatchedPending(std::unique_ptr<PendingCollective> inner, CollectiveWatchdog& watchdog)
+      : inner_(std::move(inner)), watchdog_(watchdog) {}
+  bool test() override { return inner_->test(); }
+  void wait() override {
+    Watch watch(watchdog_, "allreduce (started before)");
+    inner_->wait();
+  }
+
+ private:
+  std::unique_ptr<PendingCollective> inner_;
+  CollectiveWatchdog& watchdog_;
+};
+
 // The watchdog around a backend: one atomic store before and after each blocking call.
 class WatchedCommunicator final : public Communicator {
  public:
@@ -245,6 +268,11 @@ class WatchedCommunicator final : public Communicator {
     Watch watch(watchdog_, "allreduce");
     inner_->allreduce(t, op);
   }
+  // Starting is watched like a blocking call; the wait is watched where it happens.
+  std::unique_ptr<PendingCollective> start_allreduce(at::Tensor& t, ReduceOp op) override {
+    Watch watch(watchdog_, "allreduce");
+    return std::make_unique<WatchedPending>(inner_->start_allreduce(t, op), watchdog_);
+  }
   void broadcast(at::Tensor& t, int root) override {
     Watch watch(watchdog_, "broadcast");
     inner_->broadcast(t, root);
@@ -263,12 +291,6 @@ class WatchedCommunicator final : public Communicator {
   }
 
  private:
-  struct Watch {
-    Watch(CollectiveWatchdog& w, const char* collective) : watchdog(w) { watchdog.begin(collective); }
-    ~Watch() { watchdog.end(); }
-    CollectiveWatchdog& watchdog;
-  };
-
   static CollectiveWatchdog::OnTimeout default_on_timeout(Communicator& inner, std::chrono::milliseconds timeout) {
     const double timeout_seconds = static_cast<double>(timeout.count()) * 1e-3;
     return [&inner, timeout_seconds](const char* collective, double waited) {

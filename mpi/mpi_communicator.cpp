@@ -132,6 +132,60 @@ void MpiCommunicator::allreduce(at::Tensor& t, ReduceOp op) {
   }
 }
 
+namespace {
+
+// A non-blocking allreduce: one MPI_Iallreduce per piece of at most kMaxCount elements.
+class MpiPendingAllreduce final : public PendingCollective {
+ public:
+  MpiPendingAllreduce(at::Tensor tensor, std::vector<MPI_Request> requests, std::string where)
+      : tensor_(std::move(tensor)), requests_(std::move(requests)), where_(std::move(where)) {}
+  ~MpiPendingAllreduce() override {
+    if (!finished_) MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+  bool test() override {
+    if (!finished_) {
+      int done = 0;
+      check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+      finished_ = done != 0;
+    }
+    return finished_;
+  }
+  void wait() override {
+    if (finished_) return;
+    check(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+    finished_ = true;
+  }
+
+ private:
+  void check(int rc, const char* call) {
+    if (rc == MPI_SUCCESS) return;
+    finished_ = true;  // the requests are void: nothing left to wait for
+    throw CommError(std::string("allreduce: ") + call + " failed " + where_ + ": " + mpi_error_string(rc));
+  }
+  at::Tensor tensor_;  // held: MPI writes into it until finished
+  std::vector<MPI_Request> requests_;
+  std::string where_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<PendingCollective> MpiCommunicator::start_allreduce(at::Tensor& t, ReduceOp op) {
+  detail::check_tensor("allreduce", t, device(), /*reduction=*/true);
+  const MPI_Datatype type = mpi_type(t.scalar_type());
+  auto* data = static_cast<char*>(t.data_ptr());
+  const int64_t element_size = static_cast<int64_t>(t.element_size());
+  std::vector<MPI_Request> requests;
+  for (int64_t offset = 0; offset < t.numel(); offset += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, t.numel() - offset));
+    requests.push_back(MPI_REQUEST_NULL);
+    STYLESEG_MPI_CHECK("allreduce", MPI_Iallreduce(MPI_IN_PLACE, data + offset * element_size, count, type,
+                                                   mpi_op(op), handle_->comm, &requests.back()));
+  }
+  return std::make_unique<MpiPendingAllreduce>(t, std::move(requests),
+                                               "on rank " + std::to_string(rank_) + " (" + host_ + ")");
+}
+
 void MpiCommunicator::broadcast(at::Tensor& t, int root) {
   detail::check_tensor("broadcast", t, device(), /*reduction=*/false);
   detail::check_root("broadcast", root, size_);

@@ -30,6 +30,8 @@ class MpiCommunicator final : public Communicator {
   c10::Device device() const override;
 
   void allreduce(at::Tensor& t, ReduceOp op = ReduceOp::Sum) override;
+  // MPI_Iallreduce: progresses inside this rank's later MPI calls (test(), wait()).
+  std::unique_ptr<PendingCollective> start_allreduce(at::Tensor& t, ReduceOp op = ReduceOp::Sum) override;
   void broadcast(at::Tensor& t, int root) override;
   at::Tensor allgather(const at::Tensor& t) override;
   void barrier() override;

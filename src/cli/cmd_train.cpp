@@ -45,7 +45,9 @@ int train_main(const std::vector<std::string>& args) {
       .add("precision", &o.precision, "float32, bfloat16 (autocast; for GPUs) or float64 (every tensor in double: a slow reference for checks)")
       .add("time-limit", &o.time_limit, "seconds; checkpoint and stop after the step that passes it, exit 75 (0: none)")
       .add_flag("phase-times", &o.phase_times, "log the time and ATen operations per step of each phase (data, forward and\n"
-                "backward, gradient averaging, optimiser, ...) at the end; on a GPU each phase waits for the device");
+                "backward, gradient averaging, optimiser, ...) at the end; on a GPU each phase waits for the device")
+      .add("gradient-overlap", &o.gradient_overlap, "on several CPU ranks, reduce gradient buckets while the backward pass\n"
+           "goes on (true/false; the same weights either way)");
   add_output_policy_options(set, o.resume, o.force, "the checkpoint (OUT.checkpoint.pt)");
   return run_command(set, args, [&](comm::Communicator& comm) {
     // Paths and bookkeeping intervals do not change the weights: a resume may change them.

@@ -10,7 +10,7 @@ const std::set<std::string>& process_options() {
 const std::set<std::string>& speed_only_options() {
   static const std::set<std::string> names = [] {
     std::set<std::string> n = process_options();
-    n.insert({"time-limit", "resume-interval", "checkpoint-interval", "cache-mb", "scratch", "phase-times"});
+    n.insert({"time-limit", "resume-interval", "checkpoint-interval", "cache-mb", "scratch", "phase-times", "gradient-overlap"});
     return n;
   }();
   return names;

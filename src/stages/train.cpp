@@ -284,7 +284,8 @@ std::unique_ptr<dataset::BatchLoader> epoch_loader(const TrainOptions& o, const 
 // every labelled pixel of the global batch).
 at::Tensor optimise_step(segmenter::Segmenter& net, train::Optimizer& optimizer, train::GradientSync& sync,
                          const dataset::Batch& batch, const segmenter::ModelInfo& info, const TrainingPrecision& precision,
-                         c10::Device device, double lr, comm::Communicator& comm, PhaseTimes& phases) {
+                         c10::Device device, double lr, bool overlap_gradients, comm::Communicator& comm,
+                         PhaseTimes& phases) {
   const at::Tensor images = segmenter::normalise(batch.images.to(device, precision.weights), info.mean, info.std);
   const at::Tensor labels = batch.masks.to(device);
   // Crops padded with the ignore label leave ranks with different counts: rank r's share is
@@ -298,6 +299,8 @@ at::Tensor optimise_step(segmenter::Segmenter& net, train::Optimizer& optimizer,
     AutocastScope autocast(device, precision.autocast);
     loss = cross_entropy_sum(net.forward(images), labels, info.ignore_label) / static_cast<double>(labelled);
   }
+  // Bucket by bucket during the backward pass where the hooks run on this thread (the CPU).
+  if (overlap_gradients && device.is_cpu()) sync.overlap_next_backward(comm);
   (loss * static_cast<double>(comm.size())).backward();
   phases.mark("forward and backward");
   sync.average(comm);
@@ -444,7 +447,8 @@ TrainSummary SegmenterTrainer::run() {
     STYLESEG_ASSERT(batch.has_value(), "train: the data loader ended early (step " + std::to_string(step_) + ")");
     phases.mark("data");
     const double lr = train::poly_learning_rate(o_.lr, step_, o_.steps, o_.lr_power);
-    const at::Tensor loss = optimise_step(net_, optimizer_, *sync_, *batch, data_.info, precision_, device_, lr, comm_, phases);
+    const at::Tensor loss = optimise_step(net_, optimizer_, *sync_, *batch, data_.info, precision_, device_, lr, o_.gradient_overlap,
+                                          comm_, phases);
     ++step_;
     stopped = end_step(loss, lr, step_start);
     progress.advance(1);

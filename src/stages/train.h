@@ -71,6 +71,9 @@ struct TrainOptions {
   // Log where a step's time goes (data, forward and backward, gradient averaging, optimiser,
   // ...); on a GPU each phase waits for the device.
   bool phase_times = false;
+  // On several CPU ranks, reduce gradient buckets during the backward pass (train/gradient_sync.h)
+  // instead of after it. The same sums either way; off: to measure what it saves.
+  bool gradient_overlap = true;
 };
 
 struct TrainSummary {

@@ -359,6 +359,16 @@ foreach(np 1 2)
   set_tests_properties(cli.train_np${np} PROPERTIES FIXTURES_REQUIRED cli_syn_np1 FIXTURES_SETUP cli_train_np${np}
                        PROCESSORS ${np})
 endforeach()
+# The 2-rank run reduces gradient buckets during the backward pass (MPI_Iallreduce from the
+# gradient hooks); after it instead, the weights are the same to the bit.
+cli_test(train_np2_after_backward ${EXPECT} 0 "wrote the model .*seg.pt" -- ${FRESH} ${CLI_DIR}/train_np2_after --
+         ${MPIRUN} 2 ${S} ${TRAIN_ARGS} --gradient-overlap false --out ${CLI_DIR}/train_np2_after/seg.pt)
+set_tests_properties(cli.train_np2_after_backward PROPERTIES FIXTURES_REQUIRED cli_syn_np1
+                     FIXTURES_SETUP cli_train_np2_after PROCESSORS 2)
+cli_test(train_gradient_overlap_same_weights ${CLI}/same_model_weights.sh ${S} ${CLI_DIR}/train_np2/seg.pt
+         ${CLI_DIR}/train_np2_after/seg.pt)
+set_tests_properties(cli.train_gradient_overlap_same_weights PROPERTIES FIXTURES_REQUIRED "cli_train_np2;cli_train_np2_after"
+                     PASS_REGULAR_EXPRESSION "\nsame")
 cli_test(inspect_segmenter ${EXPECT} 0 "input size: +40x40(.|\n)*classes: +2\n +0 +a +#[0-9a-f]+\n +1 +b(.|\n)*weights_sha256: +[0-9a-f]{64}" --
          ${S} inspect --checkpoint ${CLI_DIR}/train_np1/seg.pt)
 set_tests_properties(cli.inspect_segmenter PROPERTIES FIXTURES_REQUIRED cli_train_np1)

@@ -59,6 +59,23 @@ INSTANTIATE_TEST_SUITE_P(DtypesAndOps, CommAllreduce,
                          ::testing::Combine(::testing::Values(at::kFloat, at::kDouble, at::kLong),
                                             ::testing::Values(ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min)));
 
+// Started allreduces (MPI_Iallreduce under MPI) finish with the blocking one's values, two
+// in flight at once, waited for in order, polled before.
+TEST(CommStartedAllreduce, FinishesWithTheBlockingResult) {
+  Communicator& comm = world();
+  at::Tensor a = rank_values(comm.rank(), at::kDouble), b = rank_values(comm.rank(), at::kFloat);
+  auto first = comm.start_allreduce(a);
+  auto second = comm.start_allreduce(b, ReduceOp::Max);
+  first->test();
+  first->wait();
+  second->wait();
+  EXPECT_TRUE(second->test());
+  for (int64_t i = 0; i < 12; ++i) {
+    EXPECT_EQ(a.reshape({-1})[i].item<double>(), expected(ReduceOp::Sum, comm.size(), i)) << "element " << i;
+    EXPECT_EQ(b.reshape({-1})[i].item<double>(), expected(ReduceOp::Max, comm.size(), i)) << "element " << i;
+  }
+}
+
 TEST(CommAllreduceEdge, EmptyTensorIsANoOp) {
   at::Tensor t = at::empty({0, 3}, at::kFloat);
   world().allreduce(t);

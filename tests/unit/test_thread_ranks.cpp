@@ -144,6 +144,39 @@ TEST(GradientSyncThreadRanks, AveragedGradientsAreTheUnionBatchGradient) {
   }
 }
 
+// Overlapped, each bucket is reduced from the gradient hooks during backward(): the same
+// gradients, to the bit, as reducing after it (the same buckets and sums). A parameter the
+// loss does not reach counts as zero either way.
+TEST(GradientSyncThreadRanks, ReducedDuringTheBackwardPassTheGradientsAreTheSame) {
+  const int64_t per_rank = 2;
+  for (const int ranks : {2, 3}) {
+    at::manual_seed(7);
+    const at::Tensor images = at::randn({per_rank * ranks, 3, 16, 16}, at::kDouble);
+    const at::Tensor labels = at::randint(0, 3, {per_rank * ranks, 16, 16}, at::kLong);
+    comm::run_as_threads(ranks, [&](comm::Communicator& comm) {
+      std::vector<std::vector<at::Tensor>> results;
+      for (const bool overlap : {false, true}) {
+        auto model = seeded_model(3);
+        model->train(false);
+        std::vector<at::Tensor> parameters = model->parameters();
+        const at::Tensor unreached = at::ones({5}, at::kDouble).requires_grad_();
+        parameters.insert(parameters.begin() + 3, unreached);
+        train::GradientSync sync(parameters, /*bucket_bytes=*/int64_t{4} << 20);  // several buckets
+        EXPECT_GT(sync.buckets(), 2);
+        if (overlap) sync.overlap_next_backward(comm);
+        const int64_t first = comm.rank() * per_rank;
+        at::cross_entropy_loss(model->forward(images.narrow(0, first, per_rank)), labels.narrow(0, first, per_rank)).backward();
+        sync.average(comm);
+        ASSERT_TRUE(unreached.grad().defined());
+        EXPECT_TRUE(at::equal(unreached.grad(), at::zeros({5}, at::kDouble)));
+        results.push_back(gradients(*model));
+      }
+      for (size_t i = 0; i < results[0].size(); ++i)
+        EXPECT_TRUE(at::equal(results[0][i], results[1][i])) << "parameter " << i << ", " << ranks << " ranks";
+    });
+  }
+}
+
 TEST(GradientSyncThreadRanks, BroadcastGivesEveryRankRootsWeights) {
   segmenter::Segmenter root(2);
   const auto expected = root.state();
